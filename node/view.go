@@ -1,0 +1,64 @@
+package node
+
+import "time"
+
+// The types below are what the node shows of itself to the API, CLI and UI.
+// Their JSON names are part of charla's interface: keep them stable.
+
+// Message is one decrypted message of a room, as a user sees it.
+type Message struct {
+	ID         string    `json:"id"` // envelope ID, hex
+	Room       string    `json:"room"`
+	RoomName   string    `json:"room_name"`
+	Author     string    `json:"author"` // peer ID
+	AuthorName string    `json:"author_name"`
+	Time       time.Time `json:"time"`
+	Kind       string    `json:"kind"` // text, …
+	Text       string    `json:"text"`
+	Lamport    uint64    `json:"lamport"`
+	Seq        uint64    `json:"seq"`
+}
+
+// Room is a channel or a direct conversation this node can read.
+type Room struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`    // channel, direct
+	Members []string `json:"members"` // peer IDs
+}
+
+// Member is one member of the workspace roster.
+type Member struct {
+	PeerID string `json:"peer_id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+}
+
+// Peer is a peer this node knows how to reach.
+type Peer struct {
+	PeerID    string   `json:"peer_id"`
+	Name      string   `json:"name"`
+	Addrs     []string `json:"addrs"`
+	Via       string   `json:"via"` // mdns, static, book
+	Connected bool     `json:"connected"`
+}
+
+// Status is the node's view of itself.
+type Status struct {
+	PeerID        string           `json:"peer_id"`
+	Name          string           `json:"name"`
+	Workspace     string           `json:"workspace"`
+	WorkspaceName string           `json:"workspace_name"`
+	Addrs         []string         `json:"addrs"` // full multiaddrs ending in /p2p/<peer ID>
+	Peers         []string         `json:"peers"` // connected peer IDs
+	API           string           `json:"api"`
+	Rejected      map[string]int64 `json:"rejected"` // counts by reason
+	Dropped       map[string]int64 `json:"dropped"`  // gossip drops by reason
+	Envelopes     int64            `json:"envelopes"`
+}
+
+// Event is pushed to subscribers when the node's history changes.
+type Event struct {
+	Type    string   `json:"type"` // "message"
+	Message *Message `json:"message,omitempty"`
+}
