@@ -1,0 +1,51 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Errors callers branch on. The API maps them to HTTP statuses.
+var (
+	ErrUnknownRoom = errors.New("no such room")   // 404
+	ErrAmbiguous   = errors.New("ambiguous name") // 409: a name matches several members
+	ErrInvalid     = errors.New("invalid input")  // 400: empty text, text over the limit, …
+	ErrNotInit     = errors.New("no charla identity in this home")
+	ErrLocked      = errors.New("home is in use by another charla")
+)
+
+// Config is what a node needs to start. Home is required.
+type Config struct {
+	Home   string
+	Listen []string // multiaddrs; empty means /ip4/0.0.0.0/tcp/4747 (a free port if taken)
+	Peers  []string // static peers, multiaddrs ending in /p2p/<peer ID>
+	MDNS   bool
+	Logger *slog.Logger
+}
+
+// InitOptions names what `charla init` creates.
+type InitOptions struct {
+	Name      string // the member's display name
+	Workspace string // the new workspace's name
+}
+
+// Backend is everything the local API asks of a running node.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	Rooms(ctx context.Context) ([]Room, error)
+	Members(ctx context.Context) ([]Member, error)
+	Peers(ctx context.Context) ([]Peer, error)
+	// Send posts text to a room named by "general", "#general", its hex ID,
+	// or "@Name" / "@<peer ID>" for a direct conversation.
+	Send(ctx context.Context, room, text string) (Message, error)
+	// Log returns the limit newest messages of a room, oldest first.
+	Log(ctx context.Context, room string, limit int) ([]Message, error)
+	// Subscribe delivers events until ctx is done; then the channel is closed.
+	Subscribe(ctx context.Context) <-chan Event
+	// Invite creates a one-time invite code valid for the given time.
+	Invite(ctx context.Context, expires time.Duration) (string, error)
+}
+
+var _ Backend = (*Node)(nil)
