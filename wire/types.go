@@ -21,6 +21,12 @@ const (
 	MaxBatchEnvelopes  = 256       // envelopes in one sync batch
 	MaxVectorAuthors   = 4096      // authors in one vector
 	MaxPendingEnvelope = 1024      // envelopes waiting for their author to be known
+
+	MaxBatchBytes  = 4 << 20   // one encoded sync batch; senders cut batches by count and bytes
+	MaxVectorBytes = 512 << 10 // one encoded vector; MaxVectorAuthors entries of the largest size fit
+	MaxLamport     = 1<<53 - 1 // largest Lamport clock; exact in a float64 and a JavaScript number
+
+	GenesisNonceBytes = 16 // Genesis.Nonce, exactly
 )
 
 // ID names an envelope, a workspace, a room or a room key: a SHA-256 digest.

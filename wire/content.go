@@ -1,0 +1,33 @@
+package wire
+
+var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind"}
+
+// Marshal returns the canonical encoding of c, the plaintext a content envelope
+// encrypts.
+func (c *Content) Marshal() []byte {
+	b := make([]byte, 0, len(c.Text)+len(c.RoomName)+len(ID{})+16)
+	b = appendUint(b, 1, uint64(c.Kind))
+	b = appendString(b, 2, c.Text)
+	b = appendBytes(b, 3, c.Target[:])
+	b = appendString(b, 4, c.RoomName)
+	return appendUint(b, 5, uint64(c.RoomKind))
+}
+
+// DecodeContent decodes the canonical encoding of a content plaintext and checks
+// its bounds. Which fields a kind uses is for the caller to judge.
+func DecodeContent(b []byte) (*Content, error) {
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge("content", len(b), MaxBodyBytes)
+	}
+	d := newDecoder("content", contentFields, b)
+	c := new(Content)
+	c.Kind = ContentKind(d.enum(1, uint64(KindText), uint64(KindRoomOp)))
+	c.Text = d.text(2, MaxTextBytes)
+	c.Target = d.id(3)
+	c.RoomName = d.text(4, MaxNameBytes)
+	c.RoomKind = RoomKind(d.enum(5, 0, uint64(RoomDirect)))
+	if err := d.end(b, c.Marshal); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,125 @@
+// Package wire owns charla's wire format: the envelope, the plaintexts and roster
+// records inside it, the sync frames, and their one canonical encoding.
+//
+// It does no I/O beyond framing on a reader or writer it is handed, never logs, and
+// imports nothing of charla. Every bound on untrusted input is a constant in
+// types.go.
+//
+// # Encoding
+//
+// Every message is protobuf wire format, written and read by hand with protowire,
+// under rules that give each value exactly one encoding:
+//
+//   - every field is written, in field-number order, exactly once, zero values
+//     included; a repeated field is written once per element, consecutively, and
+//     not at all when it has no elements;
+//   - unsigned integers and enums are varints, signed integers zigzag varints
+//     (sint64), byte strings and nested messages length-delimited;
+//   - an ID or key is exactly 32 bytes, zero bytes included;
+//   - strings are valid UTF-8.
+//
+// Decoders are strict. They reject unknown field numbers, wrong wire types, missing,
+// duplicate and out-of-order fields, trailing bytes, non-minimal varints, values
+// outside their bounds, and finally re-encode what they decoded and require the
+// input back byte for byte. A relay therefore cannot change an envelope's bytes, and
+// so its ID, without changing its meaning. Every decode error wraps ErrMalformed;
+// those for exceeding a size bound also wrap ErrTooLarge.
+//
+// To check a value before signing or sending it, decode its encoding.
+//
+// # Envelope
+//
+// The replicated unit (DESIGN.md "Envelope"). At most MaxEnvelopeBytes encoded.
+//
+//	Envelope
+//	  1 signed   bytes   the encoded Header, 1 byte or more
+//	  2 sig      bytes   Ed25519("charla/envelope/v1\0" ‖ signed), at most MaxSigBytes
+//
+//	Header
+//	  1 version    varint   ≥ 1; this code writes and interprets Version = 1
+//	  2 workspace  bytes    32: SHA-256 of the encoded Genesis
+//	  3 author     bytes    binary peer ID, 1 to MaxAuthorBytes
+//	  4 seq        varint   ≥ 1, per author per workspace
+//	  5 prev       bytes    32: ID of the author's envelope seq-1; zero iff seq = 1
+//	  6 lamport    varint   ≤ MaxLamport (2^53-1)
+//	  7 time       sint64   author's wall clock, unix milliseconds; display only
+//	  8 class      varint   1 roster, 2 keyshare, 3 content
+//	  9 room       bytes    32: zero for roster, not zero for keyshare and content
+//	 10 key        bytes    32: room key ID for content, zero otherwise
+//	 11 body       bytes    at most MaxBodyBytes: an encoded RosterOp in clear, or
+//	                        age ciphertext of a KeyShare or a Content
+//
+// An envelope's ID is the SHA-256 of signed.
+//
+// A header whose version is above Version comes from newer software. Its fields 1–6
+// keep their meaning and are decoded and checked as above; what follows them must be
+// well-formed protobuf fields and is otherwise ignored. DecodeHeader returns such a
+// header with Version, Workspace, Author, Seq, Prev and Lamport set and the rest
+// zero; the envelope is stored raw, counted in the vector and relayed, but never
+// interpreted. Later versions must therefore keep fields 1–6 as they are.
+//
+// # Plaintexts and roster records
+//
+//	Content (inside a content envelope's ciphertext)
+//	  1 kind       varint   1 text, 2 file, 3 edit, 4 delete, 5 reaction, 6 room op
+//	  2 text       string   at most MaxTextBytes
+//	  3 target     bytes    32: the message acted on, or zero
+//	  4 room_name  string   at most MaxNameBytes
+//	  5 room_kind  varint   0, 1 channel, 2 direct
+//
+//	KeyShare (inside a keyshare envelope's ciphertext)
+//	  1 workspace  bytes    32
+//	  2 room       bytes    32, not zero
+//	  3 room_kind  varint   1 channel, 2 direct
+//	  4 epoch      varint   ≥ 1
+//	  5 parent     bytes    32: key ID of epoch-1; zero iff epoch = 1
+//	  6 cause      varint   1 create, 2 rotate, 3 reshare
+//	  7 recipients bytes    repeated, 1 to MaxRecipients binary peer IDs of 1 to
+//	                        MaxAuthorBytes, in strictly increasing byte order
+//	  8 key        bytes    32, not all zero
+//
+//	Member (a member's self-signed record)
+//	  1 peer       bytes    binary peer ID, 1 to MaxAuthorBytes
+//	  2 name       string   at most MaxNameBytes
+//	  3 recipient  string   age hybrid recipient, at most MaxRecipientBytes
+//	  4 sig        bytes    Ed25519("charla/member/v1\0" ‖ fields 1–3), at most MaxSigBytes
+//
+//	Genesis (the workspace ID is the SHA-256 of its encoding)
+//	  1 name       string   at most MaxNameBytes
+//	  2 founder    bytes    an encoded Member, not empty
+//	  3 created    sint64   unix milliseconds
+//	  4 nonce      bytes    exactly GenesisNonceBytes
+//
+//	RosterOp (the body of a roster envelope, in clear)
+//	  1 kind       varint   1 admit, 2 remove, 3 role
+//	  2 member     bytes    an encoded Member; empty for the zero Member
+//	  3 role       varint   0, 1 member, 2 admin, 3 owner
+//	  4 target     bytes    binary peer ID, at most MaxAuthorBytes
+//	  5 target_seq varint
+//	  6 target_id  bytes    32
+//
+// The zero Member is encoded as an empty field and any other Member as its full
+// encoding, which DecodeMember accepts only with a non-empty peer: one encoding each.
+// The decoders check form and bounds; which fields a kind uses, signatures, and
+// whether an author may do what it does are for the caller.
+//
+// # Sync frames
+//
+// On a stream (/charla/sync/1) each message travels as one frame: its length as a
+// uvarint, then its encoding (WriteFrame, ReadFrame). ReadFrame refuses a length over
+// the caller's maximum before allocating; MaxVectorBytes and MaxBatchBytes are the
+// maxima for the two sync messages.
+//
+//	Vector (at most MaxVectorBytes)
+//	  1 entries    bytes    repeated, at most MaxVectorAuthors encoded VectorEntry,
+//	                        authors in strictly increasing byte order
+//
+//	VectorEntry
+//	  1 author     bytes    binary peer ID, 1 to MaxAuthorBytes
+//	  2 seq        varint   ≥ 1: highest seq held with no gap below it
+//	  3 id         bytes    32: ID of the envelope at seq
+//
+//	Batch (at most MaxBatchBytes)
+//	  1 envelopes  bytes    repeated, at most MaxBatchEnvelopes encoded envelopes,
+//	                        each 1 to MaxEnvelopeBytes (decoded by the receiver)
+package wire

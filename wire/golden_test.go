@@ -1,0 +1,148 @@
+package wire
+
+import (
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden and the named fuzz seeds in testdata/fuzz")
+
+// TestGolden pins the encoding: each fixture must encode to the bytes committed in
+// testdata/golden/NAME.hex, and those bytes must decode. A failure here means the
+// wire format changed, which breaks every signature and ID already made; if that is
+// intended, bump Version and rewrite the files with -update.
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		enc  []byte
+		dec  func([]byte) error
+	}{
+		{"header", contentHeader().Marshal(), decodeHeaderAny},
+		{"header_roster", rosterHeader().Marshal(), decodeHeaderAny},
+		{"header_keyshare", keyShareHeader().Marshal(), decodeHeaderAny},
+		{"envelope", testEnvelope().Marshal(), decodeEnvelopeAny},
+		{"keyshare", testKeyShare().Marshal(), decodeKeyShareAny},
+		{"content", testContent().Marshal(), decodeContentAny},
+		{"member", testMember().Marshal(), decodeMemberAny},
+		{"genesis", testGenesis().Marshal(), decodeGenesisAny},
+		{"rosterop_admit", testRosterOp().Marshal(), decodeRosterOpAny},
+		{"rosterop_remove", testRemoveOp().Marshal(), decodeRosterOpAny},
+		{"vector", testVector().Marshal(), decodeVectorAny},
+		{"batch", testBatch().Marshal(), decodeBatchAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "golden", tt.name+".hex")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(hex.EncodeToString(tt.enc)+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGolden -update to write it)", err)
+			}
+			want, err := hex.DecodeString(strings.TrimSpace(string(text)))
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if string(tt.enc) != string(want) {
+				t.Errorf("encoding changed:\n got %x\nwant %x", tt.enc, want)
+			}
+			if err := tt.dec(want); err != nil {
+				t.Errorf("golden bytes do not decode: %v", err)
+			}
+		})
+	}
+	// Pin one derived value too: the workspace ID of the golden genesis.
+	const wantGenesisID = "testdata/golden/genesis_id.txt"
+	if *update {
+		if err := os.WriteFile(wantGenesisID, []byte(testGenesis().ID().String()+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text, err := os.ReadFile(wantGenesisID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testGenesis().ID().String(); got != strings.TrimSpace(string(text)) {
+		t.Errorf("genesis ID = %s, want %s", got, text)
+	}
+}
+
+// fuzzSeeds are the named seed inputs of each fuzz target, written to
+// testdata/fuzz/TARGET/NAME by -update. Inputs the fuzzer finds are added beside
+// them under hash names by go test itself.
+func fuzzSeeds() map[string]map[string][]byte {
+	env := testEnvelope().Marshal()
+	future := contentHeader()
+	future.Version = 2
+	return map[string]map[string][]byte{
+		"FuzzDecodeEnvelope": {
+			"valid-content":     env,
+			"valid-roster":      (&Envelope{Signed: rosterHeader().Marshal(), Sig: make([]byte, 64)}).Marshal(),
+			"valid-keyshare":    (&Envelope{Signed: keyShareHeader().Marshal(), Sig: make([]byte, 64)}).Marshal(),
+			"valid-future":      (&Envelope{Signed: join(future.appendStable(nil), bytesField(12, []byte("new"))), Sig: make([]byte, 64)}).Marshal(),
+			"invalid-seq0":      (&Envelope{Signed: headerWith(func(h *Header) { h.Seq = 0 })}).Marshal(),
+			"invalid-trailing":  append(env[:len(env):len(env)], 0x18, 0x01),
+			"invalid-truncated": env[:len(env)-3],
+		},
+		"FuzzDecodeKeyShare": {
+			"valid":          testKeyShare().Marshal(),
+			"valid-epoch1":   (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{1}, {2}}, Key: fill(3)}).Marshal(),
+			"invalid-unsort": (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{2}, {1}}, Key: fill(3)}).Marshal(),
+			"invalid-empty":  {},
+		},
+		"FuzzDecodeContent": {
+			"valid-text":       testContent().Marshal(),
+			"valid-room":       (&Content{Kind: KindRoomOp, RoomName: "general", RoomKind: RoomChannel}).Marshal(),
+			"valid-reaction":   (&Content{Kind: KindReaction, Text: "👍", Target: fill(9)}).Marshal(),
+			"invalid-utf8":     (&Content{Kind: KindText, Text: "\xff"}).Marshal(),
+			"invalid-nonminvl": {0x08, 0x81, 0x00},
+		},
+		"FuzzDecodeRosterOp": {
+			"valid-admit":      testRosterOp().Marshal(),
+			"valid-remove":     testRemoveOp().Marshal(),
+			"invalid-zeromemb": join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5)),
+			"invalid-kind":     (&RosterOp{Kind: 9}).Marshal(),
+		},
+		"FuzzDecodeVector": {
+			"valid":          testVector().Marshal(),
+			"valid-empty":    {},
+			"invalid-seq0":   (&Vector{Entries: []VectorEntry{{Author: []byte{1}}}}).Marshal(),
+			"invalid-unsort": (&Vector{Entries: []VectorEntry{{Author: []byte{2}, Seq: 1}, {Author: []byte{1}, Seq: 1}}}).Marshal(),
+		},
+		"FuzzDecodeBatch": {
+			"valid":         testBatch().Marshal(),
+			"valid-empty":   {},
+			"invalid-empty": join(bytesField(1, env), bytesField(1, nil)),
+			"invalid-type":  varintField(1, 5),
+		},
+	}
+}
+
+func TestWriteFuzzSeeds(t *testing.T) {
+	if !*update {
+		t.Skip("writes seeds only with -update")
+	}
+	for target, seeds := range fuzzSeeds() {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range seeds {
+			data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
