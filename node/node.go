@@ -2,38 +2,686 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Node is one running charla node.
-type Node struct{}
+// Meta keys in the store.
+const (
+	metaGenesis = "genesis"     // the encoded genesis record
+	metaNetKey  = "network-key" // 32 bytes: the private network's pre-shared key
+	metaSelf    = "self"        // this node's encoded member record
+)
 
-// Init creates a new identity and workspace in home. It refuses a home that has one.
-func Init(ctx context.Context, home string, opts InitOptions) (peerID string, err error) {
-	return "", errors.New("not yet")
+// DefaultPort is the TCP port a node listens on unless told otherwise.
+const DefaultPort = 4747
+
+// Node is one running charla node: its store, its libp2p host, gossip and sync.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	lock *homeLock
+	st   *store.Store
+	id   *crypto.Identity
+	hist *history
+	host host.Host
+	gsp  *gossip
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	subsMu sync.Mutex // guards subs
+	subs   map[chan Event]struct{}
+
+	syncing inflight
+	gapSeen chan struct{}
+	static  []peer.AddrInfo
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// IsInitialized reports whether home holds an identity.
-func IsInitialized(home string) bool { return false }
+// inflight is the set of peers with a sync pull under way.
+type inflight struct {
+	mu sync.Mutex // guards m
+	m  map[peer.ID]bool
+}
 
-// Open starts a node from its home: store, libp2p host, gossip.
-func Open(ctx context.Context, cfg Config) (*Node, error) { return nil, errors.New("not yet") }
+func (f *inflight) begin(p peer.ID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[peer.ID]bool{}
+	}
+	if f.m[p] {
+		return false
+	}
+	f.m[p] = true
+	return true
+}
+
+func (f *inflight) end(p peer.ID) {
+	f.mu.Lock()
+	delete(f.m, p)
+	f.mu.Unlock()
+}
+
+// Init creates a new identity and workspace with #general in home, and
+// returns the new peer ID. It refuses a home that already has an identity.
+func Init(ctx context.Context, home string, opts InitOptions) (string, error) {
+	name, err := checkName("name", opts.Name)
+	if err != nil {
+		return "", err
+	}
+	wsName, err := checkName("workspace name", opts.Workspace)
+	if err != nil {
+		return "", err
+	}
+	lock, err := lockHome(home)
+	if err != nil {
+		return "", err
+	}
+	defer lock.release()
+	if IsInitialized(home) {
+		return "", fmt.Errorf("init: %s already holds a charla identity; use another --home", home)
+	}
+	id, err := crypto.GenerateIdentity()
+	if err != nil {
+		return "", err
+	}
+	self, err := id.MemberRecord(name)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	g := &wire.Genesis{Name: wsName, Founder: self, Created: time.Now().UnixMilli(), Nonce: nonce}
+	var netKey [32]byte
+	rand.Read(netKey[:])
+	st, err := createHome(ctx, home, id, g, netKey, self)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	hist, err := newHistory(st, id, g, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", err
+	}
+	ws := g.ID()
+	if _, err := hist.createRoom(ctx, generalRoomID(ws), wire.RoomChannel, "general", nil); err != nil {
+		return "", fmt.Errorf("create #general: %w", err)
+	}
+	return id.PeerID().String(), nil
+}
+
+// createHome writes a node's identity and the workspace it belongs to.
+// The identity file is written last: a home is initialised once it exists.
+func createHome(ctx context.Context, home string, id *crypto.Identity, g *wire.Genesis, netKey [32]byte, self wire.Member) (*store.Store, error) {
+	st, err := store.Open(ctx, filepath.Join(home, databaseFile))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range map[string][]byte{
+		metaGenesis: g.Marshal(),
+		metaNetKey:  netKey[:],
+		metaSelf:    self.Marshal(),
+	} {
+		if err := st.SetMeta(ctx, k, v); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("write workspace: %w", err)
+		}
+	}
+	if err := crypto.SaveIdentity(filepath.Join(home, identityFile), id); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func checkName(what, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("%w: %s is empty", ErrInvalid, what)
+	}
+	if len(s) > wire.MaxNameBytes {
+		return "", fmt.Errorf("%w: %s is over %d bytes", ErrInvalid, what, wire.MaxNameBytes)
+	}
+	return s, nil
+}
+
+// Open starts a node from its home: store, libp2p host, gossip and sync.
+func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "node")
+	if !IsInitialized(cfg.Home) {
+		return nil, fmt.Errorf("%w %s", ErrNotInit, cfg.Home)
+	}
+	n := &Node{cfg: cfg, log: log, subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.lock, err = lockHome(cfg.Home); err != nil {
+		return nil, err
+	}
+	if n.id, err = crypto.LoadIdentity(filepath.Join(cfg.Home, identityFile)); err != nil {
+		return nil, err
+	}
+	if n.st, err = store.Open(ctx, filepath.Join(cfg.Home, databaseFile)); err != nil {
+		return nil, err
+	}
+	gb, err := n.st.Meta(ctx, metaGenesis)
+	if err != nil {
+		return nil, fmt.Errorf("read workspace from %s: %w", cfg.Home, err)
+	}
+	g, err := wire.DecodeGenesis(gb)
+	if err != nil {
+		return nil, fmt.Errorf("read workspace from %s: %w", cfg.Home, err)
+	}
+	netKey, err := n.st.Meta(ctx, metaNetKey)
+	if err != nil || len(netKey) != 32 {
+		return nil, fmt.Errorf("read network key from %s: missing or damaged", cfg.Home)
+	}
+	if n.hist, err = newHistory(n.st, n.id, g, log); err != nil {
+		return nil, err
+	}
+	n.hist.onMessages = n.emit
+	n.hist.onGap = func([]byte) {
+		select {
+		case n.gapSeen <- struct{}{}:
+		default:
+		}
+	}
+	for _, s := range cfg.Peers {
+		ai, err := parsePeer(s)
+		if err != nil {
+			return nil, err
+		}
+		n.static = append(n.static, ai)
+	}
+	if n.host, err = newHost(cfg.Listen, n.id, netKey, n.hist); err != nil {
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if n.gsp, err = newGossip(n.ctx, n.host, n.hist); err != nil {
+		return nil, err
+	}
+	n.host.SetStreamHandler(syncProtocol, n.handleSync)
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if n.ctx.Err() == nil {
+				n.pullAsync(c.RemotePeer())
+			}
+		},
+	})
+	n.hist.onAdmit = func(p []byte) { n.dialStatic() }
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.gsp.receive(n.ctx, n.host.ID(), n.hist) }()
+	go func() { defer n.wg.Done(); n.syncLoop(n.ctx) }()
+	go func() { defer n.wg.Done(); n.dialLoop(n.ctx) }()
+	log.Info("node started", "peer", n.host.ID(), "workspace", g.Name, "addrs", n.host.Addrs())
+	return n, nil
+}
+
+func parsePeer(s string) (peer.AddrInfo, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: peer address %q: %v", ErrInvalid, s, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: peer address %q must end in /p2p/<peer ID>", ErrInvalid, s)
+	}
+	return *ai, nil
+}
+
+// newHost starts the libp2p host: TCP, Noise and yamux inside the
+// workspace's private network, with a gater that admits roster members only.
+func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history) (host.Host, error) {
+	opts := func(addrs []string) []libp2p.Option {
+		return []libp2p.Option{
+			libp2p.Identity(id.PrivKey()),
+			libp2p.ListenAddrStrings(addrs...),
+			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.Security(noise.ID, noise.New),
+			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+			libp2p.PrivateNetwork(netKey),
+			libp2p.ConnectionGater(&gater{hist: hist}),
+			libp2p.DisableRelay(),
+			libp2p.DisableMetrics(),
+			libp2p.UserAgent("charla"),
+			// A peer of another office fails the pnet handshake silently; do not
+			// wait the default 5 s for it (FINDINGS.md).
+			libp2p.SwarmOpts(swarm.WithDialTimeoutLocal(2 * time.Second)),
+		}
+	}
+	if len(listen) == 0 {
+		h, err := libp2p.New(opts([]string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)})...)
+		if err == nil {
+			return h, nil
+		}
+		listen = []string{"/ip4/0.0.0.0/tcp/0"} // 4747 is taken: any free port
+	}
+	h, err := libp2p.New(opts(listen)...)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p on %s: %w", strings.Join(listen, ", "), err)
+	}
+	return h, nil
+}
+
+// dialLoop keeps static peers connected, retrying with backoff.
+func (n *Node) dialLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		n.dialStatic()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 30*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (n *Node) dialStatic() {
+	for _, ai := range n.static {
+		if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		if !n.hist.isMember(ai.ID) {
+			continue // not (yet) in our roster: the gater would refuse it anyway
+		}
+		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
+		ai := ai
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+			defer cancel()
+			if err := n.host.Connect(ctx, ai); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("dial static peer", "peer", ai.ID, "err", err)
+			}
+		}()
+	}
+}
+
+// Connect dials a peer by its address info; used by tests and discovery.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	return n.host.Connect(ctx, ai)
+}
+
+func (n *Node) connectedMembers() []peer.ID {
+	var out []peer.ID
+	for _, p := range n.host.Network().Peers() {
+		if n.hist.isMember(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // Close stops the node and waits for its goroutines. Safe to call twice.
-func (n *Node) Close() error { return nil }
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.host != nil {
+			if err := n.host.Close(); err != nil {
+				n.closeErr = err
+			}
+		}
+		n.wg.Wait()
+		n.subsMu.Lock()
+		for ch := range n.subs {
+			delete(n.subs, ch)
+			close(ch)
+		}
+		n.subsMu.Unlock()
+		if n.st != nil {
+			if err := n.st.Close(); err != nil && n.closeErr == nil {
+				n.closeErr = err
+			}
+		}
+		n.lock.release()
+	})
+	return n.closeErr
+}
 
-func (n *Node) Status(ctx context.Context) (Status, error)   { return Status{}, nil }
-func (n *Node) Rooms(ctx context.Context) ([]Room, error)     { return nil, nil }
-func (n *Node) Members(ctx context.Context) ([]Member, error) { return nil, nil }
-func (n *Node) Peers(ctx context.Context) ([]Peer, error)     { return nil, nil }
+// PeerID is this node's peer ID.
+func (n *Node) PeerID() peer.ID { return n.id.PeerID() }
+
+// Addrs are the node's full listen multiaddrs, each ending in /p2p/<peer ID>.
+func (n *Node) Addrs() []string {
+	var out []string
+	for _, a := range n.host.Addrs() {
+		out = append(out, a.String()+"/p2p/"+n.host.ID().String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Status reports the node's view of itself.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	self, _ := n.hist.member(n.hist.self)
+	count, err := n.st.EnvelopeCount(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	s := Status{
+		PeerID:        n.host.ID().String(),
+		Name:          self.name,
+		Workspace:     n.hist.ws.String(),
+		WorkspaceName: n.hist.genesis.Name,
+		Addrs:         n.Addrs(),
+		Peers:         []string{},
+		Rejected:      n.hist.rejectedCounts(),
+		Dropped:       n.gsp.drops.counts(),
+		Envelopes:     count,
+	}
+	for _, p := range n.connectedMembers() {
+		s.Peers = append(s.Peers, p.String())
+	}
+	sort.Strings(s.Peers)
+	return s, nil
+}
+
+// Rooms lists the rooms this node can read.
+func (n *Node) Rooms(ctx context.Context) ([]Room, error) {
+	rs, err := n.st.Rooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Room, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, n.roomView(r))
+	}
+	return out, nil
+}
+
+func (n *Node) roomView(r store.Room) Room {
+	v := Room{ID: r.ID.String(), Name: r.Name, Kind: r.Kind.String(), Members: []string{}}
+	for _, p := range r.Members {
+		v.Members = append(v.Members, peer.ID(p).String())
+	}
+	sort.Strings(v.Members)
+	if r.Kind == wire.RoomDirect {
+		for _, p := range r.Members {
+			if string(p) != string(n.hist.self) {
+				m, _ := n.hist.member(p)
+				v.Name = "@" + m.name
+			}
+		}
+	}
+	return v
+}
+
+// Members lists the workspace roster.
+func (n *Node) Members(ctx context.Context) ([]Member, error) {
+	n.hist.mu.Lock()
+	defer n.hist.mu.Unlock()
+	out := make([]Member, 0, len(n.hist.members))
+	for p, m := range n.hist.members {
+		if m.removed {
+			continue
+		}
+		out = append(out, Member{PeerID: peer.ID(p).String(), Name: m.name, Role: m.role.String()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].PeerID < out[j].PeerID
+	})
+	return out, nil
+}
+
+// Peers lists the connected members.
+func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
+	out := []Peer{}
+	for _, p := range n.connectedMembers() {
+		m, _ := n.hist.member([]byte(p))
+		v := Peer{PeerID: p.String(), Name: m.name, Connected: true, Via: "static"}
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			v.Addrs = append(v.Addrs, c.RemoteMultiaddr().String())
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// resolveRoom finds a room by "general", "#general", hex ID, or "@member".
+// For a direct room that does not exist yet it returns create=true.
+func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other []byte, err error) {
+	name = strings.TrimSpace(name)
+	if strings.HasPrefix(name, "@") {
+		p, err := n.resolveMember(strings.TrimPrefix(name, "@"))
+		if err != nil {
+			return wire.ID{}, nil, err
+		}
+		return dmRoomID(n.hist.ws, n.hist.self, p), p, nil
+	}
+	if id, err := wire.ParseID(name); err == nil {
+		if _, err := n.st.Room(ctx, id); err == nil {
+			return id, nil, nil
+		}
+	}
+	rs, err := n.st.Rooms(ctx)
+	if err != nil {
+		return wire.ID{}, nil, err
+	}
+	want := strings.TrimPrefix(name, "#")
+	for _, r := range rs {
+		if r.Kind == wire.RoomChannel && r.Name == want {
+			return r.ID, nil, nil
+		}
+	}
+	return wire.ID{}, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)
+}
+
+// resolveMember finds a member by display name or peer ID.
+func (n *Node) resolveMember(s string) ([]byte, error) {
+	if p, err := peer.Decode(s); err == nil {
+		if m, ok := n.hist.member([]byte(p)); ok && !m.removed {
+			return []byte(p), nil
+		}
+	}
+	n.hist.mu.Lock()
+	var found []string
+	for p, m := range n.hist.members {
+		if !m.removed && strings.EqualFold(m.name, s) {
+			found = append(found, p)
+		}
+	}
+	n.hist.mu.Unlock()
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: no member named %q", ErrUnknownRoom, s)
+	case 1:
+		return []byte(found[0]), nil
+	}
+	ids := make([]string, len(found))
+	for i, p := range found {
+		ids[i] = peer.ID(p).String()
+	}
+	sort.Strings(ids)
+	return nil, fmt.Errorf("%w: %d members are named %q: %s; use a peer ID", ErrAmbiguous, len(found), s, strings.Join(ids, ", "))
+}
+
+// Send posts a text message and returns it once it is durably stored.
 func (n *Node) Send(ctx context.Context, room, text string) (Message, error) {
-	return Message{}, nil
+	if strings.TrimSpace(text) == "" {
+		return Message{}, fmt.Errorf("%w: empty message", ErrInvalid)
+	}
+	if len(text) > wire.MaxTextBytes {
+		return Message{}, fmt.Errorf("%w: message is %d bytes; the limit is %d", ErrInvalid, len(text), wire.MaxTextBytes)
+	}
+	id, other, err := n.resolveRoom(ctx, room)
+	if err != nil {
+		return Message{}, err
+	}
+	if other != nil && string(other) == string(n.hist.self) {
+		return Message{}, fmt.Errorf("%w: a direct message needs another member", ErrInvalid)
+	}
+	if other != nil {
+		if _, err := n.hist.sendKey(ctx, id); errors.Is(err, ErrUnknownRoom) {
+			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other})
+			if err != nil {
+				return Message{}, err
+			}
+			for _, c := range cs {
+				n.publish(c)
+			}
+		}
+	}
+	c, msgs, err := n.hist.postContent(ctx, id, &wire.Content{Kind: wire.KindText, Text: text})
+	if err != nil {
+		return Message{}, err
+	}
+	n.publish(c)
+	if len(msgs) == 0 {
+		return Message{}, fmt.Errorf("send: message %s stored but not readable", c.id)
+	}
+	return n.messageView(ctx, msgs[0]), nil
 }
+
+// publish hands an already stored envelope to gossip. A failure loses
+// nothing: sync delivers what gossip did not.
+func (n *Node) publish(c *checked) {
+	if err := n.gsp.publish(n.ctx, c); err != nil && n.ctx.Err() == nil {
+		n.log.Warn("publish", "err", err, "id", c.id)
+	}
+}
+
+// Log returns the limit newest messages of a room, oldest first.
 func (n *Node) Log(ctx context.Context, room string, limit int) ([]Message, error) {
-	return nil, nil
+	if limit <= 0 {
+		limit = 50
+	}
+	id, _, err := n.resolveRoom(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := n.st.Messages(ctx, id, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, n.messageView(ctx, m))
+	}
+	return out, nil
 }
-func (n *Node) Subscribe(ctx context.Context) <-chan Event { return nil }
+
+func (n *Node) messageView(ctx context.Context, m store.Message) Message {
+	author, _ := n.hist.member(m.Author)
+	v := Message{
+		ID: m.ID.String(), Room: m.Room.String(), Author: peer.ID(m.Author).String(),
+		AuthorName: author.name, Time: time.UnixMilli(m.Time).UTC(), Kind: wire.ContentKind(m.Kind).String(),
+		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq,
+	}
+	if r, err := n.st.Room(ctx, m.Room); err == nil {
+		v.RoomName = n.roomView(r).Name
+	}
+	return v
+}
+
+// Subscribe delivers message events until ctx is done. A subscriber that
+// does not keep up loses events (counted), never blocks the node.
+func (n *Node) Subscribe(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 1024)
+	n.subsMu.Lock()
+	if n.ctx.Err() != nil {
+		n.subsMu.Unlock()
+		close(ch)
+		return ch
+	}
+	n.subs[ch] = struct{}{}
+	n.subsMu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-n.ctx.Done():
+		}
+		n.subsMu.Lock()
+		if _, ok := n.subs[ch]; ok {
+			delete(n.subs, ch)
+			close(ch)
+		}
+		n.subsMu.Unlock()
+	}()
+	return ch
+}
+
+func (n *Node) emit(ms []store.Message) {
+	n.subsMu.Lock()
+	defer n.subsMu.Unlock()
+	if len(n.subs) == 0 {
+		return
+	}
+	for _, m := range ms {
+		v := n.messageView(context.Background(), m)
+		for ch := range n.subs {
+			select {
+			case ch <- Event{Type: "message", Message: &v}:
+			default:
+				n.hist.count("slow-subscriber")
+			}
+		}
+	}
+}
+
+// Invite creates a one-time invite code. It comes with the LAN issue.
 func (n *Node) Invite(ctx context.Context, expires time.Duration) (string, error) {
-	return "", errors.New("not yet")
+	return "", fmt.Errorf("invite: not available yet in this version")
 }
+
+// CreateRoom makes a channel readable only by the given members and this node.
+func (n *Node) CreateRoom(ctx context.Context, name string, members []peer.ID) (string, error) {
+	name, err := checkName("room name", strings.TrimPrefix(name, "#"))
+	if err != nil {
+		return "", err
+	}
+	var id wire.ID
+	rand.Read(id[:])
+	var ps [][]byte
+	for _, m := range members {
+		ps = append(ps, []byte(m))
+	}
+	cs, err := n.hist.createRoom(ctx, id, wire.RoomChannel, name, ps)
+	for _, c := range cs {
+		n.publish(c)
+	}
+	return id.String(), err
+}
+
+var _ = os.Getpid

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/wire"
+)
+
+// admit appends the roster op that admits a member with its self-signed
+// record, then hands it the keys of #general so it can read the office's
+// main room from the start.
+func (n *Node) admit(ctx context.Context, m wire.Member, role wire.Role) error {
+	if err := crypto.VerifyMember(&m); err != nil {
+		return fmt.Errorf("admit %q: %w", m.Name, err)
+	}
+	op := wire.RosterOp{Kind: wire.RosterAdmit, Member: m, Role: role}
+	c, _, err := n.hist.appendLocal(ctx, wire.ClassRoster, wire.ID{}, wire.ID{}, op.Marshal())
+	if err != nil {
+		return fmt.Errorf("admit %q: %w", m.Name, err)
+	}
+	n.publish(c)
+	general := generalRoomID(n.hist.ws)
+	keys, err := n.st.RoomKeys(ctx, general)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		share, err := n.hist.shareKey(ctx, &wire.KeyShare{
+			Workspace: n.hist.ws, Room: general, RoomKind: wire.RoomChannel,
+			Epoch: k.Epoch, Parent: k.Parent, Cause: wire.CauseReshare,
+			Recipients: [][]byte{n.hist.self, m.Peer}, Key: k.Key,
+		})
+		if err != nil {
+			return fmt.Errorf("share #general with %q: %w", m.Name, err)
+		}
+		n.publish(share)
+	}
+	return nil
+}
+
+// prepareMember creates a home for a node joining the workspace of g: a new
+// identity, and the workspace records it needs before its admission arrives.
+// It returns the self-signed record the admitting member puts in the roster.
+func prepareMember(ctx context.Context, home, name string, g *wire.Genesis, netKey [32]byte) (wire.Member, error) {
+	name, err := checkName("name", name)
+	if err != nil {
+		return wire.Member{}, err
+	}
+	lock, err := lockHome(home)
+	if err != nil {
+		return wire.Member{}, err
+	}
+	defer lock.release()
+	if IsInitialized(home) {
+		return wire.Member{}, fmt.Errorf("join: %s already holds a charla identity; use another --home", home)
+	}
+	id, err := crypto.GenerateIdentity()
+	if err != nil {
+		return wire.Member{}, err
+	}
+	self, err := id.MemberRecord(name)
+	if err != nil {
+		return wire.Member{}, err
+	}
+	st, err := createHome(ctx, home, id, g, netKey, self)
+	if err != nil {
+		return wire.Member{}, err
+	}
+	return self, st.Close()
+}

@@ -1,0 +1,721 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Rejection and drop reasons, counted in status.
+const (
+	reasonMalformed  = "malformed"
+	reasonOversized  = "oversized"
+	reasonForged     = "forged"
+	reasonForeign    = "foreign"
+	reasonNonMember  = "non-member"
+	reasonRemoved    = "removed"
+	reasonForbidden  = "forbidden" // a roster or key op its author may not make
+	reasonFork       = "fork"
+	reasonPendingCap = "pending-full"
+	reasonUnreadable = "undecryptable"
+)
+
+// outcome is what steps 1–4 of the pipeline decided about an envelope.
+type outcome int
+
+const (
+	outAccept    outcome = 1
+	outDuplicate outcome = 2
+	outPending   outcome = 3 // author not yet known
+	outIgnore    outcome = 4 // valid but not wanted now (removed author)
+	outReject    outcome = 5 // malformed, forged, foreign
+)
+
+// checked is an envelope that passed decoding and its signature check.
+type checked struct {
+	env *wire.Envelope
+	hdr *wire.Header
+	id  wire.ID
+	raw []byte
+}
+
+func (c *checked) author() string { return string(c.hdr.Author) }
+
+// memberState is the roster's view of one member, kept in memory for the
+// gater and the validator, and rebuilt from the store at start.
+type memberState struct {
+	name      string
+	recipient string
+	role      wire.Role
+	removed   bool
+}
+
+// history is a workspace's state on one node and the only writer of its
+// store: every envelope, local or remote, goes through ingest.
+type history struct {
+	st      *store.Store
+	id      *crypto.Identity
+	self    []byte
+	ws      wire.ID
+	genesis *wire.Genesis
+	log     *slog.Logger
+
+	// appendMu serialises local appends, so a seq is never used twice.
+	appendMu sync.Mutex
+
+	mu       sync.Mutex // guards the fields below
+	members  map[string]memberState
+	lamport  uint64 // highest lamport seen
+	pending  map[string][]*checked
+	npending int
+	rejected map[string]int64
+
+	// Hooks set by the node; called outside mu, after commit.
+	onMessages func([]store.Message)
+	onGap      func(author []byte)
+	onAdmit    func(peer []byte)
+}
+
+func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
+	h := &history{
+		st:       st,
+		id:       id,
+		self:     []byte(id.PeerID()),
+		ws:       g.ID(),
+		genesis:  g,
+		log:      log,
+		members:  map[string]memberState{},
+		pending:  map[string][]*checked{},
+		rejected: map[string]int64{},
+	}
+	if err := h.reload(context.Background()); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// reload rebuilds the in-memory roster and clock from the store.
+func (h *history) reload(ctx context.Context) error {
+	ms, err := h.st.Members(ctx)
+	if err != nil {
+		return fmt.Errorf("load roster: %w", err)
+	}
+	heads, err := h.st.Heads(ctx)
+	if err != nil {
+		return fmt.Errorf("load feeds: %w", err)
+	}
+	lamport, err := h.st.MaxLamport(ctx)
+	if err != nil {
+		return fmt.Errorf("load clock: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.members = map[string]memberState{}
+	f := h.genesis.Founder
+	h.members[string(f.Peer)] = memberState{name: f.Name, recipient: f.Recipient, role: wire.RoleOwner}
+	for _, m := range ms {
+		h.members[string(m.Peer)] = memberState{name: m.Name, recipient: m.Recipient, role: m.Role, removed: m.Removed}
+	}
+	_ = heads
+	if lamport > h.lamport {
+		h.lamport = lamport
+	}
+	return nil
+}
+
+func (h *history) count(reason string) {
+	h.mu.Lock()
+	h.rejected[reason]++
+	h.mu.Unlock()
+}
+
+func (h *history) rejectedCounts() map[string]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int64, len(h.rejected))
+	for k, v := range h.rejected {
+		out[k] = v
+	}
+	return out
+}
+
+// member returns the roster state of a peer.
+func (h *history) member(p []byte) (memberState, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.members[string(p)]
+	return m, ok
+}
+
+// isMember reports whether p may connect: admitted and not removed.
+func (h *history) isMember(p peer.ID) bool {
+	m, ok := h.member([]byte(p))
+	return ok && !m.removed
+}
+
+// check runs steps 1–4 of the pipeline that need no write: decode strictly,
+// verify the signature and workspace, judge the author, and spot duplicates.
+func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, string) {
+	if len(raw) > wire.MaxEnvelopeBytes {
+		return nil, outReject, reasonOversized
+	}
+	env, hdr, err := wire.DecodeEnvelope(raw)
+	if err != nil {
+		return nil, outReject, reasonMalformed
+	}
+	if hdr.Workspace != h.ws {
+		return nil, outReject, reasonForeign
+	}
+	if err := crypto.VerifyEnvelope(env, hdr); err != nil {
+		return nil, outReject, reasonForged
+	}
+	c := &checked{env: env, hdr: hdr, id: env.ID(), raw: raw}
+	m, ok := h.member(hdr.Author)
+	switch {
+	case !ok:
+		return c, outPending, reasonNonMember
+	case m.removed:
+		// Until removal cuts are implemented, a removed member's later
+		// envelopes are simply not taken.
+		return c, outIgnore, reasonRemoved
+	}
+	if _, err := h.st.Envelope(ctx, c.id); err == nil {
+		return c, outDuplicate, ""
+	}
+	return c, outAccept, ""
+}
+
+// hold keeps an envelope whose author is not yet known, bounded.
+func (h *history) hold(c *checked) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.pending[c.author()] {
+		if p.id == c.id {
+			return true
+		}
+	}
+	if h.npending >= wire.MaxPendingEnvelope {
+		h.rejected[reasonPendingCap]++
+		return false
+	}
+	h.pending[c.author()] = append(h.pending[c.author()], c)
+	h.npending++
+	return true
+}
+
+// takePending removes and returns what waited for author.
+func (h *history) takePending(author []byte) []*checked {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ps := h.pending[string(author)]
+	delete(h.pending, string(author))
+	h.npending -= len(ps)
+	return ps
+}
+
+// ingestRaw runs the whole pipeline over envelopes from the network.
+// It returns how many were newly stored.
+func (h *history) ingestRaw(ctx context.Context, raws [][]byte) (int, error) {
+	var cs []*checked
+	for _, raw := range raws {
+		c, out, reason := h.check(ctx, raw)
+		switch out {
+		case outAccept:
+			cs = append(cs, c)
+		case outPending:
+			h.hold(c)
+		case outReject:
+			h.count(reason)
+		case outIgnore:
+			h.count(reason)
+		}
+	}
+	return h.ingest(ctx, cs, false)
+}
+
+// ingest runs step 5 and 6 for envelopes that passed check: it stores each
+// with its effect in one transaction and then tells subscribers.
+func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int, error) {
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	// Roster ops first, then key shares, then content, each in author order,
+	// so one batch can carry a member's admission and its first words.
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i].hdr, cs[j].hdr
+		if a.Class != b.Class {
+			return classRank(a.Class) < classRank(b.Class)
+		}
+		if c := bytes.Compare(a.Author, b.Author); c != 0 {
+			return c < 0
+		}
+		return a.Seq < b.Seq
+	})
+	var (
+		msgs     []store.Message
+		admitted [][]byte
+		gaps     [][]byte
+		stored   int
+	)
+	err := h.st.Update(ctx, durable, func(tx *store.Tx) error {
+		msgs, admitted, gaps, stored = nil, nil, nil, 0
+		for _, c := range cs {
+			res, err := h.apply(ctx, tx, c)
+			if err != nil {
+				return err
+			}
+			if !res.stored {
+				continue
+			}
+			stored++
+			msgs = append(msgs, res.msgs...)
+			if res.admitted != nil {
+				admitted = append(admitted, res.admitted)
+			}
+			if res.gap {
+				gaps = append(gaps, c.hdr.Author)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The transaction rolled back: memory may hold roster changes that
+		// never reached the store.
+		if rerr := h.reload(ctx); rerr != nil {
+			h.log.Error("reload roster after failed write", "err", rerr)
+		}
+		return 0, fmt.Errorf("store envelopes: %w", err)
+	}
+	if len(msgs) > 0 && h.onMessages != nil {
+		h.onMessages(msgs)
+	}
+	for _, a := range gaps {
+		if h.onGap != nil {
+			h.onGap(a)
+		}
+	}
+	for _, p := range admitted {
+		if h.onAdmit != nil {
+			h.onAdmit(p)
+		}
+		if ps := h.takePending(p); len(ps) > 0 {
+			raws := make([][]byte, len(ps))
+			for i, c := range ps {
+				raws[i] = c.raw
+			}
+			if _, err := h.ingestRaw(ctx, raws); err != nil {
+				return stored, err
+			}
+		}
+	}
+	return stored, nil
+}
+
+func classRank(c wire.Class) int {
+	switch c {
+	case wire.ClassRoster:
+		return 0
+	case wire.ClassKeyShare:
+		return 1
+	}
+	return 2
+}
+
+// applied is what one envelope did to the store.
+type applied struct {
+	stored   bool
+	gap      bool
+	msgs     []store.Message
+	admitted []byte
+}
+
+// apply stores one envelope and its effect inside tx (step 4's feed check and step 5).
+func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied, error) {
+	hd := c.hdr
+	var res applied
+	// A member may have been admitted earlier in this batch, or an author
+	// judged before removal; judge again against the roster as it is now.
+	m, ok := h.member(hd.Author)
+	if !ok {
+		h.hold(c)
+		return res, nil
+	}
+	if m.removed {
+		h.count(reasonRemoved)
+		return res, nil
+	}
+	have, ok, err := tx.EnvelopeAt(hd.Author, hd.Seq)
+	if err != nil {
+		return res, err
+	}
+	if ok {
+		if have != c.id {
+			h.count(reasonFork)
+			if err := tx.PutFork(hd.Author, hd.Seq, c.id, c.raw); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	if hd.Seq > 1 {
+		prev, ok, err := tx.EnvelopeAt(hd.Author, hd.Seq-1)
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case !ok:
+			res.gap = true
+		case prev != hd.Prev:
+			// The author signed another envelope at seq-1 than the one we hold:
+			// this one continues a branch we did not take.
+			h.count(reasonFork)
+			return res, tx.PutFork(hd.Author, hd.Seq, c.id, c.raw)
+		}
+	}
+	inserted, err := tx.PutEnvelope(store.Envelope{
+		ID: c.id, Author: hd.Author, Seq: hd.Seq, Prev: hd.Prev, Lamport: hd.Lamport,
+		Time: hd.Time, Class: hd.Class, Room: hd.Room, Key: hd.Key, Raw: c.raw,
+		Received: time.Now().UnixMilli(),
+	})
+	if err != nil || !inserted {
+		return res, err
+	}
+	res.stored = true
+	h.seeLamport(hd.Lamport)
+	if hd.Version != wire.Version {
+		return res, nil // stored and relayed, not interpreted
+	}
+	switch hd.Class {
+	case wire.ClassRoster:
+		res.admitted, err = h.applyRoster(tx, c, m)
+	case wire.ClassKeyShare:
+		res.msgs, err = h.applyKeyShare(ctx, tx, c)
+	case wire.ClassContent:
+		var msg *store.Message
+		msg, err = h.applyContent(tx, c)
+		if msg != nil {
+			res.msgs = append(res.msgs, *msg)
+		}
+	}
+	return res, err
+}
+
+func (h *history) seeLamport(l uint64) {
+	h.mu.Lock()
+	if l > h.lamport {
+		h.lamport = l
+	}
+	h.mu.Unlock()
+}
+
+// nextLamport is the lamport for a new local envelope.
+func (h *history) nextLamport() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lamport++
+	return h.lamport
+}
+
+// applyRoster applies a roster op whose author holds the role it needs.
+func (h *history) applyRoster(tx *store.Tx, c *checked, author memberState) ([]byte, error) {
+	op, err := wire.DecodeRosterOp(c.hdr.Body)
+	if err != nil {
+		h.count(reasonMalformed)
+		return nil, nil
+	}
+	switch op.Kind {
+	case wire.RosterAdmit:
+		if author.role < wire.RoleAdmin || op.Role > author.role {
+			h.count(reasonForbidden)
+			return nil, nil
+		}
+		if err := crypto.VerifyMember(&op.Member); err != nil {
+			h.count(reasonForged)
+			return nil, nil
+		}
+		if prev, ok := h.member(op.Member.Peer); ok && prev.removed {
+			h.count(reasonRemoved) // a removed peer ID is never re-admitted
+			return nil, nil
+		}
+		role := op.Role
+		if role == 0 {
+			role = wire.RoleMember
+		}
+		if err := tx.PutMember(store.Member{
+			Peer: op.Member.Peer, Name: op.Member.Name, Recipient: op.Member.Recipient,
+			Role: role, Admitted: c.id,
+		}); err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.members[string(op.Member.Peer)] = memberState{name: op.Member.Name, recipient: op.Member.Recipient, role: role}
+		h.mu.Unlock()
+		return op.Member.Peer, nil
+	default:
+		// Removal, roles and policy come with office control; until then
+		// the op is stored and replicated but has no effect.
+		return nil, nil
+	}
+}
+
+// applyKeyShare takes a room key shared with this node, and decrypts the
+// content that waited for it.
+func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) ([]store.Message, error) {
+	ks, err := h.id.OpenKeyShare(c.hdr.Body)
+	if err != nil {
+		// Not for us, or not readable: stored and forwarded all the same.
+		return nil, nil
+	}
+	if ks.Workspace != h.ws || ks.Room != c.hdr.Room || !containsPeer(ks.Recipients, c.hdr.Author) {
+		h.count(reasonForbidden)
+		return nil, nil
+	}
+	room, err := h.st.Room(ctx, ks.Room)
+	switch {
+	case err == nil && len(room.Members) > 0:
+		if !containsPeer(room.Members, c.hdr.Author) {
+			h.count(reasonForbidden) // only a member of a room shares its keys
+			return nil, nil
+		}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	if ks.RoomKind == wire.RoomDirect && (len(ks.Recipients) != 2 || dmRoomID(h.ws, ks.Recipients[0], ks.Recipients[1]) != ks.Room) {
+		h.count(reasonForbidden)
+		return nil, nil
+	}
+	key := crypto.RoomKey(ks.Key)
+	if err := tx.PutRoomKey(store.RoomKey{
+		Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key,
+		Added: time.Now().UnixMilli(),
+	}); err != nil {
+		return nil, err
+	}
+	r := store.Room{ID: ks.Room, Kind: ks.RoomKind, Members: ks.Recipients}
+	if ks.RoomKind == wire.RoomDirect {
+		r.Name = "" // direct rooms are named after the other party when shown
+	}
+	if err := tx.PutRoom(r); err != nil {
+		return nil, err
+	}
+	waiting, err := tx.Undecrypted(key.ID())
+	if err != nil {
+		return nil, err
+	}
+	var msgs []store.Message
+	for _, e := range waiting {
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			continue
+		}
+		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
+		if err != nil {
+			return nil, err
+		}
+		if msg != nil {
+			msgs = append(msgs, *msg)
+		}
+	}
+	return msgs, nil
+}
+
+// applyContent decrypts content whose key this node holds and stores its
+// effect. Content it cannot read stays stored as ciphertext.
+func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error) {
+	k, ok, err := tx.RoomKey(c.hdr.Key)
+	if err != nil || !ok || k.Room != c.hdr.Room {
+		return nil, err
+	}
+	plain, err := crypto.DecryptContent(crypto.RoomKey(k.Key), c.hdr.Body)
+	if err != nil {
+		h.count(reasonUnreadable)
+		return nil, nil
+	}
+	content, err := wire.DecodeContent(plain)
+	if err != nil {
+		h.count(reasonMalformed)
+		return nil, nil
+	}
+	switch content.Kind {
+	case wire.KindRoomOp:
+		return nil, tx.PutRoom(store.Room{ID: c.hdr.Room, Name: content.RoomName, Kind: content.RoomKind})
+	case wire.KindText:
+		m := store.Message{
+			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Seq: c.hdr.Seq,
+			Lamport: c.hdr.Lamport, Time: c.hdr.Time, Kind: uint8(content.Kind), Text: content.Text,
+		}
+		if err := tx.PutMessage(m); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}
+	return nil, nil // edits, reactions and files come later
+}
+
+// appendLocal writes a new envelope of this node's feed, durably, through
+// the same pipeline as everything else, and returns it for publishing.
+func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key wire.ID, body []byte) (*checked, []store.Message, error) {
+	h.appendMu.Lock()
+	defer h.appendMu.Unlock()
+	var hd *wire.Header
+	var msgs []store.Message
+	var c *checked
+	err := h.st.Update(ctx, true, func(tx *store.Tx) error {
+		head, ok, err := tx.Head(h.self)
+		if err != nil {
+			return err
+		}
+		hd = &wire.Header{
+			Version: wire.Version, Workspace: h.ws, Author: h.self,
+			Seq: 1, Lamport: h.nextLamport(), Time: time.Now().UnixMilli(),
+			Class: class, Room: room, Key: key, Body: body,
+		}
+		if ok {
+			hd.Seq, hd.Prev = head.Seq+1, head.ID
+		}
+		env, err := h.id.SealEnvelope(hd)
+		if err != nil {
+			return err
+		}
+		raw := env.Marshal()
+		if len(raw) > wire.MaxEnvelopeBytes {
+			return fmt.Errorf("%w: message too large (%d bytes encoded, limit %d)", ErrInvalid, len(raw), wire.MaxEnvelopeBytes)
+		}
+		c = &checked{env: env, hdr: hd, id: env.ID(), raw: raw}
+		res, err := h.apply(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		if !res.stored {
+			return fmt.Errorf("store own envelope %d: not taken (is this node still a member?)", hd.Seq)
+		}
+		msgs = res.msgs
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(msgs) > 0 && h.onMessages != nil {
+		h.onMessages(msgs)
+	}
+	return c, msgs, nil
+}
+
+// sendKey is the key new content in room is encrypted with: the newest epoch,
+// ties broken by key ID.
+func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, error) {
+	keys, err := h.st.RoomKeys(ctx, room)
+	if err != nil {
+		return store.RoomKey{}, err
+	}
+	if len(keys) == 0 {
+		return store.RoomKey{}, ErrUnknownRoom
+	}
+	best := keys[0]
+	for _, k := range keys[1:] {
+		if k.Epoch > best.Epoch || (k.Epoch == best.Epoch && bytes.Compare(k.KeyID[:], best.KeyID[:]) > 0) {
+			best = k
+		}
+	}
+	return best, nil
+}
+
+// postContent encrypts content to the room's send key and appends it.
+func (h *history) postContent(ctx context.Context, room wire.ID, content *wire.Content) (*checked, []store.Message, error) {
+	k, err := h.sendKey(ctx, room)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), content.Marshal())
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypt message: %w", err)
+	}
+	return h.appendLocal(ctx, wire.ClassContent, room, k.KeyID, body)
+}
+
+// shareKey sends a room key to recipients (peer IDs, this node among them).
+func (h *history) shareKey(ctx context.Context, ks *wire.KeyShare) (*checked, error) {
+	sort.Slice(ks.Recipients, func(i, j int) bool { return bytes.Compare(ks.Recipients[i], ks.Recipients[j]) < 0 })
+	var recips []string
+	for _, p := range ks.Recipients {
+		m, ok := h.member(p)
+		if !ok || m.removed {
+			return nil, fmt.Errorf("share room key: %s is not a member", peer.ID(p))
+		}
+		recips = append(recips, m.recipient)
+	}
+	body, err := crypto.SealKeyShare(ks, recips)
+	if err != nil {
+		return nil, fmt.Errorf("share room key: %w", err)
+	}
+	c, _, err := h.appendLocal(ctx, wire.ClassKeyShare, ks.Room, wire.ID{}, body)
+	return c, err
+}
+
+// createRoom makes a new room with a fresh key shared to members (this node
+// included) and, for channels, names it.
+func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind, name string, members [][]byte) ([]*checked, error) {
+	if !containsPeer(members, h.self) {
+		members = append(members, h.self)
+	}
+	key, err := crypto.NewRoomKey()
+	if err != nil {
+		return nil, err
+	}
+	share, err := h.shareKey(ctx, &wire.KeyShare{
+		Workspace: h.ws, Room: id, RoomKind: kind, Epoch: 1, Cause: wire.CauseCreate,
+		Recipients: members, Key: key,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []*checked{share}
+	if kind == wire.RoomChannel {
+		op, _, err := h.postContent(ctx, id, &wire.Content{Kind: wire.KindRoomOp, RoomName: name, RoomKind: kind})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, op)
+	}
+	return out, nil
+}
+
+func containsPeer(ps [][]byte, p []byte) bool {
+	for _, q := range ps {
+		if bytes.Equal(q, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// generalRoomID is the ID of a workspace's #general, the same on every node.
+func generalRoomID(ws wire.ID) wire.ID {
+	return sha256.Sum256(append([]byte("charla/general/v1\x00"), ws[:]...))
+}
+
+// dmRoomID is the ID of the direct room of two members (DESIGN.md).
+func dmRoomID(ws wire.ID, a, b []byte) wire.ID {
+	if bytes.Compare(a, b) > 0 {
+		a, b = b, a
+	}
+	d := sha256.New()
+	d.Write([]byte("charla/dm/v1\x00"))
+	d.Write(ws[:])
+	d.Write(a)
+	d.Write(b)
+	var id wire.ID
+	copy(id[:], d.Sum(nil))
+	return id
+}

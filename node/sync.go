@@ -1,0 +1,219 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// syncProtocol pulls what a peer holds and we lack. The puller sends its
+// vector; the server answers with batches of envelopes above it, roster ops
+// first, then key shares, then content, each oldest first, and ends with an
+// empty batch. Both sides pull, so one connection fills both.
+const syncProtocol = protocol.ID("/charla/sync/1")
+
+// Bounds of one sync exchange.
+const (
+	syncFrameMax     = wire.MaxBatchBytes
+	syncVectorMax    = wire.MaxVectorBytes
+	syncMaxPerPull   = 20000 // envelopes per pull; the next pull continues
+	syncStepTimeout  = 30 * time.Second
+	syncPeriod       = 30 * time.Second
+	syncGapDebounce  = 500 * time.Millisecond
+	syncPerAuthorCap = 5000
+)
+
+// handleSync serves a pull from a member.
+func (n *Node) handleSync(s network.Stream) {
+	defer s.Close()
+	if !n.hist.isMember(s.Conn().RemotePeer()) {
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(syncStepTimeout))
+	b, err := wire.ReadFrame(s, syncVectorMax)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	v, err := wire.DecodeVector(b)
+	if err != nil {
+		n.hist.count(reasonMalformed)
+		s.Reset()
+		return
+	}
+	envs, err := n.missing(n.ctx, v)
+	if err != nil {
+		n.log.Warn("sync: list envelopes", "err", err)
+		s.Reset()
+		return
+	}
+	var batch wire.Batch
+	flush := func() error {
+		s.SetDeadline(time.Now().Add(syncStepTimeout))
+		err := wire.WriteFrame(s, batch.Marshal())
+		batch.Envelopes = batch.Envelopes[:0]
+		return err
+	}
+	for _, e := range envs {
+		if batch.Add(e.Raw) {
+			continue
+		}
+		if err := flush(); err != nil {
+			s.Reset()
+			return
+		}
+		if !batch.Add(e.Raw) {
+			n.log.Warn("sync: envelope does not fit a batch", "id", e.ID)
+		}
+	}
+	if len(batch.Envelopes) > 0 {
+		if err := flush(); err != nil {
+			s.Reset()
+			return
+		}
+	}
+	flush() // the empty batch ends the exchange
+}
+
+// missing lists what this node holds above the puller's vector, in the
+// order DESIGN.md gives for sync.
+func (n *Node) missing(ctx context.Context, v *wire.Vector) ([]store.Envelope, error) {
+	theirs := make(map[string]uint64, len(v.Entries))
+	for _, e := range v.Entries {
+		theirs[string(e.Author)] = e.Seq
+	}
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Envelope
+	for _, h := range heads {
+		a := h.Author
+		if len(out) >= syncMaxPerPull {
+			break
+		}
+		es, err := n.st.EnvelopesAfter(ctx, a, theirs[string(a)], syncPerAuthorCap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Class != b.Class {
+			return classRank(a.Class) < classRank(b.Class)
+		}
+		if a.Lamport != b.Lamport {
+			return a.Lamport < b.Lamport
+		}
+		if c := bytes.Compare(a.Author, b.Author); c != 0 {
+			return c < 0
+		}
+		return a.Seq < b.Seq
+	})
+	if len(out) > syncMaxPerPull {
+		out = out[:syncMaxPerPull]
+	}
+	return out, nil
+}
+
+// pull asks p for everything this node lacks and ingests it.
+func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
+	if !n.syncing.begin(p) {
+		return 0, nil
+	}
+	defer n.syncing.end(p)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, p, syncProtocol)
+	if err != nil {
+		return 0, fmt.Errorf("sync with %s: %w", p, err)
+	}
+	defer s.Close()
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		s.Reset()
+		return 0, err
+	}
+	v := wire.Vector{}
+	for _, h := range heads {
+		v.Entries = append(v.Entries, wire.VectorEntry{Author: h.Author, Seq: h.Seq, ID: h.ID})
+	}
+	s.SetDeadline(time.Now().Add(syncStepTimeout))
+	if err := wire.WriteFrame(s, v.Marshal()); err != nil {
+		s.Reset()
+		return 0, fmt.Errorf("sync with %s: send vector: %w", p, err)
+	}
+	total := 0
+	for {
+		s.SetDeadline(time.Now().Add(syncStepTimeout))
+		b, err := wire.ReadFrame(s, syncFrameMax)
+		if err != nil {
+			s.Reset()
+			return total, fmt.Errorf("sync with %s: read batch: %w", p, err)
+		}
+		batch, err := wire.DecodeBatch(b)
+		if err != nil {
+			n.hist.count(reasonMalformed)
+			s.Reset()
+			return total, fmt.Errorf("sync with %s: %w", p, err)
+		}
+		if len(batch.Envelopes) == 0 {
+			return total, nil
+		}
+		got, err := n.hist.ingestRaw(ctx, batch.Envelopes)
+		total += got
+		if err != nil {
+			s.Reset()
+			return total, err
+		}
+	}
+}
+
+// syncLoop pulls from a random connected member every syncPeriod, and from
+// all of them soon after a gap was seen.
+func (n *Node) syncLoop(ctx context.Context) {
+	t := time.NewTicker(syncPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if ps := n.connectedMembers(); len(ps) > 0 {
+				n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
+			}
+		case <-n.gapSeen:
+			select {
+			case <-time.After(syncGapDebounce):
+			case <-ctx.Done():
+				return
+			}
+			for _, p := range n.connectedMembers() {
+				n.pullAsync(p)
+			}
+		}
+	}
+}
+
+func (n *Node) pullAsync(p peer.ID) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		got, err := n.pull(n.ctx, p)
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Debug("sync failed", "peer", p, "err", err)
+		} else if got > 0 {
+			n.log.Debug("synced", "peer", p, "received", got)
+		}
+	}()
+}
