@@ -6,6 +6,7 @@ import (
 
 	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // admit appends the roster op that admits a member with its self-signed
@@ -69,4 +70,22 @@ func prepareMember(ctx context.Context, home, name string, g *wire.Genesis, netK
 		return wire.Member{}, err
 	}
 	return self, st.Close()
+}
+
+// Provision creates a new member's home on this machine and admits it to
+// the workspace: what an invite and join do across the network, for
+// `charla demo`, benchmarks and tests that start many nodes in one place.
+func (n *Node) Provision(ctx context.Context, home, name string) (peer.ID, error) {
+	netKey, err := n.st.Meta(ctx, metaNetKey)
+	if err != nil || len(netKey) != 32 {
+		return "", fmt.Errorf("provision %s: network key missing", home)
+	}
+	m, err := prepareMember(ctx, home, name, n.hist.genesis, [32]byte(netKey))
+	if err != nil {
+		return "", err
+	}
+	if err := n.admit(ctx, m, wire.RoleMember); err != nil {
+		return "", err
+	}
+	return peer.ID(m.Peer), nil
 }

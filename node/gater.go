@@ -14,7 +14,7 @@ type gater struct{ hist *history }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool               { return g.hist.isMember(p) }
+func (g *gater) InterceptPeerDial(p peer.ID) bool                 { return g.hist.isMember(p) }
 func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.hist.isMember(p) }
 
 // InterceptAccept cannot know the peer yet; the private network already

@@ -39,21 +39,9 @@ func workspace(t *testing.T, n int) ([]*Node, []string) {
 		t.Fatal(err)
 	}
 	owner := openNode(t, homes[0])
-	gb, _ := owner.st.Meta(ctx, metaGenesis)
-	g, err := wire.DecodeGenesis(gb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nk, _ := owner.st.Meta(ctx, metaNetKey)
-	var netKey [32]byte
-	copy(netKey[:], nk)
 	nodes := []*Node{owner}
 	for i := 1; i < n; i++ {
-		m, err := prepareMember(ctx, homes[i], fmt.Sprintf("Member%d", i), g, netKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := owner.admit(ctx, m, wire.RoleMember); err != nil {
+		if _, err := owner.Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
