@@ -1,0 +1,251 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// ErrNotForUs is wrapped by the errors of DecryptContent, DecryptContentFrom
+// and OpenKeyShare when the ciphertext is well formed but not encrypted to the
+// key or identity given. Members store and forward content they cannot read,
+// so callers treat it differently from a malformed ciphertext.
+var ErrNotForUs = errors.New("not encrypted to this key")
+
+// RoomKey is a room's symmetric content key for one epoch.
+type RoomKey [32]byte
+
+// NewRoomKey returns a random room key.
+func NewRoomKey() (RoomKey, error) {
+	var k RoomKey
+	if _, err := rand.Read(k[:]); err != nil {
+		return RoomKey{}, fmt.Errorf("new room key: %w", err)
+	}
+	return k, nil
+}
+
+// roomKeyIDDomain prefixes the hash that names a room key.
+const roomKeyIDDomain = "charla/room-key\x00"
+
+// ID returns the key's public name, SHA-256("charla/room-key\0" ‖ key).
+func (k RoomKey) ID() wire.ID {
+	h := sha256.New()
+	h.Write([]byte(roomKeyIDDomain))
+	h.Write(k[:])
+	var id wire.ID
+	h.Sum(id[:0])
+	return id
+}
+
+const (
+	// roomStanzaType is the type of the one recipient stanza of room content.
+	roomStanzaType = "charla-room"
+	// roomKeyHintBytes of the key ID go in the stanza argument.
+	roomKeyHintBytes = 8
+	// roomStanzaBodyBytes is a nonce and an encrypted 16-byte age file key.
+	roomStanzaBodyBytes = chacha20poly1305.NonceSizeX + 16 + chacha20poly1305.Overhead
+)
+
+// roomStanzaAD is the associated data of the file key wrap, binding the
+// ciphertext to this use of the room key.
+var roomStanzaAD = []byte("charla/room-stanza/v1")
+
+// roomKeyHint is the stanza argument for k: a prefix of its ID, which names it
+// publicly anyway (every content envelope carries the key ID in clear).
+func roomKeyHint(k RoomKey) string {
+	id := k.ID()
+	return base64.RawStdEncoding.EncodeToString(id[:roomKeyHintBytes])
+}
+
+// roomRecipient wraps age's file key with a room key, in one stanza whatever
+// the size of the room.
+type roomRecipient struct {
+	key  RoomKey
+	hint string
+}
+
+var (
+	_ age.Recipient           = (*roomRecipient)(nil)
+	_ age.RecipientWithLabels = (*roomRecipient)(nil)
+)
+
+func newRoomRecipient(k RoomKey) *roomRecipient {
+	return &roomRecipient{key: k, hint: roomKeyHint(k)}
+}
+
+func (r *roomRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
+	s, _, err := r.WrapWithLabels(fileKey)
+	return s, err
+}
+
+// WrapWithLabels reports the "postquantum" label: the wrap is symmetric with
+// a 256-bit key, so age lets it sit beside hybrid recipients and refuses to
+// mix it with classic X25519 ones, which would undo that.
+func (r *roomRecipient) WrapWithLabels(fileKey []byte) ([]*age.Stanza, []string, error) {
+	aead, err := chacha20poly1305.NewX(r.key[:])
+	if err != nil {
+		return nil, nil, fmt.Errorf("charla-room wrap: %w", err)
+	}
+	body := make([]byte, aead.NonceSize(), roomStanzaBodyBytes)
+	if _, err := rand.Read(body); err != nil {
+		return nil, nil, fmt.Errorf("charla-room wrap: nonce: %w", err)
+	}
+	body = aead.Seal(body, body, fileKey, roomStanzaAD)
+	s := &age.Stanza{Type: roomStanzaType, Args: []string{r.hint}, Body: body}
+	return []*age.Stanza{s}, []string{"postquantum"}, nil
+}
+
+// roomIdentity unwraps what roomRecipient wrapped with the same room key.
+//
+// Unwrap returns an error wrapping age.ErrIncorrectIdentity when no stanza is
+// a charla-room stanza for this key, and any other error for a charla-room
+// stanza that is malformed.
+type roomIdentity struct {
+	key  RoomKey
+	hint string
+}
+
+var _ age.Identity = (*roomIdentity)(nil)
+
+func newRoomIdentity(k RoomKey) *roomIdentity {
+	return &roomIdentity{key: k, hint: roomKeyHint(k)}
+}
+
+func (i *roomIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	for _, s := range stanzas {
+		fileKey, err := i.unwrap(s)
+		if errors.Is(err, age.ErrIncorrectIdentity) {
+			continue
+		}
+		return fileKey, err
+	}
+	return nil, age.ErrIncorrectIdentity
+}
+
+func (i *roomIdentity) unwrap(s *age.Stanza) ([]byte, error) {
+	if s.Type != roomStanzaType {
+		return nil, age.ErrIncorrectIdentity
+	}
+	if len(s.Args) != 1 || len(s.Body) != roomStanzaBodyBytes {
+		return nil, errors.New("malformed charla-room stanza")
+	}
+	if s.Args[0] != i.hint {
+		return nil, age.ErrIncorrectIdentity
+	}
+	aead, err := chacha20poly1305.NewX(i.key[:])
+	if err != nil {
+		return nil, fmt.Errorf("charla-room unwrap: %w", err)
+	}
+	nonce, ct := s.Body[:aead.NonceSize()], s.Body[aead.NonceSize():]
+	fileKey, err := aead.Open(nil, nonce, ct, roomStanzaAD)
+	if err != nil {
+		// Either a hint collision or a forged stanza; age's own identities
+		// report a failed open the same way.
+		return nil, age.ErrIncorrectIdentity
+	}
+	return fileKey, nil
+}
+
+// singleStanza admits only age files with exactly one recipient stanza, as
+// room content must have (DESIGN.md "Identity and keys"). It sees the whole
+// header, which an identity given to age.Decrypt alongside others would not.
+type singleStanza struct{ age.Identity }
+
+func (s singleStanza) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	if len(stanzas) != 1 {
+		return nil, fmt.Errorf("content has %d recipient stanzas, want 1", len(stanzas))
+	}
+	return s.Identity.Unwrap(stanzas)
+}
+
+// maxStanzas admits only age files with at most n recipient stanzas, so that
+// a crafted key share cannot make a node try thousands of ML-KEM decapsulations.
+type maxStanzas struct {
+	age.Identity
+	n int
+}
+
+func (m maxStanzas) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	if len(stanzas) > m.n {
+		return nil, fmt.Errorf("%d recipient stanzas, want at most %d", len(stanzas), m.n)
+	}
+	return m.Identity.Unwrap(stanzas)
+}
+
+// EncryptContent encrypts plaintext to room key k as a binary age file with
+// one charla-room stanza.
+func EncryptContent(k RoomKey, plaintext []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(plaintext) + 256)
+	w, err := EncryptContentTo(k, &buf)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(plaintext); err != nil {
+		return nil, fmt.Errorf("encrypt content: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("encrypt content: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// EncryptContentTo returns a writer that encrypts to room key k and writes
+// the age file to w. The caller must Close it to flush the last chunk.
+func EncryptContentTo(k RoomKey, w io.Writer) (io.WriteCloser, error) {
+	wc, err := age.Encrypt(w, newRoomRecipient(k))
+	if err != nil {
+		return nil, fmt.Errorf("encrypt content: %w", err)
+	}
+	return wc, nil
+}
+
+// DecryptContent decrypts content encrypted by EncryptContent. It refuses an
+// age file that does not have exactly one recipient stanza. When that stanza
+// is not for k the error wraps [ErrNotForUs].
+func DecryptContent(k RoomKey, ciphertext []byte) ([]byte, error) {
+	// DecryptReaderAt knows the plaintext size up front and, for a message of
+	// one chunk, decrypts it in place: about half the allocation of the
+	// streaming reader, which buffers a whole 64 KiB chunk twice.
+	r, size, err := age.DecryptReaderAt(bytes.NewReader(ciphertext), int64(len(ciphertext)), singleStanza{newRoomIdentity(k)})
+	if err != nil {
+		return nil, fmt.Errorf("decrypt content: %w", notForUs(err))
+	}
+	plaintext := make([]byte, size)
+	if n, err := r.ReadAt(plaintext, 0); n != len(plaintext) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("decrypt content: %w", err)
+	}
+	return plaintext, nil
+}
+
+// DecryptContentFrom reads the age header from r at once, with the same
+// checks and errors as DecryptContent, and returns a reader of the plaintext.
+// Reads from it fail if the payload was truncated or tampered with.
+func DecryptContentFrom(k RoomKey, r io.Reader) (io.Reader, error) {
+	pr, err := age.Decrypt(r, singleStanza{newRoomIdentity(k)})
+	if err != nil {
+		return nil, fmt.Errorf("decrypt content: %w", notForUs(err))
+	}
+	return pr, nil
+}
+
+// notForUs maps age's "no identity matched" to ErrNotForUs.
+func notForUs(err error) error {
+	var nm *age.NoIdentityMatchError
+	if errors.As(err, &nm) {
+		return ErrNotForUs
+	}
+	return err
+}
