@@ -1,0 +1,445 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// Envelope is one stored envelope: its header in columns and its whole
+// encoding in Raw.
+type Envelope struct {
+	ID       wire.ID
+	Author   []byte // binary peer ID
+	Seq      uint64
+	Prev     wire.ID
+	Lamport  uint64
+	Time     int64 // author's clock, unix ms
+	Class    wire.Class
+	Room     wire.ID
+	Key      wire.ID
+	Raw      []byte // the whole encoded envelope
+	Received int64  // unix ms when this node first held it
+}
+
+// Message is the decrypted view of one content envelope.
+type Message struct {
+	ID      wire.ID
+	Room    wire.ID
+	Author  []byte
+	Seq     uint64
+	Lamport uint64
+	Time    int64
+	Kind    uint8
+	Text    string
+}
+
+// Room is a channel or a direct conversation.
+type Room struct {
+	ID      wire.ID
+	Name    string
+	Kind    wire.RoomKind
+	Members [][]byte // binary peer IDs, sorted
+}
+
+// RoomKey is one epoch's key of a room.
+type RoomKey struct {
+	Room   wire.ID
+	KeyID  wire.ID
+	Epoch  uint64
+	Parent wire.ID
+	Key    [32]byte
+	Added  int64 // unix ms when this node stored it
+}
+
+// Member is one entry of the roster as the node last computed it.
+type Member struct {
+	Peer      []byte
+	Name      string
+	Recipient string
+	Role      wire.Role
+	Admitted  wire.ID // the envelope that admitted it; zero for the founder
+	Removed   bool
+}
+
+// Head is one author's entry of the vector: the highest seq held with no gap
+// below it, and the ID of that envelope.
+type Head struct {
+	Author []byte
+	Seq    uint64
+	ID     wire.ID
+}
+
+// Tx is one write transaction, valid only inside the function given to
+// Update. Its reads see its own writes.
+type Tx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	s     *Store
+	stmts map[*sql.Stmt]*sql.Stmt // the store's prepared statements bound to tx
+}
+
+// stmt returns the store's prepared statement st bound to this transaction.
+// Binding reuses the statement already prepared on the writer connection.
+func (tx *Tx) stmt(st *sql.Stmt) *sql.Stmt {
+	if t, ok := tx.stmts[st]; ok {
+		return t
+	}
+	t := tx.tx.StmtContext(tx.ctx, st)
+	tx.stmts[st] = t
+	return t
+}
+
+// PutEnvelope stores e unless an envelope with its ID is already stored, in
+// which case it changes nothing and reports false. Received zero means now.
+//
+// It keeps the author's head: if e.Seq is the head's seq + 1, the head moves
+// to e and on through any following seqs already stored above the gap e
+// filled. It checks neither signature nor prev links; the ingest pipeline
+// does that before storing. A different envelope at an (author, seq) that is
+// already taken is an error: the caller decides which is canonical and keeps
+// the other with PutFork.
+func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
+	if err := e.check(); err != nil {
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
+	if e.Received == 0 {
+		e.Received = now()
+	}
+	res, err := tx.stmt(tx.s.ws.putEnvelope).ExecContext(tx.ctx,
+		e.ID[:], e.Author, int64(e.Seq), e.Prev[:], int64(e.Lamport), e.Time,
+		int64(e.Class), e.Room[:], e.Key[:], e.Raw, e.Received)
+	if err != nil {
+		if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return false, fmt.Errorf("put envelope %s: another envelope is stored at seq %d of its author (a fork)", e.ID, e.Seq)
+		}
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if err := tx.advanceHead(e.Author, e.Seq, e.ID); err != nil {
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
+	return true, nil
+}
+
+func (e *Envelope) check() error {
+	switch {
+	case len(e.Author) == 0:
+		return errors.New("no author")
+	case e.Seq == 0:
+		return errors.New("seq 0")
+	}
+	if _, err := sqlInt("seq", e.Seq); err != nil {
+		return err
+	}
+	if _, err := sqlInt("lamport", e.Lamport); err != nil {
+		return err
+	}
+	return nil
+}
+
+// advanceHead moves author's head to (seq, id) if seq extends it, then on
+// through the seqs already stored after it.
+func (tx *Tx) advanceHead(author []byte, seq uint64, id wire.ID) error {
+	h, _, err := tx.Head(author)
+	if err != nil {
+		return err
+	}
+	if seq != h.Seq+1 {
+		return nil // above a gap: the head waits for it to fill
+	}
+	for {
+		next, ok, err := tx.EnvelopeAt(author, seq+1)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		seq, id = seq+1, next
+	}
+	if _, err := tx.stmt(tx.s.ws.putHead).ExecContext(tx.ctx, author, int64(seq), id[:]); err != nil {
+		return fmt.Errorf("advance head to %d: %w", seq, err)
+	}
+	return nil
+}
+
+// EnvelopeAt returns the ID of the canonical envelope at (author, seq).
+func (tx *Tx) EnvelopeAt(author []byte, seq uint64) (wire.ID, bool, error) {
+	var id wire.ID
+	s, err := sqlInt("seq", seq)
+	if err != nil {
+		return id, false, nil // nothing is stored that high
+	}
+	err = tx.stmt(tx.s.ws.envelopeAt).QueryRowContext(tx.ctx, author, s).Scan(idCol{&id})
+	if errors.Is(err, sql.ErrNoRows) {
+		return id, false, nil
+	}
+	if err != nil {
+		return id, false, fmt.Errorf("envelope at seq %d: %w", seq, err)
+	}
+	return id, true, nil
+}
+
+// Head returns author's head, or false if the author's seq 1 is not held.
+func (tx *Tx) Head(author []byte) (Head, bool, error) {
+	h := Head{Author: bytes.Clone(author)}
+	err := tx.stmt(tx.s.ws.head).QueryRowContext(tx.ctx, author).Scan(uintCol[uint64]{&h.Seq}, idCol{&h.ID})
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("feed head: %w", err)
+	}
+	return h, true, nil
+}
+
+// PutFork keeps raw, a second envelope id at (author, seq), apart from
+// history. Storing the same fork twice changes nothing.
+func (tx *Tx) PutFork(author []byte, seq uint64, id wire.ID, raw []byte) error {
+	s, err := sqlInt("seq", seq)
+	if err != nil || len(author) == 0 || seq == 0 || raw == nil {
+		return fmt.Errorf("put fork %s: need an author, a seq in range and the envelope", id)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		id[:], author, s, raw, now()); err != nil {
+		return fmt.Errorf("put fork %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutMessage stores m, replacing the message with its ID if there is one
+// (an edit lands this way), and keeps the search index in step. The
+// envelope m.ID must already be stored, in this transaction or an earlier one.
+func (tx *Tx) PutMessage(m Message) error {
+	if err := tx.putMessage(m); err != nil {
+		return fmt.Errorf("put message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+func (tx *Tx) putMessage(m Message) error {
+	if len(m.Author) == 0 || m.Seq == 0 {
+		return errors.New("need an author and a seq")
+	}
+	seq, err := sqlInt("seq", m.Seq)
+	if err != nil {
+		return err
+	}
+	lamport, err := sqlInt("lamport", m.Lamport)
+	if err != nil {
+		return err
+	}
+
+	var rowid int64
+	var old string
+	err = tx.stmt(tx.s.ws.message).QueryRowContext(tx.ctx, m.ID[:]).Scan(&rowid, &old)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.ctx,
+			m.ID[:], m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text)
+		if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return errors.New("its envelope is not stored")
+		}
+		if err != nil {
+			return err
+		}
+		if rowid, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if _, err := tx.stmt(tx.s.ws.setMessage).ExecContext(tx.ctx,
+			m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text, rowid); err != nil {
+			return err
+		}
+		if old == m.Text {
+			return nil
+		}
+		// External-content FTS5 deletes by the old values, which must be
+		// exactly what was indexed.
+		if _, err := tx.stmt(tx.s.ws.unindexText).ExecContext(tx.ctx, rowid, old); err != nil {
+			return fmt.Errorf("unindex: %w", err)
+		}
+	}
+	if _, err := tx.stmt(tx.s.ws.indexText).ExecContext(tx.ctx, rowid, m.Text); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return nil
+}
+
+// PutRoom creates or updates room r: a non-empty Name and a non-zero Kind
+// overwrite what is stored; Members are added to those stored, never removed.
+func (tx *Tx) PutRoom(r Room) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE rooms.name END,
+			kind = CASE WHEN excluded.kind <> 0 THEN excluded.kind ELSE rooms.kind END`,
+		r.ID[:], r.Name, int64(r.Kind)); err != nil {
+		return fmt.Errorf("put room %s: %w", r.ID, err)
+	}
+	if len(r.Members) == 0 {
+		return nil
+	}
+	st, err := tx.tx.PrepareContext(tx.ctx, `INSERT INTO room_members (room, peer) VALUES (?, ?)
+		ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("put room %s: %w", r.ID, err)
+	}
+	defer st.Close()
+	for _, p := range r.Members {
+		if len(p) == 0 {
+			return fmt.Errorf("put room %s: empty member peer ID", r.ID)
+		}
+		if _, err := st.ExecContext(tx.ctx, r.ID[:], p); err != nil {
+			return fmt.Errorf("put room %s member: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// PutRoomKey stores k unless a key with its KeyID is stored already. Added
+// zero means now.
+func (tx *Tx) PutRoomKey(k RoomKey) error {
+	epoch, err := sqlInt("epoch", k.Epoch)
+	if err != nil {
+		return fmt.Errorf("put room key %s: %w", k.KeyID, err)
+	}
+	if k.Added == 0 {
+		k.Added = now()
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO room_keys (key_id, room, epoch, parent, key, added)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+		k.KeyID[:], k.Room[:], epoch, k.Parent[:], k.Key[:], k.Added); err != nil {
+		return fmt.Errorf("put room key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+const roomKeyCols = `room, key_id, epoch, parent, key, added`
+
+func scanRoomKey(sc interface{ Scan(...any) error }, k *RoomKey) error {
+	var key []byte
+	if err := sc.Scan(idCol{&k.Room}, idCol{&k.KeyID}, uintCol[uint64]{&k.Epoch}, idCol{&k.Parent}, &key, &k.Added); err != nil {
+		return err
+	}
+	if len(key) != len(k.Key) {
+		return fmt.Errorf("room key %s: stored key has %d bytes", k.KeyID, len(key))
+	}
+	copy(k.Key[:], key)
+	clear(key)
+	return nil
+}
+
+// RoomKey returns the room key with ID keyID, or false if none is stored.
+func (tx *Tx) RoomKey(keyID wire.ID) (RoomKey, bool, error) {
+	var k RoomKey
+	err := scanRoomKey(tx.tx.QueryRowContext(tx.ctx,
+		`SELECT `+roomKeyCols+` FROM room_keys WHERE key_id = ?`, keyID[:]), &k)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RoomKey{}, false, nil
+	}
+	if err != nil {
+		return RoomKey{}, false, fmt.Errorf("room key %s: %w", keyID, err)
+	}
+	return k, true, nil
+}
+
+// PutMember creates or replaces the roster entry of m.Peer.
+func (tx *Tx) PutMember(m Member) error {
+	if len(m.Peer) == 0 {
+		return errors.New("put member: empty peer ID")
+	}
+	removed := 0
+	if m.Removed {
+		removed = 1
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO members (peer, name, recipient, role, admitted, removed)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (peer) DO UPDATE SET name = excluded.name, recipient = excluded.recipient,
+			role = excluded.role, admitted = excluded.admitted, removed = excluded.removed`,
+		m.Peer, m.Name, m.Recipient, int64(m.Role), m.Admitted[:], removed); err != nil {
+		return fmt.Errorf("put member: %w", err)
+	}
+	return nil
+}
+
+const memberCols = `peer, name, recipient, role, admitted, removed`
+
+func scanMember(sc interface{ Scan(...any) error }, m *Member) error {
+	return sc.Scan(&m.Peer, &m.Name, &m.Recipient, uintCol[wire.Role]{&m.Role}, idCol{&m.Admitted}, &m.Removed)
+}
+
+// Member returns the roster entry of peer, or false if there is none.
+func (tx *Tx) Member(peer []byte) (Member, bool, error) {
+	var m Member
+	err := scanMember(tx.tx.QueryRowContext(tx.ctx, `SELECT `+memberCols+` FROM members WHERE peer = ?`, peer), &m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Member{}, false, nil
+	}
+	if err != nil {
+		return Member{}, false, fmt.Errorf("member: %w", err)
+	}
+	return m, true, nil
+}
+
+// Undecrypted returns the content envelopes encrypted with keyID that have
+// no message yet, in display order, for decryption now that the key is here.
+// A content envelope leaves this set once PutMessage stores its ID, whatever
+// its kind.
+func (tx *Tx) Undecrypted(keyID wire.ID) ([]Envelope, error) {
+	// class = 3 is written out (wire.ClassContent) so that the planner can
+	// use the partial index envelopes_content_key.
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes e
+		WHERE e.key = ? AND e.class = 3
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
+		ORDER BY e.lamport, e.author, e.seq`, keyID[:])
+	if err != nil {
+		return nil, fmt.Errorf("undecrypted for key %s: %w", keyID, err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("undecrypted for key %s: %w", keyID, err)
+	}
+	return envs, nil
+}
+
+// Meta returns the value stored under key, or false.
+func (tx *Tx) Meta(key string) ([]byte, bool, error) {
+	var val []byte
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT val FROM meta WHERE key = ?`, key).Scan(&val)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("meta %q: %w", key, err)
+	}
+	return val, true, nil
+}
+
+// SetMeta stores val under key, in this transaction.
+func (tx *Tx) SetMeta(key string, val []byte) error {
+	if val == nil {
+		val = []byte{} // nil would bind as NULL
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO meta (key, val) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET val = excluded.val`, key, val); err != nil {
+		return fmt.Errorf("set meta %q: %w", key, err)
+	}
+	return nil
+}
