@@ -74,10 +74,11 @@ func (d *dropCounter) counts() map[string]int64 {
 
 // gossip is the node's GossipSub topic for envelopes.
 type gossip struct {
-	ps    *pubsub.PubSub
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
-	drops *dropCounter
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	drops  *dropCounter
+	events *pubsub.TopicEventHandler
 }
 
 func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error) {
@@ -136,7 +137,26 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	return &gossip{ps: ps, topic: topic, sub: sub, drops: drops}, nil
+	events, err := topic.EventHandler()
+	if err != nil {
+		return nil, fmt.Errorf("watch topic: %w", err)
+	}
+	return &gossip{ps: ps, topic: topic, sub: sub, drops: drops, events: events}, nil
+}
+
+// watchJoins calls joined for every peer that starts to listen on the topic.
+// What was published before that moment never reached it by gossip, so the
+// node pulls from it then; sync on connect alone leaves that window open.
+func (g *gossip) watchJoins(ctx context.Context, joined func(peer.ID)) {
+	for {
+		ev, err := g.events.NextPeerEvent(ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type == pubsub.PeerJoin {
+			joined(ev.Peer)
+		}
+	}
 }
 
 // signedOf returns the signed bytes of an encoded envelope, so the pubsub

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,13 +13,13 @@ import (
 	"time"
 
 	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/discovery"
 	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -59,15 +58,21 @@ type Node struct {
 	syncing inflight
 	gapSeen chan struct{}
 	static  []peer.AddrInfo
+	doors   doors
+	mdns    *discovery.MDNS
+	find    finder
+	netKey  []byte
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// inflight is the set of peers with a sync pull under way.
+// inflight is the set of peers with a sync pull under way. A pull asked for
+// while one runs is not dropped: it runs once more when the first ends, so a
+// trigger that came after the first pull's vector is never lost.
 type inflight struct {
-	mu sync.Mutex // guards m
-	m  map[peer.ID]bool
+	mu sync.Mutex       // guards m
+	m  map[peer.ID]bool // true: pull again when done
 }
 
 func (f *inflight) begin(p peer.ID) bool {
@@ -76,17 +81,21 @@ func (f *inflight) begin(p peer.ID) bool {
 	if f.m == nil {
 		f.m = map[peer.ID]bool{}
 	}
-	if f.m[p] {
+	if _, running := f.m[p]; running {
+		f.m[p] = true
 		return false
 	}
-	f.m[p] = true
+	f.m[p] = false
 	return true
 }
 
-func (f *inflight) end(p peer.ID) {
+// end reports whether another pull was asked for meanwhile.
+func (f *inflight) end(p peer.ID) (again bool) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	again = f.m[p]
 	delete(f.m, p)
-	f.mu.Unlock()
+	return again
 }
 
 // Init creates a new identity and workspace with #general in home, and
@@ -209,6 +218,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil || len(netKey) != 32 {
 		return nil, fmt.Errorf("read network key from %s: missing or damaged", cfg.Home)
 	}
+	n.netKey = netKey
 	if n.hist, err = newHistory(n.st, n.id, g, log); err != nil {
 		return nil, err
 	}
@@ -241,11 +251,20 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 			}
 		},
 	})
-	n.hist.onAdmit = func(p []byte) { n.dialStatic() }
-	n.wg.Add(3)
+	n.hist.onAdmit = func(p []byte) { n.dialKnown() }
+	if err := n.loadInvites(ctx); err != nil {
+		return nil, fmt.Errorf("read invites: %w", err)
+	}
+	n.openDoors()
+	if cfg.MDNS {
+		n.startMDNS([32]byte(netKey))
+	}
+	n.wg.Add(5)
+	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()
+	go func() { defer n.wg.Done(); n.doorLoop(n.ctx) }()
+	go func() { defer n.wg.Done(); n.bookLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.gsp.receive(n.ctx, n.host.ID(), n.hist) }()
 	go func() { defer n.wg.Done(); n.syncLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.dialLoop(n.ctx) }()
 	log.Info("node started", "peer", n.host.ID(), "workspace", g.Name, "addrs", n.host.Addrs())
 	return n, nil
 }
@@ -296,44 +315,6 @@ func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history)
 	return h, nil
 }
 
-// dialLoop keeps static peers connected, retrying with backoff.
-func (n *Node) dialLoop(ctx context.Context) {
-	backoff := time.Second
-	for {
-		n.dialStatic()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		if backoff < 30*time.Second {
-			backoff *= 2
-		}
-	}
-}
-
-func (n *Node) dialStatic() {
-	for _, ai := range n.static {
-		if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
-			continue
-		}
-		if !n.hist.isMember(ai.ID) {
-			continue // not (yet) in our roster: the gater would refuse it anyway
-		}
-		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
-		ai := ai
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-			defer cancel()
-			if err := n.host.Connect(ctx, ai); err != nil && n.ctx.Err() == nil {
-				n.log.Debug("dial static peer", "peer", ai.ID, "err", err)
-			}
-		}()
-	}
-}
-
 // Connect dials a peer by its address info; used by tests and discovery.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	return n.host.Connect(ctx, ai)
@@ -355,7 +336,9 @@ func (n *Node) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 		}
+		n.closeDoors(true)
 		if n.host != nil {
+			n.saveBook()
 			if err := n.host.Close(); err != nil {
 				n.closeErr = err
 			}
@@ -465,17 +448,32 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
-// Peers lists the connected members.
+// Peers lists the members this node is connected to or knows how to reach.
 func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 	out := []Peer{}
+	seen := map[peer.ID]bool{}
 	for _, p := range n.connectedMembers() {
 		m, _ := n.hist.member([]byte(p))
-		v := Peer{PeerID: p.String(), Name: m.name, Connected: true, Via: "static"}
+		v := Peer{PeerID: p.String(), Name: m.name, Connected: true, Via: n.find.viaOf(p), Addrs: []string{}}
 		for _, c := range n.host.Network().ConnsToPeer(p) {
 			v.Addrs = append(v.Addrs, c.RemoteMultiaddr().String())
 		}
 		out = append(out, v)
+		seen[p] = true
 	}
+	book, err := n.st.Book(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range book {
+		p := peer.ID(e.Peer)
+		m, ok := n.hist.member(e.Peer)
+		if seen[p] || !ok || m.removed || p == n.host.ID() {
+			continue
+		}
+		out = append(out, Peer{PeerID: p.String(), Name: m.name, Addrs: e.Addrs, Via: viaBook})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -660,11 +658,6 @@ func (n *Node) emit(ms []store.Message) {
 	}
 }
 
-// Invite creates a one-time invite code. It comes with the LAN issue.
-func (n *Node) Invite(ctx context.Context, expires time.Duration) (string, error) {
-	return "", fmt.Errorf("invite: not available yet in this version")
-}
-
 // CreateRoom makes a channel readable only by the given members and this node.
 func (n *Node) CreateRoom(ctx context.Context, name string, members []peer.ID) (string, error) {
 	name, err := checkName("room name", strings.TrimPrefix(name, "#"))
@@ -683,5 +676,3 @@ func (n *Node) CreateRoom(ctx context.Context, name string, members []peer.ID) (
 	}
 	return id.String(), err
 }
-
-var _ = os.Getpid

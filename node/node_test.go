@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,11 @@ func workspace(t *testing.T, n int) ([]*Node, []string) {
 
 func openNode(t *testing.T, home string, peers ...string) *Node {
 	t.Helper()
-	n, err := Open(context.Background(), Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
+	cfg := Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers}
+	if os.Getenv("CHARLA_TEST_DEBUG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("home", filepath.Base(home))
+	}
+	n, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

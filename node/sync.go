@@ -29,6 +29,7 @@ const (
 	syncPeriod       = 30 * time.Second
 	syncGapDebounce  = 500 * time.Millisecond
 	syncPerAuthorCap = 5000
+	gossipSettle     = time.Second
 )
 
 // handleSync serves a pull from a member.
@@ -49,6 +50,12 @@ func (n *Node) handleSync(s network.Stream) {
 		n.hist.count(reasonMalformed)
 		s.Reset()
 		return
+	}
+	n.log.Debug("sync served", "peer", s.Conn().RemotePeer(), "theirs", len(v.Entries))
+	if n.behind(n.ctx, v) {
+		// The puller holds what we lack: pull back, so one side's pull fills
+		// both even when gossip missed the other (a publish before the mesh formed).
+		defer n.pullAsync(s.Conn().RemotePeer())
 	}
 	envs, err := n.missing(n.ctx, v)
 	if err != nil {
@@ -126,12 +133,34 @@ func (n *Node) missing(ctx context.Context, v *wire.Vector) ([]store.Envelope, e
 	return out, nil
 }
 
+// behind reports whether v holds an envelope above this node's heads.
+func (n *Node) behind(ctx context.Context, v *wire.Vector) bool {
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		return false
+	}
+	ours := make(map[string]uint64, len(heads))
+	for _, h := range heads {
+		ours[string(h.Author)] = h.Seq
+	}
+	for _, e := range v.Entries {
+		if e.Seq > ours[string(e.Author)] {
+			return true
+		}
+	}
+	return false
+}
+
 // pull asks p for everything this node lacks and ingests it.
 func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if !n.syncing.begin(p) {
 		return 0, nil
 	}
-	defer n.syncing.end(p)
+	defer func() {
+		if n.syncing.end(p) {
+			n.pullAsync(p)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	s, err := n.host.NewStream(ctx, p, syncProtocol)
@@ -203,6 +232,21 @@ func (n *Node) syncLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// pullSoon pulls from a peer that just joined the gossip topic, once its
+// gossip route is surely up: publications of the moments before reached it
+// by no route, and this pull (or the one it triggers back) brings them.
+func (n *Node) pullSoon(p peer.ID) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-n.ctx.Done():
+		case <-time.After(gossipSettle):
+			n.pullAsync(p)
+		}
+	}()
 }
 
 func (n *Node) pullAsync(p peer.ID) {
