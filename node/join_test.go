@@ -147,3 +147,59 @@ func TestJoinRefusals(t *testing.T) {
 		t.Fatalf("good join after refusals: %v", err)
 	}
 }
+
+// TestRestartReconnectsFromBook: a restarted node with no static peers and
+// no mDNS finds members again from its address book, though it only ever
+// learnt their addresses from their connections to it.
+func TestRestartReconnectsFromBook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	anaHome := filepath.Join(dir, "ana")
+	if _, err := Init(ctx, anaHome, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	ana := openNode(t, anaHome)
+	var others []*Node
+	for _, name := range []string{"Ben", "Cai"} {
+		code, err := ana.Invite(ctx, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		home := filepath.Join(dir, name)
+		if _, err := Join(ctx, home, code, name); err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, openNode(t, home))
+	}
+	eventually(t, 20*time.Second, "ana connected to both", func() bool { return len(ana.connectedMembers()) == 2 })
+	if err := ana.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ana = openNode(t, anaHome)
+	eventually(t, 20*time.Second, "restarted ana reconnects to both from its book", func() bool {
+		return len(ana.connectedMembers()) == 2
+	})
+	ps, err := ana.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Via != viaBook && p.Via != viaInbound {
+			t.Errorf("peer %s via %q", p.Name, p.Via)
+		}
+	}
+	if _, err := ana.Send(ctx, "general", "back"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "both read it", func() bool {
+		for _, n := range others {
+			if len(texts(t, n, "general")) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
