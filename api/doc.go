@@ -1,0 +1,60 @@
+// Package api owns charla's local HTTP API: the server that exposes a running
+// node to the CLI and the web UI on a loopback address, and the Go client the
+// CLI uses.
+//
+// # Who may call it
+//
+// The API listens on 127.0.0.1 or [::1] only (see Listen). A running node
+// writes <home>/api.json (mode 0600) holding the API's address and a random
+// token (see Info). Every request must pass, in this order:
+//
+//   - Host must be exactly 127.0.0.1:P, localhost:P or [::1]:P, where P is the
+//     port the request arrived on; anything else is 403. This defeats DNS
+//     rebinding: a page on evil.example resolved to 127.0.0.1 still sends
+//     Host: evil.example.
+//   - Origin, when present, must be http:// followed by one of those hosts;
+//     anything else (including "null") is 403. Browsers send Origin on
+//     cross-origin requests, so no other page can drive the API.
+//   - Authorization must be "Bearer TOKEN" with the token from api.json,
+//     compared in constant time; otherwise 401.
+//
+// GET requests never change anything. Request bodies are JSON, at most
+// MaxBodyBytes, with Content-Type application/json, decoded strictly (unknown
+// fields and trailing data are refused).
+//
+// # Endpoints
+//
+//	GET  /api/status                      node.Status
+//	GET  /api/rooms                       [node.Room]
+//	GET  /api/members                     [node.Member]
+//	GET  /api/peers                       [node.Peer]
+//	GET  /api/rooms/{room}/messages?limit=N
+//	                                      [node.Message], the N newest (default
+//	                                      DefaultLogLimit), oldest first
+//	POST /api/rooms/{room}/messages       {"text": "..."} → 201 node.Message
+//	POST /api/invites                     {"expires": "24h"} → 201 {"code": "..."}
+//	GET  /api/events                      server-sent events, below
+//
+// {room} is one URL-escaped path segment naming a room as node.Backend.Send
+// accepts it: "general", "#general" (%23general), a hex room ID, "@Name" or
+// "@<peer ID>". The "expires" of an invite is a Go duration; it defaults to
+// DefaultInviteExpiry.
+//
+// # Events
+//
+// GET /api/events answers text/event-stream. Each node.Event is one frame
+//
+//	event: <event type, e.g. message>
+//	data: <the node.Event as JSON on one line>
+//
+// followed by an empty line. A comment line (": ping") is sent every 15
+// seconds so that idle connections stay open and dead ones are noticed.
+//
+// # Errors
+//
+// A failed request answers a JSON object {"error": "...", "hint": "..."}
+// (hint may be absent). Errors from the node map to statuses by their
+// sentinel: node.ErrInvalid → 400, node.ErrUnknownRoom → 404,
+// node.ErrAmbiguous → 409, anything else → 500. The client returns them as
+// *Error, which matches those sentinels with errors.Is.
+package api

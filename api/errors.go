@@ -1,0 +1,67 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/charla-im/charla/node"
+)
+
+// Error is a failed API request: what the server answered with a status other
+// than 2xx. The server writes it as {"error": Message, "hint": Hint}.
+type Error struct {
+	Status  int    `json:"-"`
+	Message string `json:"error"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("API answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return e.Message
+}
+
+// HintText returns the hint line a user should see with the error, if any.
+// The CLI prints it as "charla: hint: ...".
+func (e *Error) HintText() string { return e.Hint }
+
+// Is reports whether the status stands for one of the node's sentinels, so
+// that a client can branch on errors.Is(err, node.ErrUnknownRoom) as it would
+// with the node itself.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case node.ErrInvalid:
+		return e.Status == http.StatusBadRequest
+	case node.ErrUnknownRoom:
+		return e.Status == http.StatusNotFound
+	case node.ErrAmbiguous:
+		return e.Status == http.StatusConflict
+	}
+	return false
+}
+
+// ErrNoNode means that nothing answered at the API address: no node is
+// running, or one stopped and left a stale api.json behind.
+var ErrNoNode = errors.New("no node is listening")
+
+// toError turns what a handler or the backend returned into the answer the
+// client gets.
+func toError(err error) *Error {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
+	e := &Error{Status: http.StatusInternalServerError, Message: err.Error()}
+	switch {
+	case errors.Is(err, node.ErrInvalid):
+		e.Status = http.StatusBadRequest
+	case errors.Is(err, node.ErrUnknownRoom):
+		e.Status = http.StatusNotFound
+		e.Hint = "'charla rooms' lists the rooms you can read"
+	case errors.Is(err, node.ErrAmbiguous):
+		e.Status = http.StatusConflict
+		e.Hint = "name the member by peer ID; 'charla members' lists them"
+	}
+	return e
+}
