@@ -50,6 +50,7 @@ func commands() []*command {
 		membersCommand(),
 		peersCommand(),
 		inviteCommand(),
+		joinCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
