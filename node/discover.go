@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	mss "github.com/multiformats/go-multistream"
 )
 
 // How a peer became known to this node, shown by `charla peers`.
@@ -162,11 +162,20 @@ func (n *Node) handshake(ctx context.Context, a ma.Multiaddr) (peer.ID, error) {
 	if err != nil {
 		return "", err
 	}
-	tpt, err := noise.New(noise.ID, n.id.PrivKey(), nil)
+	// As libp2p's upgrader does: private network, then multistream-select of
+	// the security protocol, then Noise. The muxer step is left out.
+	if err := mss.SelectProtoOrFail(noise.ID, pc); err != nil {
+		return "", fmt.Errorf("handshake with %s: %w (another office's node?)", a, err)
+	}
+	base, err := noise.New(noise.ID, n.id.PrivKey(), nil)
 	if err != nil {
 		return "", err
 	}
-	sc, err := tpt.SecureOutbound(ctx, pc.(net.Conn), "")
+	tpt, err := base.WithSessionOptions(noise.DisablePeerIDCheck()) // learning the ID is the point
+	if err != nil {
+		return "", err
+	}
+	sc, err := tpt.SecureOutbound(ctx, pc, "")
 	if err != nil {
 		return "", fmt.Errorf("handshake with %s: %w (another office's node?)", a, err)
 	}

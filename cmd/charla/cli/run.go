@@ -52,7 +52,11 @@ func runNode(ctx context.Context, e *env, opts runOptions) error {
 	if err := e.checkNotRunning(ctx); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if os.Getenv("CHARLA_DEBUG") != "" {
+		level = slog.LevelDebug // troubleshooting: every dial, probe and sync
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	n, err := node.Open(ctx, node.Config{
 		Home:   e.home,
 		Listen: opts.listen,
