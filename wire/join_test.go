@@ -109,3 +109,37 @@ func FuzzDecodeJoinResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestPresenceRoundTrip(t *testing.T) {
+	p := &Presence{
+		Workspace: ID{1}, Peer: bytes.Repeat([]byte{2}, 38), Time: 1790000000000, Digest: ID{3},
+		Envelopes: 42, Heads: []VectorEntry{{Author: []byte{4}, Seq: 7, ID: ID{5}}}, Sig: bytes.Repeat([]byte{6}, 64),
+	}
+	got, err := DecodePresence(p.Marshal())
+	if err != nil || got.Envelopes != 42 || len(got.Heads) != 1 || got.Heads[0].Seq != 7 {
+		t.Fatalf("presence round trip: %+v, %v", got, err)
+	}
+	if _, err := DecodePresence(p.SignedBytes()); err == nil {
+		t.Fatal("presence without signature accepted")
+	}
+	o, err := DecodeSyncOffer((&SyncOffer{Total: 10000}).Marshal())
+	if err != nil || o.Total != 10000 {
+		t.Fatalf("sync offer: %v", err)
+	}
+}
+
+func FuzzDecodePresence(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := DecodePresence(b); err == nil && !bytes.Equal(p.Marshal(), b) {
+			t.Fatalf("re-encodes differently:\n in %x\nout %x", b, p.Marshal())
+		}
+	})
+}
+
+func FuzzDecodeSyncOffer(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if o, err := DecodeSyncOffer(b); err == nil && !bytes.Equal(o.Marshal(), b) {
+			t.Fatalf("re-encodes differently:\n in %x\nout %x", b, o.Marshal())
+		}
+	})
+}

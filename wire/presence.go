@@ -1,0 +1,97 @@
+package wire
+
+// Presence is the ephemeral heartbeat every node publishes a few times a
+// minute: who is online, and a digest of what it holds, so a loss at the tail
+// of a burst (no later seq reveals it) is found within seconds. It is signed
+// with its own domain ("charla/ephemeral/v1\0") and never stored as history.
+type Presence struct {
+	Workspace ID
+	Peer      []byte        // binary peer ID of the sender
+	Time      int64         // sender's unix ms; only ever increases per sender (replays are dropped)
+	Digest    ID            // SHA-256 of the sender's Vector encoding
+	Envelopes uint64        // how many envelopes the sender holds
+	Heads     []VectorEntry // heads that moved since the sender's last heartbeats, at most MaxPresenceHeads
+	Sig       []byte
+}
+
+// MaxPresenceHeads bounds the heads one heartbeat carries.
+const MaxPresenceHeads = 64
+
+var presenceFields = []string{1: "workspace", 2: "peer", 3: "time", 4: "digest", 5: "envelopes", 6: "heads", 7: "sig"}
+
+// SignedBytes is the canonical encoding of p without its signature.
+func (p *Presence) SignedBytes() []byte {
+	var b []byte
+	b = appendBytes(b, 1, p.Workspace[:])
+	b = appendBytes(b, 2, p.Peer)
+	b = appendInt(b, 3, p.Time)
+	b = appendBytes(b, 4, p.Digest[:])
+	b = appendUint(b, 5, p.Envelopes)
+	var e []byte
+	for i := range p.Heads {
+		e = p.Heads[i].appendTo(e[:0])
+		b = appendBytes(b, 6, e)
+	}
+	return b
+}
+
+// Marshal returns the canonical encoding of p with its signature.
+func (p *Presence) Marshal() []byte { return appendBytes(p.SignedBytes(), 7, p.Sig) }
+
+// MaxPresenceBytes bounds an encoded heartbeat.
+const MaxPresenceBytes = 16 << 10
+
+// DecodePresence decodes the canonical encoding of a heartbeat.
+func DecodePresence(b []byte) (*Presence, error) {
+	if len(b) > MaxPresenceBytes {
+		return nil, tooLarge("presence", len(b), MaxPresenceBytes)
+	}
+	d := newDecoder("presence", presenceFields, b)
+	p := new(Presence)
+	p.Workspace = d.id(1)
+	p.Peer = d.bytes(2, 1, MaxAuthorBytes)
+	p.Time = d.sint64(3)
+	p.Digest = d.id(4)
+	p.Envelopes = d.uvarint(5)
+	for d.next(6) {
+		if len(p.Heads) == MaxPresenceHeads {
+			d.tooLargef("field 6 (heads) has more than %d elements", MaxPresenceHeads)
+			break
+		}
+		raw := d.raw(6)
+		if d.err != nil {
+			break
+		}
+		e, err := decodeVectorEntry(raw)
+		if d.nested(6, err); d.err != nil {
+			break
+		}
+		p.Heads = append(p.Heads, e)
+	}
+	p.Sig = d.bytes(7, 1, MaxSigBytes)
+	if err := d.end(b, p.Marshal); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SyncOffer opens a sync answer: how many envelopes the server is about to
+// send, so the puller can show progress.
+type SyncOffer struct {
+	Total uint64
+}
+
+var syncOfferFields = []string{1: "total"}
+
+// Marshal returns the canonical encoding of o.
+func (o *SyncOffer) Marshal() []byte { return appendUint(nil, 1, o.Total) }
+
+// DecodeSyncOffer decodes the canonical encoding of a sync offer.
+func DecodeSyncOffer(b []byte) (*SyncOffer, error) {
+	d := newDecoder("sync offer", syncOfferFields, b)
+	o := &SyncOffer{Total: d.uvarint(1)}
+	if err := d.end(b, o.Marshal); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
