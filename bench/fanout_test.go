@@ -1,0 +1,595 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/node"
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// The fanout workload.
+const (
+	fanoutNodes     = 10
+	fanoutPublisher = 5 // a member two hops from some receivers, not the founder hub
+	fanoutMessages  = 2000
+	fanoutSize      = 1024             // bytes of text (charla) or payload (bare) per message
+	fanoutDeadline  = 60 * time.Second // after the last send
+
+	// Ready means: one warm-up message reached every receiver within
+	// settleWithin, twice in a row. Once the nodes are connected only gossip
+	// is that quick: sync pulls 500 ms after a gap, and every 30 s.
+	settleWithin = 250 * time.Millisecond
+	settleRounds = 2
+	settleTries  = 100
+)
+
+// GossipSub settings of node/gossip.go, repeated for the bare baseline; keep
+// them in step.
+const (
+	bareD         = 4
+	bareDlo       = 3
+	bareDhi       = 5
+	bareDout      = 1
+	bareHeartbeat = 700 * time.Millisecond
+	bareQueue     = 4096
+	bareMaxMsg    = 1 << 20
+)
+
+// fanoutEdges is the topology of both runs, as pairs {a, b} with a < b, where
+// b dials a (b starts later, so a's address is known).
+//
+// The founder, node 0, is connected to every member: a new member knows no
+// one but the founder until it has synced the roster from it, and its gater
+// admits no one else. The nine members form a ring in which each is also
+// connected to its neighbours' neighbours (the circulant graph C9(1,2)).
+// So the founder has 9 peers, every member 5, and any two nodes are at
+// most two hops apart.
+func fanoutEdges() [][2]int {
+	var es [][2]int
+	for m := 1; m < fanoutNodes; m++ {
+		es = append(es, [2]int{0, m})
+	}
+	members := fanoutNodes - 1
+	for i := range members {
+		for _, d := range []int{1, 2} {
+			a, b := 1+i, 1+(i+d)%members
+			es = append(es, [2]int{min(a, b), max(a, b)})
+		}
+	}
+	return es
+}
+
+func degrees(es [][2]int) []int {
+	d := make([]int, fanoutNodes)
+	for _, e := range es {
+		d[e[0]]++
+		d[e[1]]++
+	}
+	return d
+}
+
+// stamp is message seq of the workload: its send time in Unix nanoseconds
+// (20 digits), seq (6 digits), then filler up to fanoutSize bytes.
+func stamp(seq int, sent time.Time) []byte {
+	p := make([]byte, fanoutSize)
+	n := copy(p, fmt.Sprintf("%020d%06d ", sent.UnixNano(), seq))
+	for i := n; i < len(p); i++ {
+		p[i] = 'a' + byte(i%26)
+	}
+	return p
+}
+
+// parseStamp reads what stamp wrote; ok is false for anything else, such
+// as the warm-up messages.
+func parseStamp(p []byte) (seq int, sent time.Time, ok bool) {
+	if len(p) != fanoutSize {
+		return 0, time.Time{}, false
+	}
+	ns, err := strconv.ParseInt(string(p[:20]), 10, 64)
+	if err != nil {
+		return 0, time.Time{}, false
+	}
+	seq, err = strconv.Atoi(string(p[20:26]))
+	if err != nil || seq < 0 || seq >= fanoutMessages {
+		return 0, time.Time{}, false
+	}
+	return seq, time.Unix(0, ns), true
+}
+
+// receiver records what one node received. Its fields are written by one
+// goroutine and read once that goroutine has ended.
+type receiver struct {
+	seen  []bool
+	count int
+	dups  int
+	lat   []time.Duration
+	last  time.Time
+	warm  chan string // warm-up texts; dropped when full
+	done  func()      // called once, when every message has arrived
+	ended sync.WaitGroup
+}
+
+func newReceiver(done func()) *receiver {
+	return &receiver{
+		seen: make([]bool, fanoutMessages),
+		lat:  make([]time.Duration, 0, fanoutMessages),
+		warm: make(chan string, 64),
+		done: done,
+	}
+}
+
+func (r *receiver) record(p []byte) {
+	now := time.Now()
+	seq, sent, ok := parseStamp(p)
+	if !ok {
+		select {
+		case r.warm <- string(p):
+		default:
+		}
+		return
+	}
+	if r.seen[seq] {
+		r.dups++
+		return
+	}
+	r.seen[seq] = true
+	r.count++
+	r.lat = append(r.lat, now.Sub(sent))
+	r.last = now
+	if r.count == fanoutMessages {
+		r.done()
+	}
+}
+
+// outcome is what one run measured.
+type outcome struct {
+	delivered int             // deliveries over all receivers
+	dups      int             // deliveries of a message the receiver already had
+	lat       []time.Duration // every delivery's latency, sorted
+	wall      time.Duration   // first send to last delivery on any receiver
+	send      time.Duration   // first send to the return of the last one
+	cpu       time.Duration   // process CPU from the first send until all arrived or the deadline
+}
+
+func (o outcome) msgsPerSec() float64 {
+	if o.wall <= 0 {
+		return 0
+	}
+	return float64(o.delivered) / float64(fanoutNodes-1) / o.wall.Seconds()
+}
+
+func (o outcome) deliveredPct() float64 {
+	return 100 * float64(o.delivered) / float64((fanoutNodes-1)*fanoutMessages)
+}
+
+// pctMs is the q-quantile of the latencies in milliseconds.
+func (o outcome) pctMs(q float64) float64 {
+	if len(o.lat) == 0 {
+		return 0
+	}
+	return float64(o.lat[int(q*float64(len(o.lat)-1))]) / float64(time.Millisecond)
+}
+
+// fanout is one run on started nodes: it waits until the mesh carries
+// messages to every receiver, then publishes the workload and waits for it.
+// publish must return once the message is handed to the network;
+// subscribe starts delivering payloads to r for node i until ctx is done.
+type fanout struct {
+	publish   func(ctx context.Context, p []byte) error
+	subscribe func(ctx context.Context, i int, r *receiver)
+}
+
+func (f fanout) run(b *testing.B) outcome {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var remaining atomic.Int32
+	remaining.Store(fanoutNodes - 1)
+	all := make(chan struct{})
+	var rs []*receiver
+	for i := range fanoutNodes {
+		if i == fanoutPublisher {
+			continue
+		}
+		r := newReceiver(func() {
+			if remaining.Add(-1) == 0 {
+				close(all)
+			}
+		})
+		rs = append(rs, r)
+		f.subscribe(ctx, i, r)
+	}
+	f.settle(b, ctx, rs)
+
+	var o outcome
+	cpu0 := processCPU()
+	first := time.Now()
+	for seq := range fanoutMessages {
+		if err := f.publish(ctx, stamp(seq, time.Now())); err != nil {
+			b.Fatalf("publish message %d: %v", seq, err)
+		}
+	}
+	o.send = time.Since(first)
+	// The deadline runs from the last send, so that a slow sender is
+	// measured as slow, not as lossy; it leaves time for a periodic sync
+	// to fill what gossip lost.
+	deadline := time.NewTimer(fanoutDeadline)
+	defer deadline.Stop()
+	select {
+	case <-all:
+	case <-deadline.C:
+	}
+	o.cpu = processCPU() - cpu0
+	stop()
+	for _, r := range rs {
+		r.ended.Wait()
+		o.delivered += r.count
+		o.dups += r.dups
+		o.lat = append(o.lat, r.lat...)
+		if d := r.last.Sub(first); r.count > 0 && d > o.wall {
+			o.wall = d
+		}
+	}
+	slices.Sort(o.lat)
+	return o
+}
+
+// settle publishes warm-up messages until settleRounds of them in a row
+// each reached every receiver within settleWithin.
+func (f fanout) settle(b *testing.B, ctx context.Context, rs []*receiver) {
+	ok := 0
+	for try := range settleTries {
+		text := fmt.Sprintf("warm-up %d", try)
+		if err := f.publish(ctx, []byte(text)); err != nil {
+			b.Fatalf("publish warm-up: %v", err)
+		}
+		timeout := time.After(settleWithin)
+		reached := 0
+	wait:
+		for _, r := range rs {
+			for {
+				select {
+				case got := <-r.warm:
+					if got != text {
+						continue // a late one from an earlier round
+					}
+					reached++
+					continue wait
+				case <-timeout:
+					break wait
+				}
+			}
+		}
+		if reached < len(rs) {
+			ok = 0
+			continue
+		}
+		if ok++; ok == settleRounds {
+			return
+		}
+	}
+	b.Fatalf("the mesh did not form: no %d warm-up messages in a row reached all %d receivers within %v",
+		settleRounds, len(rs), settleWithin)
+}
+
+// waitFor polls cond until it holds, or fails the benchmark after d.
+func waitFor(b *testing.B, d time.Duration, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkFanout publishes 2,000 text messages of 1 KiB from one of ten
+// nodes into #general through charla's whole pipeline, and the same payloads
+// over bare GossipSub on the same topology. The workload is fixed: run it
+// with -benchtime=1x (see the package doc for the metrics).
+func BenchmarkFanout(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts 20 libp2p hosts and runs for a minute or so; run without -short")
+	}
+	var bare, charla outcome
+	for b.Loop() {
+		bare = runBare(b)
+		charla = runCharla(b)
+	}
+	for _, r := range []struct {
+		name string
+		o    outcome
+	}{{"bare", bare}, {"charla", charla}} {
+		b.Logf("%s: delivered %d/%d (%d duplicates) in %v; sends took %v; p50 %.2f ms, p99 %.2f ms, max %.2f ms; CPU %v",
+			r.name, r.o.delivered, (fanoutNodes-1)*fanoutMessages, r.o.dups, r.o.wall.Round(time.Millisecond),
+			r.o.send.Round(time.Millisecond), r.o.pctMs(0.5), r.o.pctMs(0.99), r.o.pctMs(1), r.o.cpu.Round(time.Millisecond))
+	}
+	b.ReportMetric(charla.msgsPerSec(), "charla-msgs/s")
+	b.ReportMetric(bare.msgsPerSec(), "bare-msgs/s")
+	if bare.msgsPerSec() > 0 {
+		b.ReportMetric(charla.msgsPerSec()/bare.msgsPerSec(), "ratio")
+	}
+	b.ReportMetric(charla.pctMs(0.5), "charla-p50-ms")
+	b.ReportMetric(charla.pctMs(0.99), "charla-p99-ms")
+	b.ReportMetric(bare.pctMs(0.5), "bare-p50-ms")
+	b.ReportMetric(bare.pctMs(0.99), "bare-p99-ms")
+	b.ReportMetric(charla.deliveredPct(), "charla-delivered-%")
+	b.ReportMetric(bare.deliveredPct(), "bare-delivered-%")
+	if charla.delivered > 0 && charla.cpu > 0 {
+		b.ReportMetric(float64(charla.cpu.Microseconds())/float64(charla.delivered), "charla-cpu-us/delivery")
+	}
+	if bare.delivered > 0 && bare.cpu > 0 {
+		b.ReportMetric(float64(bare.cpu.Microseconds())/float64(bare.delivered), "bare-cpu-us/delivery")
+	}
+}
+
+// runCharla starts ten charla nodes in homes under b.TempDir and runs the
+// workload through node.Send and node.Subscribe.
+func runCharla(b *testing.B) outcome {
+	ctx := context.Background()
+	dir := b.TempDir()
+	homes := make([]string, fanoutNodes)
+	for i := range homes {
+		homes[i] = filepath.Join(dir, fmt.Sprintf("n%d", i))
+	}
+	if _, err := node.Init(ctx, homes[0], node.InitOptions{Name: "Founder", Workspace: "Bench"}); err != nil {
+		b.Fatal(err)
+	}
+	nodes := make([]*node.Node, 0, fanoutNodes)
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	open := func(home string, peers []string) {
+		n, err := node.Open(ctx, node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	open(homes[0], nil)
+	for i := 1; i < fanoutNodes; i++ {
+		if _, err := nodes[0].Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	edges := fanoutEdges()
+	for i := 1; i < fanoutNodes; i++ {
+		var peers []string
+		for _, e := range edges {
+			if e[1] == i {
+				peers = append(peers, nodes[e[0]].Addrs()[0])
+			}
+		}
+		open(homes[i], peers)
+	}
+	deg := degrees(edges)
+	waitFor(b, 60*time.Second, "every node connected to its peers and reading #general", func() bool {
+		for i, n := range nodes {
+			st, err := n.Status(ctx)
+			if err != nil || len(st.Peers) < deg[i] {
+				return false
+			}
+			if _, err := n.Log(ctx, "general", 1); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+
+	pub := nodes[fanoutPublisher]
+	o := fanout{
+		publish: func(ctx context.Context, p []byte) error {
+			_, err := pub.Send(ctx, "general", string(p))
+			return err
+		},
+		subscribe: func(ctx context.Context, i int, r *receiver) {
+			events := nodes[i].Subscribe(ctx)
+			r.ended.Add(1)
+			go func() {
+				defer r.ended.Done()
+				for ev := range events {
+					if ev.Message != nil {
+						r.record([]byte(ev.Message.Text))
+					}
+				}
+			}()
+		},
+	}.run(b)
+
+	for i, n := range nodes {
+		st, err := n.Status(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("charla node %d: %d peers, %d envelopes, dropped %v, rejected %v",
+			i, len(st.Peers), st.Envelopes, nonZero(st.Dropped), nonZero(st.Rejected))
+	}
+	return o
+}
+
+func nonZero(m map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// runBare starts ten plain libp2p hosts in one private network, with
+// GossipSub set up as node/gossip.go sets it up except that pubsub signs
+// and verifies every message (the default policy) and there is no
+// validator, and runs the workload over one topic.
+func runBare(b *testing.B) outcome {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	psk := make([]byte, 32)
+	rand.Read(psk)
+	params := pubsub.DefaultGossipSubParams()
+	params.D, params.Dlo, params.Dhi, params.Dout = bareD, bareDlo, bareDhi, bareDout
+	params.HeartbeatInterval = bareHeartbeat
+
+	hosts := make([]host.Host, 0, fanoutNodes)
+	defer func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	topics := make([]*pubsub.Topic, fanoutNodes)
+	subs := make([]*pubsub.Subscription, fanoutNodes)
+	drops := make([]*dropTracer, fanoutNodes)
+	for i := range fanoutNodes {
+		h, err := libp2p.New(
+			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.Security(noise.ID, noise.New),
+			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+			libp2p.PrivateNetwork(psk),
+			libp2p.DisableRelay(),
+			libp2p.DisableMetrics(),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hosts = append(hosts, h)
+		drops[i] = &dropTracer{}
+		ps, err := pubsub.NewGossipSub(ctx, h,
+			pubsub.WithGossipSubParams(params),
+			pubsub.WithPeerOutboundQueueSize(bareQueue),
+			pubsub.WithValidateQueueSize(bareQueue),
+			pubsub.WithMaxMessageSize(bareMaxMsg),
+			pubsub.WithFloodPublish(false),
+			pubsub.WithRawTracer(drops[i]),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if topics[i], err = ps.Join("/bench/fanout"); err != nil {
+			b.Fatal(err)
+		}
+		if subs[i], err = topics[i].Subscribe(pubsub.WithBufferSize(bareQueue)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	edges := fanoutEdges()
+	for _, e := range edges {
+		a := hosts[e[0]]
+		if err := hosts[e[1]].Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Like a charla node, the publisher reads its own subscription.
+	go func() {
+		for {
+			if _, err := subs[fanoutPublisher].Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	deg := degrees(edges)
+	waitFor(b, 30*time.Second, "every host sees its peers in the topic", func() bool {
+		for i, t := range topics {
+			if len(t.ListPeers()) < deg[i] {
+				return false
+			}
+		}
+		return true
+	})
+
+	o := fanout{
+		publish: func(ctx context.Context, p []byte) error {
+			return topics[fanoutPublisher].Publish(ctx, p)
+		},
+		subscribe: func(ctx context.Context, i int, r *receiver) {
+			r.ended.Add(1)
+			go func() {
+				defer r.ended.Done()
+				for {
+					m, err := subs[i].Next(ctx)
+					if err != nil {
+						return
+					}
+					r.record(m.Data)
+				}
+			}()
+		},
+	}.run(b)
+
+	for i, d := range drops {
+		if s := d.String(); s != "" {
+			b.Logf("bare host %d: %s", i, s)
+		}
+	}
+	return o
+}
+
+// dropTracer counts what bare GossipSub dropped.
+type dropTracer struct {
+	rpc           atomic.Int64
+	undeliverable atomic.Int64
+	mu            sync.Mutex // guards rejected
+	rejected      map[string]int64
+}
+
+var _ pubsub.RawTracer = (*dropTracer)(nil)
+
+func (d *dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (d *dropTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (d *dropTracer) Join(string)                                          {}
+func (d *dropTracer) Leave(string)                                         {}
+func (d *dropTracer) Graft(peer.ID, string)                                {}
+func (d *dropTracer) Prune(peer.ID, string)                                {}
+func (d *dropTracer) ValidateMessage(*pubsub.Message)                      {}
+func (d *dropTracer) DeliverMessage(*pubsub.Message)                       {}
+func (d *dropTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (d *dropTracer) ThrottlePeer(peer.ID)                                 {}
+func (d *dropTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (d *dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (d *dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (d *dropTracer) DropRPC(*pubsub.RPC, peer.ID)                         { d.rpc.Add(1) }
+func (d *dropTracer) UndeliverableMessage(*pubsub.Message)                 { d.undeliverable.Add(1) }
+func (d *dropTracer) RejectMessage(_ *pubsub.Message, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rejected == nil {
+		d.rejected = map[string]int64{}
+	}
+	d.rejected[reason]++
+}
+
+// String lists the non-zero counters, or is empty.
+func (d *dropTracer) String() string {
+	var s bytes.Buffer
+	if n := d.rpc.Load(); n > 0 {
+		fmt.Fprintf(&s, "rpc-queue-full %d ", n)
+	}
+	if n := d.undeliverable.Load(); n > 0 {
+		fmt.Fprintf(&s, "slow-reader %d ", n)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, v := range d.rejected {
+		fmt.Fprintf(&s, "rejected %q %d ", k, v)
+	}
+	return string(bytes.TrimSpace(s.Bytes()))
+}
