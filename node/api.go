@@ -46,6 +46,8 @@ type Backend interface {
 	Subscribe(ctx context.Context) <-chan Event
 	// Invite creates a one-time invite code valid for the given time.
 	Invite(ctx context.Context, expires time.Duration) (string, error)
+	// Doctor checks the network, multicast, the peer port and which members answer.
+	Doctor(ctx context.Context) (DoctorReport, error)
 }
 
 var _ Backend = (*Node)(nil)

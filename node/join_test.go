@@ -174,7 +174,17 @@ func TestRestartReconnectsFromBook(t *testing.T) {
 		}
 		others = append(others, openNode(t, home))
 	}
-	eventually(t, 20*time.Second, "ana connected to both", func() bool { return len(ana.connectedMembers()) == 2 })
+	eventually(t, 20*time.Second, "ana connected to both and knows their listen addresses", func() bool {
+		if len(ana.connectedMembers()) != 2 {
+			return false
+		}
+		for _, p := range ana.connectedMembers() {
+			if len(ana.host.Peerstore().Addrs(p)) == 0 {
+				return false // identify has not run yet
+			}
+		}
+		return true
+	})
 	if err := ana.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,8 @@ type Node struct {
 	doors   doors
 	mdns    *discovery.MDNS
 	find    finder
+	pres    presence
+	prog    progress
 	netKey  []byte
 
 	closeOnce sync.Once
@@ -243,6 +245,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.gsp, err = newGossip(n.ctx, n.host, n.hist); err != nil {
 		return nil, err
 	}
+	n.pres.lastTime, n.pres.lastSeen, n.pres.lastPull = map[peer.ID]int64{}, map[peer.ID]time.Time{}, map[peer.ID]time.Time{}
+	n.pres.sentHeads = map[string]uint64{}
+	if err := n.startPresence(ctx); err != nil {
+		return nil, err
+	}
 	n.host.SetStreamHandler(syncProtocol, n.handleSync)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
@@ -390,6 +397,16 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		Rejected:      n.hist.rejectedCounts(),
 		Dropped:       n.gsp.drops.counts(),
 		Envelopes:     count,
+		Sync:          n.prog.snapshot(),
+		Forks:         []Fork{},
+	}
+	forks, err := n.st.Forks(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for _, f := range forks {
+		m, _ := n.hist.member(f.Author)
+		s.Forks = append(s.Forks, Fork{Author: peer.ID(f.Author).String(), AuthorName: m.name, Seq: f.Seq, ID: f.ID.String()})
 	}
 	for _, p := range n.connectedMembers() {
 		s.Peers = append(s.Peers, p.String())
@@ -605,7 +622,7 @@ func (n *Node) messageView(ctx context.Context, m store.Message) Message {
 	v := Message{
 		ID: m.ID.String(), Room: m.Room.String(), Author: peer.ID(m.Author).String(),
 		AuthorName: author.name, Time: time.UnixMilli(m.Time).UTC(), Kind: wire.ContentKind(m.Kind).String(),
-		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq,
+		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq, State: n.stateOf(m),
 	}
 	if r, err := n.st.Room(ctx, m.Room); err == nil {
 		v.RoomName = n.roomView(r).Name
@@ -641,19 +658,21 @@ func (n *Node) Subscribe(ctx context.Context) <-chan Event {
 }
 
 func (n *Node) emit(ms []store.Message) {
-	n.subsMu.Lock()
-	defer n.subsMu.Unlock()
-	if len(n.subs) == 0 {
-		return
-	}
 	for _, m := range ms {
 		v := n.messageView(context.Background(), m)
-		for ch := range n.subs {
-			select {
-			case ch <- Event{Type: "message", Message: &v}:
-			default:
-				n.hist.count("slow-subscriber")
-			}
+		n.emitEvent(Event{Type: "message", Message: &v})
+	}
+}
+
+// emitEvent hands an event to every subscriber that keeps up.
+func (n *Node) emitEvent(ev Event) {
+	n.subsMu.Lock()
+	defer n.subsMu.Unlock()
+	for ch := range n.subs {
+		select {
+		case ch <- ev:
+		default:
+			n.hist.count("slow-subscriber")
 		}
 	}
 }

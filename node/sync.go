@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/charla-im/charla/store"
@@ -57,9 +58,19 @@ func (n *Node) handleSync(s network.Stream) {
 		// both even when gossip missed the other (a publish before the mesh formed).
 		defer n.pullAsync(s.Conn().RemotePeer())
 	}
+	for _, e := range v.Entries {
+		if string(e.Author) == string(n.hist.self) {
+			n.ack(n.ctx, e.Seq)
+		}
+	}
 	envs, err := n.missing(n.ctx, v)
 	if err != nil {
 		n.log.Warn("sync: list envelopes", "err", err)
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(syncStepTimeout))
+	if err := wire.WriteFrame(s, (&wire.SyncOffer{Total: uint64(len(envs))}).Marshal()); err != nil {
 		s.Reset()
 		return
 	}
@@ -182,6 +193,20 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		s.Reset()
 		return 0, fmt.Errorf("sync with %s: send vector: %w", p, err)
 	}
+	s.SetDeadline(time.Now().Add(syncStepTimeout))
+	ob, err := wire.ReadFrame(s, 64)
+	if err != nil {
+		s.Reset()
+		return 0, fmt.Errorf("sync with %s: read offer: %w", p, err)
+	}
+	offer, err := wire.DecodeSyncOffer(ob)
+	if err != nil {
+		n.hist.count(reasonMalformed)
+		n.dropPeer(p)
+		return 0, fmt.Errorf("sync with %s: %w", p, err)
+	}
+	n.prog.start(p, n.nameOf(p), int64(offer.Total))
+	defer n.prog.done(p)
 	total := 0
 	for {
 		s.SetDeadline(time.Now().Add(syncStepTimeout))
@@ -193,7 +218,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		batch, err := wire.DecodeBatch(b)
 		if err != nil {
 			n.hist.count(reasonMalformed)
-			s.Reset()
+			n.dropPeer(p) // a peer that sends garbage is disconnected
 			return total, fmt.Errorf("sync with %s: %w", p, err)
 		}
 		if len(batch.Envelopes) == 0 {
@@ -201,6 +226,9 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		}
 		got, err := n.hist.ingestRaw(ctx, batch.Envelopes)
 		total += got
+		if ev := n.prog.add(p, int64(len(batch.Envelopes))); ev != nil {
+			n.emitEvent(Event{Type: "sync", Sync: ev})
+		}
 		if err != nil {
 			s.Reset()
 			return total, err
@@ -247,6 +275,68 @@ func (n *Node) pullSoon(p peer.ID) {
 			n.pullAsync(p)
 		}
 	}()
+}
+
+// dropPeer closes the connections of a peer that broke the sync protocol;
+// the next pull goes to another member.
+func (n *Node) dropPeer(p peer.ID) {
+	n.host.Network().ClosePeer(p)
+	for _, q := range n.connectedMembers() {
+		if q != p {
+			n.pullAsync(q)
+			return
+		}
+	}
+}
+
+func (n *Node) nameOf(p peer.ID) string {
+	m, _ := n.hist.member([]byte(p))
+	return m.name
+}
+
+// progress tracks catch-ups under way, for status and progress events.
+type progress struct {
+	mu sync.Mutex // guards m
+	m  map[peer.ID]*SyncProgress
+}
+
+func (g *progress) start(p peer.ID, name string, total int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[peer.ID]*SyncProgress{}
+	}
+	g.m[p] = &SyncProgress{Peer: p.String(), Name: name, Remaining: total}
+}
+
+// add counts n received envelopes and returns a copy for an event.
+func (g *progress) add(p peer.ID, n int64) *SyncProgress {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sp := g.m[p]
+	if sp == nil {
+		return nil
+	}
+	sp.Received += n
+	sp.Remaining = max(sp.Remaining-n, 0)
+	c := *sp
+	return &c
+}
+
+func (g *progress) done(p peer.ID) {
+	g.mu.Lock()
+	delete(g.m, p)
+	g.mu.Unlock()
+}
+
+func (g *progress) snapshot() []SyncProgress {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := []SyncProgress{}
+	for _, sp := range g.m {
+		out = append(out, *sp)
+	}
+	return out
 }
 
 func (n *Node) pullAsync(p peer.ID) {

@@ -17,6 +17,7 @@ type Message struct {
 	Text       string    `json:"text"`
 	Lamport    uint64    `json:"lamport"`
 	Seq        uint64    `json:"seq"`
+	State      string    `json:"state"` // local until some peer holds it, then delivered
 }
 
 // Room is a channel or a direct conversation this node can read.
@@ -55,10 +56,29 @@ type Status struct {
 	Rejected      map[string]int64 `json:"rejected"` // counts by reason
 	Dropped       map[string]int64 `json:"dropped"`  // gossip drops by reason
 	Envelopes     int64            `json:"envelopes"`
+	Sync          []SyncProgress   `json:"sync"`  // catch-ups under way
+	Forks         []Fork           `json:"forks"` // authors seen signing two envelopes at one seq
+}
+
+// SyncProgress is one catch-up from one peer.
+type SyncProgress struct {
+	Peer      string `json:"peer"`
+	Name      string `json:"name"`
+	Received  int64  `json:"received"`
+	Remaining int64  `json:"remaining"`
+}
+
+// Fork is a second envelope an author signed at a seq it had used.
+type Fork struct {
+	Author     string `json:"author"`
+	AuthorName string `json:"author_name"`
+	Seq        uint64 `json:"seq"`
+	ID         string `json:"id"` // the envelope kept apart
 }
 
 // Event is pushed to subscribers when the node's history changes.
 type Event struct {
-	Type    string   `json:"type"` // "message"
-	Message *Message `json:"message,omitempty"`
+	Type    string        `json:"type"` // "message", "sync"
+	Message *Message      `json:"message,omitempty"`
+	Sync    *SyncProgress `json:"sync,omitempty"`
 }

@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Heartbeats: a node says it is online and what it holds every
+// presenceInterval; a peer whose digest differs is pulled from, at most every
+// digestPullEvery, and at once when a head it reports is ahead of ours.
+const (
+	presenceInterval = 5 * time.Second
+	digestPullEvery  = 10 * time.Second
+	onlineFor        = 3 * presenceInterval
+	metaDelivered    = "delivered-seq" // highest own seq some peer is known to hold
+)
+
+func presenceTopic(ws wire.ID) string { return "/charla/" + ws.String() + "/ephemeral/1" }
+
+// presence is the heartbeat side of the node: what peers said last, and what
+// of our own feed they hold.
+type presence struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+
+	mu        sync.Mutex // guards the fields below
+	lastTime  map[peer.ID]int64
+	lastSeen  map[peer.ID]time.Time
+	lastPull  map[peer.ID]time.Time
+	sentHeads map[string]uint64 // heads in our previous heartbeats
+	delivered uint64            // highest own seq a peer holds
+}
+
+func (n *Node) startPresence(ctx context.Context) error {
+	name := presenceTopic(n.hist.ws)
+	err := n.gsp.ps.RegisterTopicValidator(name, func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		if from == n.host.ID() {
+			return pubsub.ValidationAccept
+		}
+		p, err := wire.DecodePresence(m.Data)
+		if err != nil || p.Workspace != n.hist.ws {
+			n.hist.count(reasonMalformed)
+			return pubsub.ValidationReject
+		}
+		sender := peer.ID(p.Peer)
+		if !n.hist.isMember(sender) {
+			return pubsub.ValidationIgnore
+		}
+		if crypto.Verify(crypto.DomainEphemeral, sender, p.SignedBytes(), p.Sig) != nil {
+			n.hist.count(reasonForged)
+			return pubsub.ValidationReject
+		}
+		// No absolute time window (clocks may be off by a day): a heartbeat
+		// must only be newer than the last one of its sender, so replays die.
+		n.pres.mu.Lock()
+		defer n.pres.mu.Unlock()
+		if p.Time <= n.pres.lastTime[sender] {
+			return pubsub.ValidationIgnore
+		}
+		n.pres.lastTime[sender] = p.Time
+		m.ValidatorData = p
+		return pubsub.ValidationAccept
+	})
+	if err != nil {
+		return fmt.Errorf("register presence validator: %w", err)
+	}
+	if n.pres.topic, err = n.gsp.ps.Join(name); err != nil {
+		return fmt.Errorf("join presence topic: %w", err)
+	}
+	if n.pres.sub, err = n.pres.topic.Subscribe(); err != nil {
+		return fmt.Errorf("subscribe presence: %w", err)
+	}
+	if b, err := n.st.Meta(ctx, metaDelivered); err == nil {
+		n.pres.delivered, _ = strconv.ParseUint(string(b), 10, 64)
+	}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.receivePresence(n.ctx) }()
+	go func() { defer n.wg.Done(); n.heartbeat(n.ctx) }()
+	return nil
+}
+
+func (n *Node) heartbeat(ctx context.Context) {
+	t := time.NewTicker(presenceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(n.connectedMembers()) == 0 {
+			continue
+		}
+		if err := n.publishPresence(ctx); err != nil && ctx.Err() == nil {
+			n.log.Debug("publish presence", "err", err)
+		}
+	}
+}
+
+// vectorOf is this node's vector and its digest.
+func (n *Node) vectorOf(ctx context.Context) (*wire.Vector, wire.ID, error) {
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		return nil, wire.ID{}, err
+	}
+	v := &wire.Vector{}
+	for _, h := range heads {
+		v.Entries = append(v.Entries, wire.VectorEntry{Author: h.Author, Seq: h.Seq, ID: h.ID})
+	}
+	return v, sha256.Sum256(v.Marshal()), nil
+}
+
+func (n *Node) publishPresence(ctx context.Context) error {
+	v, digest, err := n.vectorOf(ctx)
+	if err != nil {
+		return err
+	}
+	count, err := n.st.EnvelopeCount(ctx)
+	if err != nil {
+		return err
+	}
+	p := &wire.Presence{Workspace: n.hist.ws, Peer: []byte(n.host.ID()), Time: time.Now().UnixMilli(), Digest: digest, Envelopes: uint64(count)}
+	n.pres.mu.Lock()
+	if p.Time <= n.pres.lastTime[n.host.ID()] {
+		p.Time = n.pres.lastTime[n.host.ID()] + 1 // our clock went back
+	}
+	n.pres.lastTime[n.host.ID()] = p.Time
+	for _, e := range v.Entries {
+		if len(p.Heads) < wire.MaxPresenceHeads && n.pres.sentHeads[string(e.Author)] != e.Seq {
+			p.Heads = append(p.Heads, e)
+			n.pres.sentHeads[string(e.Author)] = e.Seq
+		}
+	}
+	n.pres.mu.Unlock()
+	if p.Sig, err = n.id.Sign(crypto.DomainEphemeral, p.SignedBytes()); err != nil {
+		return err
+	}
+	return n.pres.topic.Publish(ctx, p.Marshal())
+}
+
+func (n *Node) receivePresence(ctx context.Context) {
+	for {
+		m, err := n.pres.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		p, ok := m.ValidatorData.(*wire.Presence)
+		if !ok || m.ReceivedFrom == n.host.ID() && peer.ID(p.Peer) == n.host.ID() {
+			continue
+		}
+		n.onPresence(ctx, p)
+	}
+}
+
+// onPresence records a heartbeat and pulls from its sender when it holds
+// what we lack.
+func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
+	sender := peer.ID(p.Peer)
+	v, digest, err := n.vectorOf(ctx)
+	if err != nil {
+		return
+	}
+	ours := make(map[string]uint64, len(v.Entries))
+	for _, e := range v.Entries {
+		ours[string(e.Author)] = e.Seq
+	}
+	ahead := false
+	for _, e := range p.Heads {
+		if string(e.Author) == string(n.hist.self) {
+			n.ack(ctx, e.Seq)
+		}
+		if e.Seq > ours[string(e.Author)] {
+			ahead = true
+		}
+	}
+	now := time.Now()
+	n.pres.mu.Lock()
+	n.pres.lastSeen[sender] = now
+	pull := ahead || (digest != p.Digest && now.Sub(n.pres.lastPull[sender]) >= digestPullEvery)
+	if pull {
+		n.pres.lastPull[sender] = now
+	}
+	n.pres.mu.Unlock()
+	if pull && n.host.Network().Connectedness(sender) == 1 {
+		n.pullAsync(sender)
+	}
+}
+
+// ack records that a peer holds our feed up to seq.
+func (n *Node) ack(ctx context.Context, seq uint64) {
+	n.pres.mu.Lock()
+	if seq <= n.pres.delivered {
+		n.pres.mu.Unlock()
+		return
+	}
+	n.pres.delivered = seq
+	n.pres.mu.Unlock()
+	if err := n.st.SetMeta(ctx, metaDelivered, []byte(strconv.FormatUint(seq, 10))); err != nil {
+		n.log.Debug("record delivery", "err", err)
+	}
+}
+
+func (n *Node) deliveredSeq() uint64 {
+	n.pres.mu.Lock()
+	defer n.pres.mu.Unlock()
+	return n.pres.delivered
+}
+
+func (n *Node) online(p peer.ID) bool {
+	n.pres.mu.Lock()
+	defer n.pres.mu.Unlock()
+	return time.Since(n.pres.lastSeen[p]) < onlineFor
+}
+
+// stateOf is a message's delivery state: "local" until some peer is known to
+// hold it, then "delivered". Messages of others reached us, so they are delivered.
+func (n *Node) stateOf(m store.Message) string {
+	if string(m.Author) == string(n.hist.self) && m.Seq > n.deliveredSeq() {
+		return "local"
+	}
+	return "delivered"
+}
