@@ -69,6 +69,7 @@ func (d *dropCounter) counts() map[string]int64 {
 	return map[string]int64{
 		"rpc-queue-full": d.rpc.Load(),
 		"slow-reader":    d.undeliverable.Load(),
+		"not-accepted":   d.rejected.Load(), // rejected, ignored or throttled by validation
 	}
 }
 

@@ -177,10 +177,15 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	if hdr.Workspace != h.ws {
 		return nil, outReject, reasonForeign
 	}
+	c := &checked{env: env, hdr: hdr, id: env.ID(), raw: raw}
+	// A duplicate is common in sync and cheaper to spot than a signature
+	// to verify; its ID is the hash of the signed bytes, so nothing is trusted.
+	if _, err := h.st.Envelope(ctx, c.id); err == nil {
+		return c, outDuplicate, ""
+	}
 	if err := crypto.VerifyEnvelope(env, hdr); err != nil {
 		return nil, outReject, reasonForged
 	}
-	c := &checked{env: env, hdr: hdr, id: env.ID(), raw: raw}
 	m, ok := h.member(hdr.Author)
 	switch {
 	case !ok:
@@ -189,9 +194,6 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 		// Until removal cuts are implemented, a removed member's later
 		// envelopes are simply not taken.
 		return c, outIgnore, reasonRemoved
-	}
-	if _, err := h.st.Envelope(ctx, c.id); err == nil {
-		return c, outDuplicate, ""
 	}
 	return c, outAccept, ""
 }

@@ -55,15 +55,17 @@ type Node struct {
 	subsMu sync.Mutex // guards subs
 	subs   map[chan Event]struct{}
 
-	syncing inflight
-	gapSeen chan struct{}
-	static  []peer.AddrInfo
-	doors   doors
-	mdns    *discovery.MDNS
-	find    finder
-	pres    presence
-	prog    progress
-	netKey  []byte
+	syncing    inflight
+	gapSeen    chan struct{}
+	gapMu      sync.Mutex // guards gapAuthors
+	gapAuthors map[string]bool
+	static     []peer.AddrInfo
+	doors      doors
+	mdns       *discovery.MDNS
+	find       finder
+	pres       presence
+	prog       progress
+	netKey     []byte
 
 	closeOnce sync.Once
 	closeErr  error
@@ -225,7 +227,13 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.hist.onMessages = n.emit
-	n.hist.onGap = func([]byte) {
+	n.hist.onGap = func(author []byte) {
+		n.gapMu.Lock()
+		if n.gapAuthors == nil {
+			n.gapAuthors = map[string]bool{}
+		}
+		n.gapAuthors[string(author)] = true
+		n.gapMu.Unlock()
 		select {
 		case n.gapSeen <- struct{}{}:
 		default:

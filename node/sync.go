@@ -255,11 +255,46 @@ func (n *Node) syncLoop(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			for _, p := range n.connectedMembers() {
-				n.pullAsync(p)
+			// Gossip usually fills a gap on its own (envelopes overtake each
+			// other); pull only for gaps still open, and from one member.
+			if n.gapsOpen(ctx) {
+				if ps := n.connectedMembers(); len(ps) > 0 {
+					n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
+				}
 			}
 		}
 	}
+}
+
+// gapsOpen reports whether an author with a recorded gap still has one: an
+// envelope held above its contiguous head.
+func (n *Node) gapsOpen(ctx context.Context) bool {
+	n.gapMu.Lock()
+	authors := n.gapAuthors
+	n.gapAuthors = nil
+	n.gapMu.Unlock()
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		return true
+	}
+	head := make(map[string]uint64, len(heads))
+	for _, h := range heads {
+		head[string(h.Author)] = h.Seq
+	}
+	open := false
+	for a := range authors {
+		above, err := n.st.EnvelopesAfter(ctx, []byte(a), head[a], 1)
+		if err != nil || len(above) > 0 {
+			open = true
+			n.gapMu.Lock()
+			if n.gapAuthors == nil {
+				n.gapAuthors = map[string]bool{}
+			}
+			n.gapAuthors[a] = true // look again next time
+			n.gapMu.Unlock()
+		}
+	}
+	return open
 }
 
 // pullSoon pulls from a peer that just joined the gossip topic, once its
