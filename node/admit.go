@@ -3,8 +3,11 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 
 	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -85,6 +88,27 @@ func (n *Node) Provision(ctx context.Context, home, name string) (peer.ID, error
 		return "", err
 	}
 	if err := n.admit(ctx, m, wire.RoleMember); err != nil {
+		return "", err
+	}
+	// Hand over the roster and keys as the join door would.
+	resp, err := n.welcome(ctx)
+	if err != nil {
+		return "", err
+	}
+	st, err := store.Open(ctx, filepath.Join(home, databaseFile))
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	id, err := crypto.LoadIdentity(filepath.Join(home, identityFile))
+	if err != nil {
+		return "", err
+	}
+	hist, err := newHistory(st, id, n.hist.genesis, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", err
+	}
+	if _, err := hist.ingestRaw(ctx, resp.Envelopes); err != nil {
 		return "", err
 	}
 	return peer.ID(m.Peer), nil

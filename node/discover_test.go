@@ -55,3 +55,39 @@ func TestFoundAddressDialled(t *testing.T) {
 		t.Fatal("the other office's node holds a connection")
 	}
 }
+
+// TestPeerExchange: a node that knows one member only (no mDNS, no book
+// entries of the others) reaches the others through peer exchange.
+func TestPeerExchange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := Init(ctx, filepath.Join(dir, "ana"), InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	ana := openNode(t, filepath.Join(dir, "ana"))
+	for _, name := range []string{"ben", "cai", "lap"} {
+		if _, err := ana.Provision(ctx, filepath.Join(dir, name), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ben := openNode(t, filepath.Join(dir, "ben"), ana.Addrs()[0])
+	cai := openNode(t, filepath.Join(dir, "cai"), ana.Addrs()[0])
+	eventually(t, 20*time.Second, "ana reaches ben and cai", func() bool { return len(ana.connectedMembers()) == 3-1 })
+	_ = cai
+	lap := openNode(t, filepath.Join(dir, "lap"), ben.Addrs()[0]) // knows Ben only
+	eventually(t, 20*time.Second, "lap reaches all three", func() bool { return len(lap.connectedMembers()) == 3 })
+	ps, err := lap.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vias := map[string]string{}
+	for _, p := range ps {
+		vias[p.Name] = p.Via
+	}
+	if vias["Ana"] != viaExchange && vias["cai"] != viaExchange {
+		t.Fatalf("peers = %v, want some via exchange", vias)
+	}
+}

@@ -65,6 +65,8 @@ type Node struct {
 	find       finder
 	pres       presence
 	prog       progress
+	recMu      sync.Mutex // guards records
+	records    map[peer.ID]signedRecord
 	netKey     []byte
 
 	closeOnce sync.Once
@@ -195,7 +197,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if !IsInitialized(cfg.Home) {
 		return nil, fmt.Errorf("%w %s", ErrNotInit, cfg.Home)
 	}
-	n := &Node{cfg: cfg, log: log, subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -259,10 +261,12 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.host.SetStreamHandler(syncProtocol, n.handleSync)
+	n.host.SetStreamHandler(exchangeProtocol, n.handleExchange)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if n.ctx.Err() == nil {
 				n.pullAsync(c.RemotePeer())
+				n.exchangeAsync(c.RemotePeer())
 			}
 		},
 	})
@@ -328,6 +332,16 @@ func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history)
 		return nil, fmt.Errorf("start libp2p on %s: %w", strings.Join(listen, ", "), err)
 	}
 	return h, nil
+}
+
+func (n *Node) exchangeAsync(p peer.ID) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.exchange(n.ctx, p); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("peer exchange", "peer", p, "err", err)
+		}
+	}()
 }
 
 // Connect dials a peer by its address info; used by tests and discovery.

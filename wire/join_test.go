@@ -143,3 +143,11 @@ func FuzzDecodeSyncOffer(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodePeerExchange(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if x, err := DecodePeerExchange(b); err == nil && !bytes.Equal(x.Marshal(), b) {
+			t.Fatalf("re-encodes differently:\n in %x\nout %x", b, x.Marshal())
+		}
+	})
+}

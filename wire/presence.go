@@ -95,3 +95,48 @@ func DecodeSyncOffer(b []byte) (*SyncOffer, error) {
 	}
 	return o, nil
 }
+
+// PeerExchange carries signed libp2p peer records of roster members, so a
+// node that meets one member learns how to reach the others.
+type PeerExchange struct {
+	Records [][]byte // libp2p signed envelopes of peer records, at most MaxExchangeRecords
+}
+
+// Bounds of a peer exchange.
+const (
+	MaxExchangeRecords     = 256
+	MaxExchangeRecordBytes = 4 << 10
+	MaxExchangeBytes       = MaxExchangeRecords * (MaxExchangeRecordBytes + 8)
+)
+
+var peerExchangeFields = []string{1: "records"}
+
+// Marshal returns the canonical encoding of x.
+func (x *PeerExchange) Marshal() []byte {
+	var b []byte
+	for _, r := range x.Records {
+		b = appendBytes(b, 1, r)
+	}
+	return b
+}
+
+// DecodePeerExchange decodes the canonical encoding of a peer exchange. It
+// does not open the records.
+func DecodePeerExchange(b []byte) (*PeerExchange, error) {
+	if len(b) > MaxExchangeBytes {
+		return nil, tooLarge("peer exchange", len(b), MaxExchangeBytes)
+	}
+	d := newDecoder("peer exchange", peerExchangeFields, b)
+	x := new(PeerExchange)
+	for d.next(1) {
+		if len(x.Records) == MaxExchangeRecords {
+			d.tooLargef("field 1 (records) has more than %d elements", MaxExchangeRecords)
+			break
+		}
+		x.Records = append(x.Records, d.bytes(1, 1, MaxExchangeRecordBytes))
+	}
+	if err := d.end(b, x.Marshal); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
