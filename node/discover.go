@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,22 +222,49 @@ func (n *Node) dialKnown() {
 	}
 }
 
-// bookLoop redials known members with backoff and keeps the address book
-// of every member seen.
+// bookLoop redials known members with backoff, at once after a network
+// change (a laptop back on the office Wi-Fi), and keeps the address book of
+// every member seen.
 func (n *Node) bookLoop(ctx context.Context) {
 	backoff := time.Second
+	next := time.Now()
+	lastNet := netFingerprint()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
 	for {
-		n.dialKnown()
+		if fp := netFingerprint(); fp != lastNet {
+			lastNet, backoff, next = fp, time.Second, time.Now()
+			n.log.Info("network changed; dialling known members")
+		}
+		if !time.Now().Before(next) {
+			n.dialKnown()
+			n.saveBook()
+			next = time.Now().Add(backoff)
+			if backoff < bookPeriod {
+				backoff *= 2
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		if backoff < bookPeriod {
-			backoff *= 2
-		}
-		n.saveBook()
 	}
+}
+
+// netFingerprint summarises the machine's interface addresses, so a change
+// of network is noticed.
+func netFingerprint() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, a := range addrs {
+		b.WriteString(a.String())
+		b.WriteByte(' ')
+	}
+	return b.String()
 }
 
 // saveBook records the addresses of connected members.
