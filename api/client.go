@@ -77,6 +77,14 @@ func (c *Client) Peers(ctx context.Context) ([]node.Peer, error) {
 	return peers, err
 }
 
+// Doctor asks the node to check the network, multicast, its peer port and
+// which members answer. It takes up to about 15 seconds.
+func (c *Client) Doctor(ctx context.Context) (node.DoctorReport, error) {
+	var rep node.DoctorReport
+	err := c.call(ctx, http.MethodGet, "/api/doctor", nil, &rep)
+	return rep, err
+}
+
 // Send posts text to room, named as node.Backend.Send accepts it, and returns
 // the message once the node has stored it.
 func (c *Client) Send(ctx context.Context, room, text string) (node.Message, error) {

@@ -106,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/rooms", methods{http.MethodGet: s.rooms})
 	mux.Handle("/api/members", methods{http.MethodGet: s.members})
 	mux.Handle("/api/peers", methods{http.MethodGet: s.peers})
+	mux.Handle("/api/doctor", methods{http.MethodGet: s.doctor})
 	mux.Handle("/api/rooms/{room}/messages", methods{http.MethodGet: s.log, http.MethodPost: s.send})
 	mux.Handle("/api/events", methods{http.MethodGet: s.events})
 	mux.Handle("/api/invites", methods{http.MethodPost: s.invite})
@@ -243,6 +244,15 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		return s.failed("peers", err)
 	}
 	return writeJSON(w, http.StatusOK, nonNil(peers))
+}
+
+func (s *Server) doctor(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.backend.Doctor(r.Context())
+	if err != nil {
+		return s.failed("doctor", err)
+	}
+	rep.Checks, rep.Interfaces, rep.Members = nonNil(rep.Checks), nonNil(rep.Interfaces), nonNil(rep.Members)
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 func (s *Server) log(w http.ResponseWriter, r *http.Request) error {

@@ -49,6 +49,7 @@ func commands() []*command {
 		statusCommand(),
 		membersCommand(),
 		peersCommand(),
+		doctorCommand(),
 		inviteCommand(),
 		joinCommand(),
 		versionCommand(),
