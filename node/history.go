@@ -158,6 +158,19 @@ func (h *history) member(p []byte) (memberState, bool) {
 	return m, ok
 }
 
+// memberCount is the number of current members.
+func (h *history) memberCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := 0
+	for _, m := range h.members {
+		if !m.removed {
+			c++
+		}
+	}
+	return c
+}
+
 // isMember reports whether p may connect: admitted and not removed.
 func (h *history) isMember(p peer.ID) bool {
 	m, ok := h.member([]byte(p))

@@ -65,9 +65,14 @@ type Node struct {
 	find       finder
 	pres       presence
 	prog       progress
-	recMu      sync.Mutex // guards records
-	records    map[peer.ID]signedRecord
-	netKey     []byte
+	// headKnown is closed once a pull from a peer has completed: from then
+	// on this node holds its own feed's head as the office knows it.
+	headKnown chan struct{}
+	headOnce  sync.Once
+	started   time.Time
+	recMu     sync.Mutex // guards records
+	records   map[peer.ID]signedRecord
+	netKey    []byte
 
 	closeOnce sync.Once
 	closeErr  error
@@ -197,7 +202,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if !IsInitialized(cfg.Home) {
 		return nil, fmt.Errorf("%w %s", ErrNotInit, cfg.Home)
 	}
-	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, headKnown: make(chan struct{}), started: time.Now(), subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -589,6 +594,7 @@ func (n *Node) Send(ctx context.Context, room, text string) (Message, error) {
 	if other != nil && string(other) == string(n.hist.self) {
 		return Message{}, fmt.Errorf("%w: a direct message needs another member", ErrInvalid)
 	}
+	n.awaitOwnHead(ctx)
 	if other != nil {
 		if _, err := n.hist.sendKey(ctx, id); errors.Is(err, ErrUnknownRoom) {
 			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other})
@@ -610,6 +616,41 @@ func (n *Node) Send(ctx context.Context, room, text string) (Message, error) {
 	}
 	return n.messageView(ctx, msgs[0]), nil
 }
+
+// awaitOwnHead holds a node's first send after start until one sync has
+// shown it what the office holds of its own feed: a node restored from an
+// old backup must not reuse a seq (DESIGN.md). It waits while peers are
+// connected or the node has just started and may still reach one; a node
+// that is the only member, or that stays offline, sends at once or after
+// ownHeadWait.
+func (n *Node) awaitOwnHead(ctx context.Context) {
+	select {
+	case <-n.headKnown:
+		return
+	default:
+	}
+	if n.hist.memberCount() < 2 {
+		return
+	}
+	deadline := n.started.Add(ownHeadWait)
+	if len(n.connectedMembers()) > 0 {
+		deadline = time.Now().Add(ownHeadWait)
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-n.headKnown:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// ownHeadWait bounds how long a first send waits for a sync to finish.
+const ownHeadWait = 5 * time.Second
 
 // publish hands an already stored envelope to gossip. A failure loses
 // nothing: sync delivers what gossip did not.

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +71,75 @@ func TestOfflineSendIsLocal(t *testing.T) {
 		got, err := ben.Log(ctx, "general", 10)
 		return err == nil && len(got) == 1 && len(ms) == 1 && ms[0].State == "delivered"
 	})
+}
+
+// TestRestoredNodeLearnsOwnHead: a node restored from an old backup learns
+// its own feed's head from a peer before its first send, so it never signs
+// a second envelope at a seq it used (a fork).
+func TestRestoredNodeLearnsOwnHead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, homes := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	wait := func(n int) {
+		eventually(t, 20*time.Second, "ben holds all of ana's messages", func() bool {
+			ms, err := ben.Log(ctx, "general", 100)
+			return err == nil && len(ms) == n
+		})
+	}
+	eventually(t, 20*time.Second, "ben reads #general", func() bool { _, _, err := ben.resolveRoom(ctx, "general"); return err == nil })
+	for _, s := range []string{"one", "two"} {
+		if _, err := ana.Send(ctx, "general", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(2)
+	ana.Close()
+	backup := t.TempDir()
+	copyDB(t, homes[0], backup)
+	ana = openNode(t, homes[0], ben.Addrs()[0])
+	for _, s := range []string{"three", "four"} {
+		if _, err := ana.Send(ctx, "general", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(4)
+	ana.Close()
+	copyDB(t, backup, homes[0]) // the disk died; the backup is two messages behind
+	ana = openNode(t, homes[0], ben.Addrs()[0])
+	// At once, before any connection is up: the send must wait for the sync.
+	if _, err := ana.Send(ctx, "general", "five"); err != nil {
+		t.Fatal(err)
+	}
+	wait(5)
+	st, err := ben.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Forks) != 0 {
+		t.Fatalf("the restored node forked its feed: %+v", st.Forks)
+	}
+	if got := strings.Join(texts(t, ana, "general"), ","); got != "one,two,three,four,five" {
+		t.Fatalf("restored ana reads %q", got)
+	}
+}
+
+func copyDB(t *testing.T, from, to string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(to, databaseFile+"*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	files, _ = filepath.Glob(filepath.Join(from, databaseFile+"*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

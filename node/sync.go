@@ -222,6 +222,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 			return total, fmt.Errorf("sync with %s: %w", p, err)
 		}
 		if len(batch.Envelopes) == 0 {
+			n.headOnce.Do(func() { close(n.headKnown) })
 			return total, nil
 		}
 		got, err := n.hist.ingestRaw(ctx, batch.Envelopes)
