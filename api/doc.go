@@ -28,6 +28,7 @@
 //	GET  /api/rooms                       [node.Room]
 //	GET  /api/members                     [node.Member]
 //	GET  /api/peers                       [node.Peer]
+//	GET  /api/doctor                      node.DoctorReport (checks probe the network: slow)
 //	GET  /api/rooms/{room}/messages?limit=N
 //	                                      [node.Message], the N newest (default
 //	                                      DefaultLogLimit), oldest first

@@ -157,9 +157,10 @@ func TestUnreadableRoomStoredAsCiphertext(t *testing.T) {
 	if _, _, err := c.resolveRoom(ctx, "secret"); err == nil {
 		t.Fatal("c can name a room it is not in")
 	}
-	if got := texts(t, a, "secret"); len(got) != 1 || got[0] != text {
-		t.Fatalf("a reads %q", got)
-	}
+	eventually(t, 20*time.Second, "a reads b's message in #secret", func() bool {
+		got := texts(t, a, "secret")
+		return len(got) == 1 && got[0] == text
+	})
 	files, _ := filepath.Glob(filepath.Join(homes[2], "*.db*"))
 	if len(files) == 0 {
 		t.Fatal("no database files")
