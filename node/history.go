@@ -80,6 +80,12 @@ type history struct {
 	pending  map[string][]*checked
 	npending int
 	rejected map[string]int64
+	// Caches of what changes rarely and is read per message: room keys by
+	// key ID, the send key of each room, and rooms. Cleared on reload.
+	keys       map[wire.ID]store.RoomKey
+	sendKeys   map[wire.ID]store.RoomKey
+	rooms      map[wire.ID]store.Room
+	roomsDirty bool // a transaction changed rooms since the last commit
 
 	// Hooks set by the node; called outside mu, after commit.
 	onMessages func([]store.Message)
@@ -122,6 +128,7 @@ func (h *history) reload(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.members = map[string]memberState{}
+	h.keys, h.sendKeys, h.rooms = map[wire.ID]store.RoomKey{}, map[wire.ID]store.RoomKey{}, map[wire.ID]store.Room{}
 	f := h.genesis.Founder
 	h.members[string(f.Peer)] = memberState{name: f.Name, recipient: f.Recipient, role: wire.RoleOwner}
 	for _, m := range ms {
@@ -156,6 +163,46 @@ func (h *history) member(p []byte) (memberState, bool) {
 	defer h.mu.Unlock()
 	m, ok := h.members[string(p)]
 	return m, ok
+}
+
+// roomsChanged drops the room caches; called when a transaction changes a
+// room, and again after it commits, so a read of the old rows that raced the
+// commit is not kept.
+func (h *history) roomsChanged() {
+	h.mu.Lock()
+	clear(h.sendKeys)
+	clear(h.rooms)
+	h.roomsDirty = true
+	h.mu.Unlock()
+}
+
+// committed drops the room caches again after a commit that changed rooms.
+func (h *history) committed() {
+	h.mu.Lock()
+	if h.roomsDirty {
+		clear(h.sendKeys)
+		clear(h.rooms)
+		h.roomsDirty = false
+	}
+	h.mu.Unlock()
+}
+
+// room returns a room from the cache or the store.
+func (h *history) room(ctx context.Context, id wire.ID) (store.Room, error) {
+	h.mu.Lock()
+	r, ok := h.rooms[id]
+	h.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := h.st.Room(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	h.mu.Lock()
+	h.rooms[id] = r
+	h.mu.Unlock()
+	return r, nil
 }
 
 // memberCount is the number of current members.
@@ -312,6 +359,7 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 		}
 		return 0, fmt.Errorf("store envelopes: %w", err)
 	}
+	h.committed()
 	if len(msgs) > 0 && h.onMessages != nil {
 		h.onMessages(msgs)
 	}
@@ -517,6 +565,10 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	}); err != nil {
 		return nil, err
 	}
+	h.mu.Lock()
+	h.keys[key.ID()] = store.RoomKey{Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key}
+	h.mu.Unlock()
+	h.roomsChanged()
 	r := store.Room{ID: ks.Room, Kind: ks.RoomKind, Members: ks.Recipients}
 	if ks.RoomKind == wire.RoomDirect {
 		r.Name = "" // direct rooms are named after the other party when shown
@@ -548,9 +600,20 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 // applyContent decrypts content whose key this node holds and stores its
 // effect. Content it cannot read stays stored as ciphertext.
 func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error) {
-	k, ok, err := tx.RoomKey(c.hdr.Key)
-	if err != nil || !ok || k.Room != c.hdr.Room {
-		return nil, err
+	h.mu.Lock()
+	k, ok := h.keys[c.hdr.Key]
+	h.mu.Unlock()
+	if !ok {
+		var err error
+		if k, ok, err = tx.RoomKey(c.hdr.Key); err != nil || !ok {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.keys[c.hdr.Key] = k
+		h.mu.Unlock()
+	}
+	if k.Room != c.hdr.Room {
+		return nil, nil
 	}
 	plain, err := crypto.DecryptContent(crypto.RoomKey(k.Key), c.hdr.Body)
 	if err != nil {
@@ -564,6 +627,7 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 	}
 	switch content.Kind {
 	case wire.KindRoomOp:
+		h.roomsChanged()
 		return nil, tx.PutRoom(store.Room{ID: c.hdr.Room, Name: content.RoomName, Kind: content.RoomKind})
 	case wire.KindText:
 		m := store.Message{
@@ -621,6 +685,7 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 	if err != nil {
 		return nil, nil, err
 	}
+	h.committed()
 	if len(msgs) > 0 && h.onMessages != nil {
 		h.onMessages(msgs)
 	}
@@ -630,6 +695,12 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 // sendKey is the key new content in room is encrypted with: the newest epoch,
 // ties broken by key ID.
 func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, error) {
+	h.mu.Lock()
+	k, ok := h.sendKeys[room]
+	h.mu.Unlock()
+	if ok {
+		return k, nil
+	}
 	keys, err := h.st.RoomKeys(ctx, room)
 	if err != nil {
 		return store.RoomKey{}, err
@@ -643,6 +714,9 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 			best = k
 		}
 	}
+	h.mu.Lock()
+	h.sendKeys[room] = best
+	h.mu.Unlock()
 	return best, nil
 }
 

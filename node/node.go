@@ -687,7 +687,7 @@ func (n *Node) messageView(ctx context.Context, m store.Message) Message {
 		AuthorName: author.name, Time: time.UnixMilli(m.Time).UTC(), Kind: wire.ContentKind(m.Kind).String(),
 		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq, State: n.stateOf(m),
 	}
-	if r, err := n.st.Room(ctx, m.Room); err == nil {
+	if r, err := n.hist.room(ctx, m.Room); err == nil {
 		v.RoomName = n.roomView(r).Name
 	}
 	return v
