@@ -85,7 +85,8 @@ type history struct {
 	keys       map[wire.ID]store.RoomKey
 	sendKeys   map[wire.ID]store.RoomKey
 	rooms      map[wire.ID]store.Room
-	roomsDirty bool // a transaction changed rooms since the last commit
+	roomList   []store.Room // every room, nil until read
+	roomsDirty bool         // a transaction changed rooms since the last commit
 
 	// Hooks set by the node; called outside mu, after commit.
 	onMessages func([]store.Message)
@@ -172,6 +173,7 @@ func (h *history) roomsChanged() {
 	h.mu.Lock()
 	clear(h.sendKeys)
 	clear(h.rooms)
+	h.roomList = nil
 	h.roomsDirty = true
 	h.mu.Unlock()
 }
@@ -182,9 +184,31 @@ func (h *history) committed() {
 	if h.roomsDirty {
 		clear(h.sendKeys)
 		clear(h.rooms)
+		h.roomList = nil
 		h.roomsDirty = false
 	}
 	h.mu.Unlock()
+}
+
+// allRooms returns every room this node can read, from the cache or the store.
+func (h *history) allRooms(ctx context.Context) ([]store.Room, error) {
+	h.mu.Lock()
+	rs := h.roomList
+	h.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	rs, err := h.st.Rooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rs == nil {
+		rs = []store.Room{}
+	}
+	h.mu.Lock()
+	h.roomList = rs
+	h.mu.Unlock()
+	return rs, nil
 }
 
 // room returns a room from the cache or the store.

@@ -533,11 +533,11 @@ func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other 
 		return dmRoomID(n.hist.ws, n.hist.self, p), p, nil
 	}
 	if id, err := wire.ParseID(name); err == nil {
-		if _, err := n.st.Room(ctx, id); err == nil {
+		if _, err := n.hist.room(ctx, id); err == nil {
 			return id, nil, nil
 		}
 	}
-	rs, err := n.st.Rooms(ctx)
+	rs, err := n.hist.allRooms(ctx)
 	if err != nil {
 		return wire.ID{}, nil, err
 	}
