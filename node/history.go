@@ -352,10 +352,11 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 		msgs     []store.Message
 		admitted [][]byte
 		gaps     [][]byte
+		forked   [][]byte
 		stored   int
 	)
 	err := h.st.Update(ctx, durable, func(tx *store.Tx) error {
-		msgs, admitted, gaps, stored = nil, nil, nil, 0
+		msgs, admitted, gaps, forked, stored = nil, nil, nil, nil, 0
 		for _, c := range cs {
 			res, err := h.apply(ctx, tx, c)
 			if err != nil {
@@ -371,6 +372,9 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 			}
 			if res.gap {
 				gaps = append(gaps, c.hdr.Author)
+			}
+			if res.reshuffled {
+				forked = append(forked, c.hdr.Author)
 			}
 		}
 		return nil
@@ -392,6 +396,11 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 			h.onGap(a)
 		}
 	}
+	if len(forked) > 0 {
+		if err := h.revisitForks(ctx, forked); err != nil {
+			return stored, err
+		}
+	}
 	for _, p := range admitted {
 		if h.onAdmit != nil {
 			h.onAdmit(p)
@@ -409,6 +418,24 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 	return stored, nil
 }
 
+// revisitForks runs the forks of authors whose canonical branch changed
+// through the pipeline again: those that continue the new branch join it,
+// the rest stay forks.
+func (h *history) revisitForks(ctx context.Context, authors [][]byte) error {
+	forks, err := h.st.Forks(ctx)
+	if err != nil {
+		return err
+	}
+	var raws [][]byte
+	for _, f := range forks {
+		if containsPeer(authors, f.Author) {
+			raws = append(raws, f.Raw)
+		}
+	}
+	_, err = h.ingestRaw(ctx, raws)
+	return err
+}
+
 func classRank(c wire.Class) int {
 	switch c {
 	case wire.ClassRoster:
@@ -421,10 +448,11 @@ func classRank(c wire.Class) int {
 
 // applied is what one envelope did to the store.
 type applied struct {
-	stored   bool
-	gap      bool
-	msgs     []store.Message
-	admitted []byte
+	stored     bool
+	reshuffled bool // a fork was decided for this envelope: revisit its author's forks
+	gap        bool
+	msgs       []store.Message
+	admitted   []byte
 }
 
 // apply stores one envelope and its effect inside tx (step 4's feed check and step 5).
@@ -447,13 +475,20 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		return res, err
 	}
 	if ok {
-		if have != c.id {
-			h.count(reasonFork)
-			if err := tx.PutFork(hd.Author, hd.Seq, c.id, c.raw); err != nil {
-				return res, err
-			}
+		if have == c.id {
+			return res, nil
 		}
-		return res, nil
+		h.count(reasonFork)
+		if bytes.Compare(c.id[:], have[:]) > 0 {
+			return res, tx.PutFork(hd.Author, hd.Seq, c.id, c.raw)
+		}
+		// At a fork the lower ID is canonical on every node (DESIGN.md): the
+		// branch held from this seq on steps aside, and its forks get another
+		// look once this one is stored.
+		if err := tx.DemoteFrom(hd.Author, hd.Seq); err != nil {
+			return res, err
+		}
+		res.reshuffled = true
 	}
 	if hd.Seq > 1 {
 		prev, ok, err := tx.EnvelopeAt(hd.Author, hd.Seq-1)
@@ -476,6 +511,9 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		Received: time.Now().UnixMilli(),
 	})
 	if err != nil || !inserted {
+		return res, err
+	}
+	if err := tx.DropFork(c.id); err != nil { // it may have waited as a fork
 		return res, err
 	}
 	res.stored = true

@@ -31,6 +31,7 @@ const (
 	syncGapDebounce  = 500 * time.Millisecond
 	syncPerAuthorCap = 5000
 	gossipSettle     = time.Second
+	syncMaxForks     = 1000
 )
 
 // handleSync serves a pull from a member.
@@ -140,6 +141,18 @@ func (n *Node) missing(ctx context.Context, v *wire.Vector) ([]store.Envelope, e
 	})
 	if len(out) > syncMaxPerPull {
 		out = out[:syncMaxPerPull]
+	}
+	// Forks are offered too, so every node sees both branches and picks the
+	// same canonical one.
+	forks, err := n.st.Forks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range forks {
+		if i == syncMaxForks {
+			break
+		}
+		out = append(out, store.Envelope{Author: f.Author, Seq: f.Seq, ID: f.ID, Raw: f.Raw})
 	}
 	return out, nil
 }

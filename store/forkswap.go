@@ -1,0 +1,53 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// DemoteFrom moves every canonical envelope of author at seq and above into
+// the forks table, with their messages (and search entries), and lowers the
+// author's head below seq. The ingest pipeline calls it when an envelope with
+// a lower ID arrives at a seq it had taken: that branch wins on every node.
+func (tx *Tx) DemoteFrom(author []byte, seq uint64) error {
+	s, err := sqlInt("seq", seq)
+	if err != nil || seq == 0 {
+		return fmt.Errorf("demote: seq %d out of range", seq)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
+		SELECT id, author, seq, raw, received FROM envelopes
+		WHERE author = ? AND seq >= ? AND raw IS NOT NULL
+		ON CONFLICT (id) DO NOTHING`, author, s); err != nil {
+		return fmt.Errorf("demote from seq %d: %w", seq, err)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND seq >= ?`, author, s); err != nil {
+		return fmt.Errorf("demote from seq %d: %w", seq, err)
+	}
+	if seq == 1 {
+		_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
+	} else {
+		id, ok, err2 := tx.EnvelopeAt(author, seq-1)
+		if err2 != nil {
+			return err2
+		}
+		if !ok {
+			_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ? AND head_seq >= ?`, author, s)
+		} else {
+			_, err = tx.tx.ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ? AND head_seq >= ?`,
+				s-1, id[:], author, s)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("demote from seq %d: lower head: %w", seq, err)
+	}
+	return nil
+}
+
+// DropFork removes a fork that became canonical. Absent forks change nothing.
+func (tx *Tx) DropFork(id wire.ID) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM forks WHERE id = ?`, id[:]); err != nil {
+		return fmt.Errorf("drop fork %s: %w", id, err)
+	}
+	return nil
+}
