@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"discovery":      {},
 	"internal/netns": {},
 	"node":           {"wire", "crypto", "store", "discovery"},
-	"api":            {"node", "wire"},
+	"api":            {"node", "wire", "web"},
 	"web":            {},
 	"cmd/charla":     {"cmd/charla/cli"},
 	"cmd/charla/cli": {"api", "node", "wire", "crypto", "discovery"},

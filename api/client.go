@@ -119,6 +119,14 @@ func (c *Client) Invite(ctx context.Context, expires time.Duration) (string, err
 	return resp.Code, err
 }
 
+// LoginURL asks the node for a fresh address of its web UI, carrying a
+// one-time login token valid for LoginExpiry.
+func (c *Client) LoginURL(ctx context.Context) (string, error) {
+	var resp LoginURLResponse
+	err := c.call(ctx, http.MethodPost, "/api/login-urls", LoginURLRequest{}, &resp)
+	return resp.URL, err
+}
+
 func messagesPath(room string) (string, error) {
 	if room == "" {
 		return "", &Error{Status: http.StatusBadRequest, Message: "no room named"}

@@ -12,12 +12,14 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/charla-im/charla/node"
+	"github.com/charla-im/charla/web"
 )
 
 // Bounds on what a client may ask for.
@@ -35,13 +37,14 @@ const (
 
 // Server serves the local API of one node.
 type Server struct {
-	backend node.Backend
-	token   [sha256.Size]byte // SHA-256 of the token, so comparison time does not depend on its length
-	noToken bool              // an empty token admits nobody
-	logger  *slog.Logger
-	srv     *http.Server
-	ctx     context.Context // parent of every request's context; canceled by Close
-	cancel  context.CancelFunc
+	backend  node.Backend
+	token    [sha256.Size]byte // SHA-256 of the token, so comparison time does not depend on its length
+	noToken  bool              // an empty token admits nobody
+	sessions *sessions         // the web UI's login and session tokens
+	logger   *slog.Logger
+	srv      *http.Server
+	ctx      context.Context // parent of every request's context; canceled by Close
+	cancel   context.CancelFunc
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,12 +58,13 @@ func NewServer(b node.Backend, token string, logger *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		backend: b,
-		token:   sha256.Sum256([]byte(token)),
-		noToken: token == "",
-		logger:  logger,
-		ctx:     ctx,
-		cancel:  cancel,
+		backend:  b,
+		token:    sha256.Sum256([]byte(token)),
+		noToken:  token == "",
+		sessions: newSessions(),
+		logger:   logger,
+		ctx:      ctx,
+		cancel:   cancel,
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -110,14 +114,19 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/rooms/{room}/messages", methods{http.MethodGet: s.log, http.MethodPost: s.send})
 	mux.Handle("/api/events", methods{http.MethodGet: s.events})
 	mux.Handle("/api/invites", methods{http.MethodPost: s.invite})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/session", methods{http.MethodPost: s.session})
+	mux.Handle("/api/login-urls", methods{http.MethodPost: s.loginURL})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Message: "no such API endpoint: " + r.URL.Path})
 	})
+	mux.Handle("/", web.Handler())
 	return s.guard(mux)
 }
 
 // guard applies the Host, Origin and token checks, in that order: a request
-// from a foreign page is refused before the token is even looked at.
+// from a foreign page is refused before the token is even looked at. The
+// web UI's static files and POST /api/session need no token: the files hold
+// no data, and the session request is how the page gets one.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -142,7 +151,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			})
 			return
 		}
-		if !s.authorized(r) {
+		if needsToken(r) && !s.authorized(r) {
 			h.Set("WWW-Authenticate", "Bearer")
 			writeError(w, &Error{
 				Status:  http.StatusUnauthorized,
@@ -155,13 +164,23 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
+// needsToken reports whether r is for the API rather than the UI's files.
+// It judges the cleaned path, as the mux routes it, so that no spelling of
+// an API path slips past as a file.
+func needsToken(r *http.Request) bool {
+	p := path.Clean("/" + r.URL.Path)
+	return (p == "/api" || strings.HasPrefix(p, "/api/")) && p != "/api/session"
+}
+
+// authorized reports whether r bears the API token or a session token of
+// the web UI.
 func (s *Server) authorized(r *http.Request) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || s.noToken {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1 || s.sessions.valid(got)
 }
 
 // localPort is the port of the listener the request arrived on.
