@@ -52,6 +52,7 @@ func commands() []*command {
 		doctorCommand(),
 		inviteCommand(),
 		joinCommand(),
+		uiCommand(),
 		versionCommand(),
 		helpCommand(),
 	}

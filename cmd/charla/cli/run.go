@@ -103,6 +103,7 @@ func runNode(ctx context.Context, e *env, opts runOptions) error {
 		logger.Warn("read the node's status", "err", err)
 	}
 	fmt.Fprintf(e.stdout, "charla: node %s running; API on http://%s\n", st.PeerID, info.API)
+	fmt.Fprintf(e.stdout, "charla: web UI at %s\n", srv.NewLoginURL(info.API))
 
 	select {
 	case <-ctx.Done():
