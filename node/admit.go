@@ -52,22 +52,11 @@ func prepareMember(ctx context.Context, home, name string, g *wire.Genesis, netK
 	if err != nil {
 		return wire.Member{}, err
 	}
-	lock, err := lockHome(home)
+	lock, id, self, err := claimNewHome(home, name, "join")
 	if err != nil {
 		return wire.Member{}, err
 	}
 	defer lock.release()
-	if IsInitialized(home) {
-		return wire.Member{}, fmt.Errorf("join: %s already holds a charla identity; use another --home", home)
-	}
-	id, err := crypto.GenerateIdentity()
-	if err != nil {
-		return wire.Member{}, err
-	}
-	self, err := id.MemberRecord(name)
-	if err != nil {
-		return wire.Member{}, err
-	}
 	st, err := createHome(ctx, home, id, g, netKey, self)
 	if err != nil {
 		return wire.Member{}, err

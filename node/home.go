@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/wire"
 )
 
 // Files inside a node's home.
@@ -51,6 +54,29 @@ func (l *homeLock) release() {
 	l.f.Truncate(0)
 	l.f.Close() // closing drops the lock
 	l.f = nil
+}
+
+// claimNewHome locks an uninitialised home for this process and makes the
+// identity and self-signed member record of the node that will live there.
+// verb names the command in the error for a home that is taken.
+func claimNewHome(home, name, verb string) (*homeLock, *crypto.Identity, wire.Member, error) {
+	lock, err := lockHome(home)
+	if err != nil {
+		return nil, nil, wire.Member{}, err
+	}
+	if IsInitialized(home) {
+		lock.release()
+		return nil, nil, wire.Member{}, fmt.Errorf("%s: %s already holds a charla identity; use another --home", verb, home)
+	}
+	id, err := crypto.GenerateIdentity()
+	if err == nil {
+		var self wire.Member
+		if self, err = id.MemberRecord(name); err == nil {
+			return lock, id, self, nil
+		}
+	}
+	lock.release()
+	return nil, nil, wire.Member{}, err
 }
 
 // IsInitialized reports whether home holds an identity.

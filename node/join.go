@@ -382,22 +382,11 @@ func Join(ctx context.Context, home, code, name string) (string, error) {
 		ai.Addrs = append(ai.Addrs, a)
 		tried = append(tried, a.String())
 	}
-	lock, err := lockHome(home)
+	lock, id, self, err := claimNewHome(home, name, "join")
 	if err != nil {
 		return "", err
 	}
 	defer lock.release()
-	if IsInitialized(home) {
-		return "", fmt.Errorf("join: %s already holds a charla identity; use another --home", home)
-	}
-	id, err := crypto.GenerateIdentity()
-	if err != nil {
-		return "", err
-	}
-	self, err := id.MemberRecord(name)
-	if err != nil {
-		return "", err
-	}
 	resp, err := knock(ctx, id, ai, [16]byte(inv.Token), self, tried)
 	if err != nil {
 		return "", err

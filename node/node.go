@@ -120,22 +120,11 @@ func Init(ctx context.Context, home string, opts InitOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lock, err := lockHome(home)
+	lock, id, self, err := claimNewHome(home, name, "init")
 	if err != nil {
 		return "", err
 	}
 	defer lock.release()
-	if IsInitialized(home) {
-		return "", fmt.Errorf("init: %s already holds a charla identity; use another --home", home)
-	}
-	id, err := crypto.GenerateIdentity()
-	if err != nil {
-		return "", err
-	}
-	self, err := id.MemberRecord(name)
-	if err != nil {
-		return "", err
-	}
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	g := &wire.Genesis{Name: wsName, Founder: self, Created: time.Now().UnixMilli(), Nonce: nonce}
