@@ -1,0 +1,173 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/node"
+)
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// liveNode is a real node on 127.0.0.1 with its API served.
+type liveNode struct {
+	node *node.Node
+	srv  *Server
+	addr string // host:port of the API
+}
+
+// workspace starts n real nodes in one workspace, founded by "Ana" and
+// joined by Member1…, each with its API, as node_test.go's helper does.
+func workspace(t *testing.T, n int) []*liveNode {
+	t.Helper()
+	ctx := context.Background()
+	homes := make([]string, n)
+	for i := range homes {
+		homes[i] = filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
+	}
+	if _, err := node.Init(ctx, homes[0], node.InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	owner := startLiveNode(t, homes[0])
+	nodes := []*liveNode{owner}
+	for i := 1; i < n; i++ {
+		if _, err := owner.node.Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, startLiveNode(t, homes[i], owner.node.Addrs()[0]))
+	}
+	return nodes
+}
+
+func startLiveNode(t *testing.T, home string, peers ...string) *liveNode {
+	t.Helper()
+	n, err := node.Open(context.Background(), node.Config{
+		Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, MDNS: false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	l, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(n, NewToken(), nil)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return &liveNode{node: n, srv: srv, addr: l.Addr().String()}
+}
+
+// session logs in as the page does: a login URL's token for a session token.
+func (ln *liveNode) session(t *testing.T) string {
+	t.Helper()
+	login := strings.TrimPrefix(ln.srv.NewLoginURL(ln.addr), "http://"+ln.addr+"/#login=")
+	body := strings.NewReader(`{"login":"` + login + `"}`)
+	resp, err := http.Post("http://"+ln.addr+"/api/session", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sr SessionResponse
+	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/session: %d, %v", resp.StatusCode, err)
+	}
+	return sr.Token
+}
+
+func (ln *liveNode) call(t *testing.T, session, method, path, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+ln.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+session)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestSessionAgainstNode walks the page's path through a real node: log in,
+// read, send, and see the message come back on the event stream.
+func TestSessionAgainstNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	ln := workspace(t, 1)[0]
+	session := ln.session(t)
+
+	var st node.Status
+	if code := ln.call(t, session, "GET", "/api/status", "", &st); code != 200 || st.Name != "Ana" {
+		t.Fatalf("status: %d %+v", code, st)
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+ln.addr+"/api/events", nil)
+	req.Header.Set("Authorization", "Bearer "+session)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /api/events: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+
+	var sent node.Message
+	if code := ln.call(t, session, "POST", "/api/rooms/general/messages", `{"text":"hola **equipo**"}`, &sent); code != 201 {
+		t.Fatalf("send: %d", code)
+	}
+	var log []node.Message
+	if code := ln.call(t, session, "GET", "/api/rooms/"+sent.Room+"/messages?limit=5", "", &log); code != 200 ||
+		len(log) == 0 || log[len(log)-1].ID != sent.ID {
+		t.Fatalf("log: %d %+v", code, log)
+	}
+
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, maxEventBytes)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev node.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "message" && ev.Message.ID == sent.ID {
+			return
+		}
+	}
+	t.Fatalf("the event stream ended without the message: %v", sc.Err())
+}
+
