@@ -18,9 +18,7 @@ func TestBadEnvelopesRejected(t *testing.T) {
 	}
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), "a")
-	if _, err := Init(ctx, home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, home)
 	n := openNode(t, home)
 	before, _ := n.st.EnvelopeCount(ctx)
 
@@ -98,9 +96,7 @@ func TestSendRefusesBadText(t *testing.T) {
 	}
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), "a")
-	if _, err := Init(ctx, home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, home)
 	n := openNode(t, home)
 	for _, text := range []string{"", "   ", string(make([]byte, wire.MaxTextBytes+1))} {
 		if _, err := n.Send(ctx, "general", text); err == nil {

@@ -19,9 +19,7 @@ func TestFoundAddressDialled(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := Init(ctx, filepath.Join(dir, "ana"), InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, filepath.Join(dir, "ana"))
 	ana := openNode(t, filepath.Join(dir, "ana"))
 	if _, err := ana.Provision(ctx, filepath.Join(dir, "ben"), "Ben"); err != nil {
 		t.Fatal(err)
@@ -64,9 +62,7 @@ func TestPeerExchange(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := Init(ctx, filepath.Join(dir, "ana"), InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, filepath.Join(dir, "ana"))
 	ana := openNode(t, filepath.Join(dir, "ana"))
 	for _, name := range []string{"ben", "cai", "lap"} {
 		if _, err := ana.Provision(ctx, filepath.Join(dir, name), name); err != nil {

@@ -218,9 +218,7 @@ func TestDoctorAlone(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	home := filepath.Join(dir, "ana")
-	if _, err := Init(ctx, home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, home)
 	n, err := Open(ctx, Config{Home: home, Listen: []string{"/ip4/0.0.0.0/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)

@@ -20,9 +20,7 @@ func TestInviteJoinAndDirectMessages(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	homes := []string{filepath.Join(dir, "ana"), filepath.Join(dir, "ben"), filepath.Join(dir, "cai")}
-	if _, err := Init(ctx, homes[0], InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, homes[0])
 	ana := openNode(t, homes[0])
 	rostered := func() int { ms, _ := ana.Members(ctx); return len(ms) }
 
@@ -104,9 +102,7 @@ func TestJoinRefusals(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := Init(ctx, filepath.Join(dir, "ana"), InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, filepath.Join(dir, "ana"))
 	ana := openNode(t, filepath.Join(dir, "ana"))
 	code, err := ana.Invite(ctx, time.Hour)
 	if err != nil {
@@ -158,9 +154,7 @@ func TestRestartReconnectsFromBook(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	anaHome := filepath.Join(dir, "ana")
-	if _, err := Init(ctx, anaHome, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, anaHome)
 	ana := openNode(t, anaHome)
 	var others []*Node
 	for _, name := range []string{"Ben", "Cai"} {

@@ -36,9 +36,7 @@ func workspace(t *testing.T, n int) ([]*Node, []string) {
 	for i := range homes {
 		homes[i] = filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
 	}
-	if _, err := Init(ctx, homes[0], InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, homes[0])
 	owner := openNode(t, homes[0])
 	nodes := []*Node{owner}
 	for i := 1; i < n; i++ {
@@ -54,6 +52,14 @@ func workspace(t *testing.T, n int) ([]*Node, []string) {
 		nodes = append(nodes, openNode(t, homes[i], peers...))
 	}
 	return nodes, homes
+}
+
+// initHome makes home a founder's: Ana, of workspace Acme.
+func initHome(t testing.TB, home string) {
+	t.Helper()
+	if _, err := Init(context.Background(), home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func openNode(t *testing.T, home string, peers ...string) *Node {
@@ -182,9 +188,7 @@ func TestRestartKeepsHistory(t *testing.T) {
 	}
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), "a")
-	if _, err := Init(ctx, home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, home)
 	n := openNode(t, home)
 	if _, err := n.Send(ctx, "#general", "before restart"); err != nil {
 		t.Fatal(err)

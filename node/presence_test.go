@@ -51,9 +51,7 @@ func TestOfflineSendIsLocal(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := Init(ctx, filepath.Join(dir, "ana"), InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	initHome(t, filepath.Join(dir, "ana"))
 	ana := openNode(t, filepath.Join(dir, "ana"))
 	if _, err := ana.Provision(ctx, filepath.Join(dir, "ben"), "Ben"); err != nil {
 		t.Fatal(err)

@@ -12,9 +12,7 @@ import (
 func BenchmarkSend(b *testing.B) {
 	ctx := context.Background()
 	home := filepath.Join(b.TempDir(), "a")
-	if _, err := Init(ctx, home, InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
-		b.Fatal(err)
-	}
+	initHome(b, home)
 	n, err := Open(ctx, Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		b.Fatal(err)
