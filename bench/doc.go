@@ -2,11 +2,13 @@
 // one process on 127.0.0.1, measured against bare go-libp2p-pubsub on the
 // same topology.
 //
-// BenchmarkFanout is a fixed workload that takes a minute or so on two cores,
-// not a loop to be scaled by b.N: run it once, without -short (which skips
-// it) and without -race (which slows SQLite 20–35×):
+// BenchmarkFanout is a fixed workload that takes three or four minutes on two
+// cores (a minute or so without its burst phase), not a loop to be scaled by
+// b.N: run it once, without -short (which skips it) and without -race (which
+// slows SQLite 20–35×):
 //
 //	go test -run='^$' -bench=Fanout -benchtime=1x ./bench
+//	CHARLA_BENCH_NO_BURST=1 go test -run='^$' -bench=Fanout -benchtime=1x ./bench  # steady phase only
 //
 // Ten nodes (the topology is described at fanoutEdges), one of them
 // publishing 2,000 text messages of 1 KiB into #general as fast as Send
@@ -28,6 +30,46 @@
 //	                        after the last send), divided by the deliveries
 //	bare-p50-ms, -p99-ms    bare GossipSub's latencies, for comparison
 //	bare-cpu-us/delivery    bare GossipSub's CPU per delivery
+//
+// The burst phase follows (skipped when CHARLA_BENCH_NO_BURST is set to
+// anything). It publishes 2,000 messages of 1 KiB from the same member as
+// fast as the publisher can, once over ten fresh bare GossipSub hosts that
+// keep pubsub's default queues (outbound 32 per peer, validation 32,
+// subscription buffer 32: no queue options passed), and once more over the
+// ten charla nodes of the first phase, whose queues are sized deliberately
+// and whose sync repairs what gossip lost (a pull 500 ms after a gap, a
+// presence heartbeat with a vector digest every 5 s, a pull every 30 s).
+// Bare GossipSub gets 20 s after its last publish; charla 60 s after its
+// last send, time for two periodic pulls. Its metrics:
+//
+//	bare-burst-delivered-%    deliveries / (9 receivers × 2,000) on default
+//	                          queues; Publish returned nil for every message
+//	charla-burst-delivered-%  the same for charla, after repair: must be 100
+//	charla-burst-repaired     charla deliveries that arrived more than 2 s
+//	                          after the last send returned, which gossip did not
+//	                          bring in time; repairs made while the burst was
+//	                          still being sent are not in it
+//	charla-burst-complete-s   last send returned → last delivery on any
+//	                          receiver; only when every message arrived
+//	charla-burst-synced       envelopes that sync pulls carried to the receivers
+//	                          during the burst, from the nodes' progress
+//	                          events; a pull sends everything above the
+//	                          puller's contiguous head, so this counts envelopes
+//	                          that gossip brought too: sync traffic, not repairs
+//	bare-burst-drops          messages GossipSub dropped from a full queue,
+//	                          summed over the hosts: outbound RPCs, deliveries
+//	                          to a slow subscription, validation queue full
+//	charla-burst-drops        the same from charla's drop counters (outbound
+//	                          and subscription; its validation drops are not
+//	                          told apart from ignored duplicates)
+//	bare-burst-sends/s        2,000 / time the publisher took to publish them
+//	charla-burst-sends/s      the same for charla's Send
+//
+// charla's Send returns once the message is durably stored (a synchronous
+// SQLite commit, one at a time), so its burst is paced by the disk and is
+// much slower than bare GossipSub's: compare the sends/s. A charla burst
+// that loses nothing in gossip shows charla-burst-drops 0 and nothing to
+// repair; the delivered-% is the promise either way.
 //
 // Every node runs in this one process, so both runs are bound by CPU: the
 // msgs/s figures, and so the ratio, follow the CPU the process gets while

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,6 +39,33 @@ const (
 	settleWithin = 250 * time.Millisecond
 	settleRounds = 2
 	settleTries  = 100
+)
+
+// The burst phase: the same topology takes a burst published as fast as the
+// publisher can, and bare GossipSub gets pubsub's default queues (outbound
+// 32 per peer, validation 32, subscription buffer 32), which FINDINGS.md
+// measured dropping 16–22% of such a burst while Publish returns nil.
+// charla keeps its own queues and repairs what gossip lost with sync.
+const (
+	burstMessages       = 2000
+	burstSize           = 1024
+	burstBareDeadline   = 20 * time.Second // after the last publish
+	burstCharlaDeadline = 60 * time.Second // after the last send: two periodic pulls
+	burstLate           = 2 * time.Second  // after the last send: a later delivery counts as repaired
+	burstSkipEnv        = "CHARLA_BENCH_NO_BURST"
+)
+
+// workload is the traffic of one phase.
+type workload struct {
+	name     string
+	messages int
+	size     int  // bytes of text (charla) or payload (bare) per message
+	tag      byte // ends each stamp's header, so one phase never counts another's messages
+}
+
+var (
+	steady = workload{name: "steady", messages: fanoutMessages, size: fanoutSize, tag: ' '}
+	burst  = workload{name: "burst", messages: burstMessages, size: burstSize, tag: 'B'}
 )
 
 // GossipSub settings of node/gossip.go, repeated for the bare baseline; keep
@@ -85,11 +113,11 @@ func degrees(es [][2]int) []int {
 	return d
 }
 
-// stamp is message seq of the workload: its send time in Unix nanoseconds
-// (20 digits), seq (6 digits), then filler up to fanoutSize bytes.
-func stamp(seq int, sent time.Time) []byte {
-	p := make([]byte, fanoutSize)
-	n := copy(p, fmt.Sprintf("%020d%06d ", sent.UnixNano(), seq))
+// stamp is message seq of workload w: its send time in Unix nanoseconds
+// (20 digits), seq (6 digits), w's tag, then filler up to w.size bytes.
+func (w workload) stamp(seq int, sent time.Time) []byte {
+	p := make([]byte, w.size)
+	n := copy(p, fmt.Sprintf("%020d%06d%c", sent.UnixNano(), seq, w.tag))
 	for i := n; i < len(p); i++ {
 		p[i] = 'a' + byte(i%26)
 	}
@@ -97,9 +125,9 @@ func stamp(seq int, sent time.Time) []byte {
 }
 
 // parseStamp reads what stamp wrote; ok is false for anything else, such
-// as the warm-up messages.
-func parseStamp(p []byte) (seq int, sent time.Time, ok bool) {
-	if len(p) != fanoutSize {
+// as the warm-up messages and the other phase's messages.
+func (w workload) parseStamp(p []byte) (seq int, sent time.Time, ok bool) {
+	if len(p) != w.size || p[26] != w.tag {
 		return 0, time.Time{}, false
 	}
 	ns, err := strconv.ParseInt(string(p[:20]), 10, 64)
@@ -107,7 +135,7 @@ func parseStamp(p []byte) (seq int, sent time.Time, ok bool) {
 		return 0, time.Time{}, false
 	}
 	seq, err = strconv.Atoi(string(p[20:26]))
-	if err != nil || seq < 0 || seq >= fanoutMessages {
+	if err != nil || seq < 0 || seq >= w.messages {
 		return 0, time.Time{}, false
 	}
 	return seq, time.Unix(0, ns), true
@@ -116,28 +144,40 @@ func parseStamp(p []byte) (seq int, sent time.Time, ok bool) {
 // receiver records what one node received. Its fields are written by one
 // goroutine and read once that goroutine has ended.
 type receiver struct {
-	seen  []bool
-	count int
-	dups  int
-	lat   []time.Duration
-	last  time.Time
-	warm  chan string // warm-up texts; dropped when full
-	done  func()      // called once, when every message has arrived
-	ended sync.WaitGroup
+	w       workload
+	seen    []bool
+	count   int
+	dups    int
+	lat     []time.Duration
+	arrived []time.Time // of each first delivery
+	last    time.Time
+	warm    chan string // warm-up texts; dropped when full
+	done    func()      // called once, when every message has arrived
+	ended   sync.WaitGroup
+
+	// Sync pulls seen in charla's progress events once the workload's
+	// first send is under way: envelopes they carried, and the last
+	// event of each serving peer.
+	measuring atomic.Bool
+	synced    int64
+	syncLast  map[string]node.SyncProgress
 }
 
-func newReceiver(done func()) *receiver {
+func newReceiver(w workload, done func()) *receiver {
 	return &receiver{
-		seen: make([]bool, fanoutMessages),
-		lat:  make([]time.Duration, 0, fanoutMessages),
-		warm: make(chan string, 64),
-		done: done,
+		w:        w,
+		seen:     make([]bool, w.messages),
+		lat:      make([]time.Duration, 0, w.messages),
+		arrived:  make([]time.Time, 0, w.messages),
+		warm:     make(chan string, 64),
+		done:     done,
+		syncLast: map[string]node.SyncProgress{},
 	}
 }
 
 func (r *receiver) record(p []byte) {
 	now := time.Now()
-	seq, sent, ok := parseStamp(p)
+	seq, sent, ok := r.w.parseStamp(p)
 	if !ok {
 		select {
 		case r.warm <- string(p):
@@ -152,20 +192,51 @@ func (r *receiver) record(p []byte) {
 	r.seen[seq] = true
 	r.count++
 	r.lat = append(r.lat, now.Sub(sent))
+	r.arrived = append(r.arrived, now)
 	r.last = now
-	if r.count == fanoutMessages {
+	if r.count == r.w.messages {
 		r.done()
+	}
+}
+
+// recordSync counts the envelopes of one sync batch from a progress event.
+// An event carries the pull's running total, which restarts with each pull;
+// a peer's pull is over once its remaining count reached zero, so the next
+// event from that peer starts a new one.
+func (r *receiver) recordSync(sp node.SyncProgress) {
+	prev, ok := r.syncLast[sp.Peer]
+	r.syncLast[sp.Peer] = sp
+	if !r.measuring.Load() {
+		return
+	}
+	if ok && prev.Remaining > 0 && sp.Received >= prev.Received {
+		r.synced += sp.Received - prev.Received
+	} else {
+		r.synced += sp.Received
 	}
 }
 
 // outcome is what one run measured.
 type outcome struct {
+	messages  int             // published
 	delivered int             // deliveries over all receivers
 	dups      int             // deliveries of a message the receiver already had
 	lat       []time.Duration // every delivery's latency, sorted
 	wall      time.Duration   // first send to last delivery on any receiver
 	send      time.Duration   // first send to the return of the last one
 	cpu       time.Duration   // process CPU from the first send until all arrived or the deadline
+	late      int             // deliveries more than burstLate after the last send returned
+	complete  time.Duration   // last send to the last delivery, when every message arrived; else -1
+	synced    int64           // envelopes sync pulls carried to the receivers (charla)
+	drops     int64           // messages GossipSub dropped from a full queue, over all nodes
+}
+
+// sendsPerSec is the rate at which the publisher got its messages out.
+func (o outcome) sendsPerSec() float64 {
+	if o.send <= 0 {
+		return 0
+	}
+	return float64(o.messages) / o.send.Seconds()
 }
 
 func (o outcome) msgsPerSec() float64 {
@@ -176,7 +247,7 @@ func (o outcome) msgsPerSec() float64 {
 }
 
 func (o outcome) deliveredPct() float64 {
-	return 100 * float64(o.delivered) / float64((fanoutNodes-1)*fanoutMessages)
+	return 100 * float64(o.delivered) / float64((fanoutNodes-1)*o.messages)
 }
 
 // pctMs is the q-quantile of the latencies in milliseconds.
@@ -196,7 +267,7 @@ type fanout struct {
 	subscribe func(ctx context.Context, i int, r *receiver)
 }
 
-func (f fanout) run(b *testing.B) outcome {
+func (f fanout) run(b *testing.B, w workload, deadline time.Duration) outcome {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var remaining atomic.Int32
@@ -207,7 +278,7 @@ func (f fanout) run(b *testing.B) outcome {
 		if i == fanoutPublisher {
 			continue
 		}
-		r := newReceiver(func() {
+		r := newReceiver(w, func() {
 			if remaining.Add(-1) == 0 {
 				close(all)
 			}
@@ -215,36 +286,53 @@ func (f fanout) run(b *testing.B) outcome {
 		rs = append(rs, r)
 		f.subscribe(ctx, i, r)
 	}
-	f.settle(b, ctx, rs)
+	f.settle(b, ctx, w, rs)
 
-	var o outcome
+	o := outcome{messages: w.messages, complete: -1}
+	for _, r := range rs {
+		r.measuring.Store(true)
+	}
 	cpu0 := processCPU()
 	first := time.Now()
-	for seq := range fanoutMessages {
-		if err := f.publish(ctx, stamp(seq, time.Now())); err != nil {
+	for seq := range w.messages {
+		if err := f.publish(ctx, w.stamp(seq, time.Now())); err != nil {
 			b.Fatalf("publish message %d: %v", seq, err)
 		}
 	}
 	o.send = time.Since(first)
+	lastSend := first.Add(o.send)
 	// The deadline runs from the last send, so that a slow sender is
 	// measured as slow, not as lossy; it leaves time for a periodic sync
 	// to fill what gossip lost.
-	deadline := time.NewTimer(fanoutDeadline)
-	defer deadline.Stop()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
 	select {
 	case <-all:
-	case <-deadline.C:
+	case <-timer.C:
 	}
 	o.cpu = processCPU() - cpu0
 	stop()
+	var lastDelivery time.Time
 	for _, r := range rs {
 		r.ended.Wait()
 		o.delivered += r.count
 		o.dups += r.dups
+		o.synced += r.synced
 		o.lat = append(o.lat, r.lat...)
+		for _, t := range r.arrived {
+			if t.Sub(lastSend) > burstLate {
+				o.late++
+			}
+		}
 		if d := r.last.Sub(first); r.count > 0 && d > o.wall {
 			o.wall = d
 		}
+		if r.last.After(lastDelivery) {
+			lastDelivery = r.last
+		}
+	}
+	if o.delivered == (fanoutNodes-1)*w.messages {
+		o.complete = max(lastDelivery.Sub(lastSend), 0)
 	}
 	slices.Sort(o.lat)
 	return o
@@ -252,10 +340,10 @@ func (f fanout) run(b *testing.B) outcome {
 
 // settle publishes warm-up messages until settleRounds of them in a row
 // each reached every receiver within settleWithin.
-func (f fanout) settle(b *testing.B, ctx context.Context, rs []*receiver) {
+func (f fanout) settle(b *testing.B, ctx context.Context, w workload, rs []*receiver) {
 	ok := 0
 	for try := range settleTries {
-		text := fmt.Sprintf("warm-up %d", try)
+		text := fmt.Sprintf("%s warm-up %d", w.name, try)
 		if err := f.publish(ctx, []byte(text)); err != nil {
 			b.Fatalf("publish warm-up: %v", err)
 		}
@@ -302,23 +390,34 @@ func waitFor(b *testing.B, d time.Duration, what string, cond func() bool) {
 
 // BenchmarkFanout publishes 2,000 text messages of 1 KiB from one of ten
 // nodes into #general through charla's whole pipeline, and the same payloads
-// over bare GossipSub on the same topology. The workload is fixed: run it
-// with -benchtime=1x (see the package doc for the metrics).
+// over bare GossipSub on the same topology. A second phase publishes a
+// burst, with bare GossipSub on pubsub's default queues; set
+// CHARLA_BENCH_NO_BURST to skip it. The workload is fixed: run it with
+// -benchtime=1x (see the package doc for the metrics).
 func BenchmarkFanout(b *testing.B) {
 	if testing.Short() {
-		b.Skip("starts 20 libp2p hosts and runs for a minute or so; run without -short")
+		b.Skip("starts 30 libp2p hosts and runs for three or four minutes; run without -short")
 	}
-	var bare, charla outcome
+	withBurst := os.Getenv(burstSkipEnv) == ""
+	var bare, charla, bareBurst, charlaBurst outcome
 	for b.Loop() {
-		bare = runBare(b)
-		charla = runCharla(b)
+		bare = runBare(b, steady, bareQueue, fanoutDeadline)
+		if withBurst {
+			bareBurst = runBare(b, burst, 0, burstBareDeadline)
+		}
+		charla, charlaBurst = runCharla(b, withBurst)
 	}
-	for _, r := range []struct {
+	type named struct {
 		name string
 		o    outcome
-	}{{"bare", bare}, {"charla", charla}} {
+	}
+	runs := []named{{"bare", bare}, {"charla", charla}}
+	if withBurst {
+		runs = append(runs, named{"bare-burst", bareBurst}, named{"charla-burst", charlaBurst})
+	}
+	for _, r := range runs {
 		b.Logf("%s: delivered %d/%d (%d duplicates) in %v; sends took %v; p50 %.2f ms, p99 %.2f ms, max %.2f ms; CPU %v",
-			r.name, r.o.delivered, (fanoutNodes-1)*fanoutMessages, r.o.dups, r.o.wall.Round(time.Millisecond),
+			r.name, r.o.delivered, (fanoutNodes-1)*r.o.messages, r.o.dups, r.o.wall.Round(time.Millisecond),
 			r.o.send.Round(time.Millisecond), r.o.pctMs(0.5), r.o.pctMs(0.99), r.o.pctMs(1), r.o.cpu.Round(time.Millisecond))
 	}
 	b.ReportMetric(charla.msgsPerSec(), "charla-msgs/s")
@@ -338,11 +437,28 @@ func BenchmarkFanout(b *testing.B) {
 	if bare.delivered > 0 && bare.cpu > 0 {
 		b.ReportMetric(float64(bare.cpu.Microseconds())/float64(bare.delivered), "bare-cpu-us/delivery")
 	}
+	if !withBurst {
+		return
+	}
+	b.Logf("charla-burst: %d deliveries more than %v after the last send; sync pulls carried %d envelopes; last delivery %v after the last send",
+		charlaBurst.late, burstLate, charlaBurst.synced, charlaBurst.complete.Round(time.Millisecond))
+	b.ReportMetric(bareBurst.deliveredPct(), "bare-burst-delivered-%")
+	b.ReportMetric(charlaBurst.deliveredPct(), "charla-burst-delivered-%")
+	b.ReportMetric(float64(charlaBurst.late), "charla-burst-repaired")
+	b.ReportMetric(float64(charlaBurst.synced), "charla-burst-synced")
+	if charlaBurst.complete >= 0 {
+		b.ReportMetric(charlaBurst.complete.Seconds(), "charla-burst-complete-s")
+	}
+	b.ReportMetric(float64(bareBurst.drops), "bare-burst-drops")
+	b.ReportMetric(float64(charlaBurst.drops), "charla-burst-drops")
+	b.ReportMetric(bareBurst.sendsPerSec(), "bare-burst-sends/s")
+	b.ReportMetric(charlaBurst.sendsPerSec(), "charla-burst-sends/s")
 }
 
 // runCharla starts ten charla nodes in homes under b.TempDir and runs the
-// workload through node.Send and node.Subscribe.
-func runCharla(b *testing.B) outcome {
+// steady workload through node.Send and node.Subscribe, then, if withBurst,
+// the burst on the same nodes.
+func runCharla(b *testing.B, withBurst bool) (steadyOut, burstOut outcome) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	homes := make([]string, fanoutNodes)
@@ -396,7 +512,7 @@ func runCharla(b *testing.B) outcome {
 	})
 
 	pub := nodes[fanoutPublisher]
-	o := fanout{
+	f := fanout{
 		publish: func(ctx context.Context, p []byte) error {
 			_, err := pub.Send(ctx, "general", string(p))
 			return err
@@ -407,23 +523,51 @@ func runCharla(b *testing.B) outcome {
 			go func() {
 				defer r.ended.Done()
 				for ev := range events {
-					if ev.Message != nil {
+					switch {
+					case ev.Message != nil:
 						r.record([]byte(ev.Message.Text))
+					case ev.Sync != nil:
+						r.recordSync(*ev.Sync)
 					}
 				}
 			}()
 		},
-	}.run(b)
-
-	for i, n := range nodes {
-		st, err := n.Status(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("charla node %d: %d peers, %d envelopes, dropped %v, rejected %v",
-			i, len(st.Peers), st.Envelopes, nonZero(st.Dropped), nonZero(st.Rejected))
 	}
-	return o
+	// status logs each node's counters, and returns its drops so that the
+	// next phase can log its own.
+	status := func(phase string, before []map[string]int64) []map[string]int64 {
+		drops := make([]map[string]int64, len(nodes))
+		for i, n := range nodes {
+			st, err := n.Status(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			drops[i] = st.Dropped
+			d := st.Dropped
+			if before != nil {
+				d = map[string]int64{}
+				for k, v := range st.Dropped {
+					d[k] = v - before[i][k]
+				}
+			}
+			b.Logf("charla node %d after the %s phase: %d peers, %d envelopes, dropped %v, rejected %v",
+				i, phase, len(st.Peers), st.Envelopes, nonZero(d), nonZero(st.Rejected))
+		}
+		return drops
+	}
+
+	steadyOut = f.run(b, steady, fanoutDeadline)
+	before := status(steady.name, nil)
+	if withBurst {
+		burstOut = f.run(b, burst, burstCharlaDeadline)
+		after := status(burst.name, before)
+		for i := range after {
+			for _, k := range []string{"rpc-queue-full", "slow-reader"} {
+				burstOut.drops += after[i][k] - before[i][k]
+			}
+		}
+	}
+	return steadyOut, burstOut
 }
 
 func nonZero(m map[string]int64) map[string]int64 {
@@ -439,8 +583,10 @@ func nonZero(m map[string]int64) map[string]int64 {
 // runBare starts ten plain libp2p hosts in one private network, with
 // GossipSub set up as node/gossip.go sets it up except that pubsub signs
 // and verifies every message (the default policy) and there is no
-// validator, and runs the workload over one topic.
-func runBare(b *testing.B) outcome {
+// validator, and runs workload w over one topic. With queue 0 the outbound,
+// validation and subscription queues keep pubsub's defaults (32 each);
+// otherwise each gets queue slots, as in node/gossip.go.
+func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcome {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	psk := make([]byte, 32)
@@ -473,21 +619,25 @@ func runBare(b *testing.B) outcome {
 		}
 		hosts = append(hosts, h)
 		drops[i] = &dropTracer{}
-		ps, err := pubsub.NewGossipSub(ctx, h,
+		opts := []pubsub.Option{
 			pubsub.WithGossipSubParams(params),
-			pubsub.WithPeerOutboundQueueSize(bareQueue),
-			pubsub.WithValidateQueueSize(bareQueue),
 			pubsub.WithMaxMessageSize(bareMaxMsg),
 			pubsub.WithFloodPublish(false),
 			pubsub.WithRawTracer(drops[i]),
-		)
+		}
+		var subOpts []pubsub.SubOpt
+		if queue > 0 {
+			opts = append(opts, pubsub.WithPeerOutboundQueueSize(queue), pubsub.WithValidateQueueSize(queue))
+			subOpts = append(subOpts, pubsub.WithBufferSize(queue))
+		}
+		ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if topics[i], err = ps.Join("/bench/fanout"); err != nil {
 			b.Fatal(err)
 		}
-		if subs[i], err = topics[i].Subscribe(pubsub.WithBufferSize(bareQueue)); err != nil {
+		if subs[i], err = topics[i].Subscribe(subOpts...); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -533,14 +683,22 @@ func runBare(b *testing.B) outcome {
 				}
 			}()
 		},
-	}.run(b)
+	}.run(b, w, deadline)
 
 	for i, d := range drops {
+		o.drops += d.dropped()
 		if s := d.String(); s != "" {
-			b.Logf("bare host %d: %s", i, s)
+			b.Logf("bare host %d, %s phase, queues %s: %s", i, w.name, queueName(queue), s)
 		}
 	}
 	return o
+}
+
+func queueName(queue int) string {
+	if queue == 0 {
+		return "default"
+	}
+	return strconv.Itoa(queue)
 }
 
 // dropTracer counts what bare GossipSub dropped.
@@ -575,6 +733,14 @@ func (d *dropTracer) RejectMessage(_ *pubsub.Message, reason string) {
 		d.rejected = map[string]int64{}
 	}
 	d.rejected[reason]++
+}
+
+// dropped is how many messages a full queue cost: outbound RPCs, deliveries
+// to a slow subscription, and messages refused by a full validation queue.
+func (d *dropTracer) dropped() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rpc.Load() + d.undeliverable.Load() + d.rejected[pubsub.RejectValidationQueueFull]
 }
 
 // String lists the non-zero counters, or is empty.
