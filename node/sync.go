@@ -28,7 +28,7 @@ const (
 	syncMaxPerPull   = 20000 // envelopes per pull; the next pull continues
 	syncStepTimeout  = 30 * time.Second
 	syncPeriod       = 30 * time.Second
-	syncGapDebounce  = 500 * time.Millisecond
+	syncGapDebounce  = 2 * time.Second // gossip fills most gaps of a stream within this; pulls re-send what is held above a gap
 	syncPerAuthorCap = 5000
 	gossipSettle     = time.Second
 	syncMaxForks     = 1000
