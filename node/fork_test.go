@@ -101,3 +101,36 @@ func TestForkSameCanonicalEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncSkipsWhatIsHeldAboveAGap: a puller that holds seqs above a gap
+// gets only what it lacks.
+func TestSyncSkipsWhatIsHeldAboveAGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node; run without -short")
+	}
+	ctx := context.Background()
+	home := t.TempDir() + "/ana"
+	initHome(t, home)
+	ana := openNode(t, home)
+	heads, _ := ana.st.Heads(ctx)
+	base := heads[0].Seq
+	for _, s := range []string{"a", "b", "c"} {
+		if _, err := ana.Send(ctx, "general", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self := ana.hist.self
+	v := &wire.Vector{Entries: []wire.VectorEntry{{Author: self, Seq: base, ID: heads[0].ID}}}
+	held := &wire.Held{Entries: []wire.HeldEntry{{Author: self, Seqs: []uint64{base + 2}}}}
+	envs, err := ana.missing(ctx, v, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, e := range envs {
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) != 2 || seqs[0] != base+1 || seqs[1] != base+3 {
+		t.Fatalf("sent seqs %v, want %d and %d", seqs, base+1, base+3)
+	}
+}

@@ -332,7 +332,7 @@ func (n *Node) welcome(ctx context.Context) (*wire.JoinResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	envs, err := n.missing(ctx, &wire.Vector{})
+	envs, err := n.missing(ctx, &wire.Vector{}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,17 @@ func (n *Node) handleSync(s network.Stream) {
 		s.Reset()
 		return
 	}
+	hb, err := wire.ReadFrame(s, wire.MaxVectorBytes+wire.MaxHeldSeqs*10)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	held, err := wire.DecodeHeld(hb)
+	if err != nil {
+		n.hist.count(reasonMalformed)
+		s.Reset()
+		return
+	}
 	n.log.Debug("sync served", "peer", s.Conn().RemotePeer(), "theirs", len(v.Entries))
 	if n.behind(n.ctx, v) {
 		// The puller holds what we lack: pull back, so one side's pull fills
@@ -64,7 +75,7 @@ func (n *Node) handleSync(s network.Stream) {
 			n.ack(n.ctx, e.Seq)
 		}
 	}
-	envs, err := n.missing(n.ctx, v)
+	envs, err := n.missing(n.ctx, v, held)
 	if err != nil {
 		n.log.Warn("sync: list envelopes", "err", err)
 		s.Reset()
@@ -105,10 +116,20 @@ func (n *Node) handleSync(s network.Stream) {
 
 // missing lists what this node holds above the puller's vector, in the
 // order DESIGN.md gives for sync.
-func (n *Node) missing(ctx context.Context, v *wire.Vector) ([]store.Envelope, error) {
+func (n *Node) missing(ctx context.Context, v *wire.Vector, held *wire.Held) ([]store.Envelope, error) {
 	theirs := make(map[string]uint64, len(v.Entries))
 	for _, e := range v.Entries {
 		theirs[string(e.Author)] = e.Seq
+	}
+	has := map[string]map[uint64]bool{}
+	if held != nil {
+		for _, e := range held.Entries {
+			m := make(map[uint64]bool, len(e.Seqs))
+			for _, s := range e.Seqs {
+				m[s] = true
+			}
+			has[string(e.Author)] = m
+		}
 	}
 	heads, err := n.st.Heads(ctx)
 	if err != nil {
@@ -124,7 +145,11 @@ func (n *Node) missing(ctx context.Context, v *wire.Vector) ([]store.Envelope, e
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, es...)
+		for _, e := range es {
+			if !has[string(a)][e.Seq] { // what the puller holds above a gap is not sent again
+				out = append(out, e)
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -205,6 +230,20 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if err := wire.WriteFrame(s, v.Marshal()); err != nil {
 		s.Reset()
 		return 0, fmt.Errorf("sync with %s: send vector: %w", p, err)
+	}
+	above, err := n.st.HeldAboveHeads(ctx, wire.MaxHeldSeqs)
+	if err != nil {
+		s.Reset()
+		return 0, err
+	}
+	var held wire.Held
+	for a, seqs := range above {
+		held.Entries = append(held.Entries, wire.HeldEntry{Author: []byte(a), Seqs: seqs})
+	}
+	sort.Slice(held.Entries, func(i, j int) bool { return bytes.Compare(held.Entries[i].Author, held.Entries[j].Author) < 0 })
+	if err := wire.WriteFrame(s, held.Marshal()); err != nil {
+		s.Reset()
+		return 0, fmt.Errorf("sync with %s: send held: %w", p, err)
 	}
 	s.SetDeadline(time.Now().Add(syncStepTimeout))
 	ob, err := wire.ReadFrame(s, 64)

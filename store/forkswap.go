@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/charla-im/charla/wire"
@@ -50,4 +51,27 @@ func (tx *Tx) DropFork(id wire.ID) error {
 		return fmt.Errorf("drop fork %s: %w", id, err)
 	}
 	return nil
+}
+
+// HeldAboveHeads returns, per author, the seqs held above the author's head
+// (above a gap), at most limit in all: what a puller tells a sync server it
+// need not send again.
+func (s *Store) HeldAboveHeads(ctx context.Context, limit int) (map[string][]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT e.author, e.seq FROM feeds f
+		JOIN envelopes e ON e.author = f.author AND e.seq > f.head_seq
+		ORDER BY e.author, e.seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("held above heads: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]uint64{}
+	for rows.Next() {
+		var author []byte
+		var seq int64
+		if err := rows.Scan(&author, &seq); err != nil {
+			return nil, fmt.Errorf("held above heads: %w", err)
+		}
+		out[string(author)] = append(out[string(author)], uint64(seq))
+	}
+	return out, rows.Err()
 }

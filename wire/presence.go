@@ -1,5 +1,7 @@
 package wire
 
+import "bytes"
+
 // Presence is the ephemeral heartbeat every node publishes a few times a
 // minute: who is online, and a digest of what it holds, so a loss at the tail
 // of a burst (no later seq reveals it) is found within seconds. It is signed
@@ -139,4 +141,85 @@ func DecodePeerExchange(b []byte) (*PeerExchange, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// Held follows the vector in a sync request: per author, the seqs the puller
+// already holds above its head (above a gap), so the server skips them.
+type Held struct {
+	Entries []HeldEntry // sorted by Author, each author once
+}
+
+// HeldEntry is what a puller holds above one author's head.
+type HeldEntry struct {
+	Author []byte
+	Seqs   []uint64 // strictly increasing
+}
+
+// MaxHeldSeqs bounds the seqs of one Held frame, all authors together.
+const MaxHeldSeqs = 8192
+
+var (
+	heldFields      = []string{1: "entries"}
+	heldEntryFields = []string{1: "author", 2: "seqs"}
+)
+
+// Marshal returns the canonical encoding of h.
+func (h *Held) Marshal() []byte {
+	var b, e []byte
+	for i := range h.Entries {
+		e = appendBytes(e[:0], 1, h.Entries[i].Author)
+		for _, s := range h.Entries[i].Seqs {
+			e = appendUint(e, 2, s)
+		}
+		b = appendBytes(b, 1, e)
+	}
+	return b
+}
+
+// DecodeHeld decodes the canonical encoding of a Held frame.
+func DecodeHeld(b []byte) (*Held, error) {
+	if len(b) > MaxVectorBytes+MaxHeldSeqs*10 {
+		return nil, tooLarge("held", len(b), MaxVectorBytes+MaxHeldSeqs*10)
+	}
+	d := newDecoder("held", heldFields, b)
+	h := new(Held)
+	total := 0
+	for d.next(1) {
+		raw := d.raw(1)
+		if d.err != nil {
+			break
+		}
+		ed := newDecoder("held entry", heldEntryFields, raw)
+		var e HeldEntry
+		e.Author = ed.bytes(1, 1, MaxAuthorBytes)
+		for ed.next(2) {
+			s := ed.uvarint(2)
+			if n := len(e.Seqs); n > 0 {
+				ed.check(s > e.Seqs[n-1], "field 2 (seqs) not increasing")
+			}
+			e.Seqs = append(e.Seqs, s)
+			if total++; total > MaxHeldSeqs {
+				ed.tooLargef("more than %d seqs", MaxHeldSeqs)
+				break
+			}
+		}
+		err := ed.end(raw, func() []byte {
+			out := appendBytes(nil, 1, e.Author)
+			for _, s := range e.Seqs {
+				out = appendUint(out, 2, s)
+			}
+			return out
+		})
+		if d.nested(1, err); d.err != nil {
+			break
+		}
+		if n := len(h.Entries); n > 0 {
+			d.check(bytes.Compare(h.Entries[n-1].Author, e.Author) < 0, "field 1 (entries) not in author order")
+		}
+		h.Entries = append(h.Entries, e)
+	}
+	if err := d.end(b, h.Marshal); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
