@@ -3,7 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -265,6 +267,9 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		b, err := wire.ReadFrame(s, syncFrameMax)
 		if err != nil {
 			s.Reset()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				n.dropPeer(p) // a peer that stalls a sync is disconnected; another is asked
+			}
 			return total, fmt.Errorf("sync with %s: read batch: %w", p, err)
 		}
 		batch, err := wire.DecodeBatch(b)
