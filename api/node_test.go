@@ -33,22 +33,23 @@ type liveNode struct {
 	addr string // host:port of the API
 }
 
-// workspace starts n real nodes in one workspace, founded by "Ana" and
-// joined by Member1…, each with its API, as node_test.go's helper does.
-func workspace(t *testing.T, n int) []*liveNode {
+// workspace starts real nodes in one workspace "Acme", one per name: the
+// first founds it and provisions the others, each with its API, as
+// node_test.go's helper does.
+func workspace(t *testing.T, names ...string) []*liveNode {
 	t.Helper()
 	ctx := context.Background()
-	homes := make([]string, n)
+	homes := make([]string, len(names))
 	for i := range homes {
 		homes[i] = filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
 	}
-	if _, err := node.Init(ctx, homes[0], node.InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+	if _, err := node.Init(ctx, homes[0], node.InitOptions{Name: names[0], Workspace: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
 	owner := startLiveNode(t, homes[0])
 	nodes := []*liveNode{owner}
-	for i := 1; i < n; i++ {
-		if _, err := owner.node.Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
+	for i := 1; i < len(names); i++ {
+		if _, err := owner.node.Provision(ctx, homes[i], names[i]); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, startLiveNode(t, homes[i], owner.node.Addrs()[0]))
@@ -125,7 +126,7 @@ func TestSessionAgainstNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
 	}
-	ln := workspace(t, 1)[0]
+	ln := workspace(t, "Ana")[0]
 	session := ln.session(t)
 
 	var st node.Status
@@ -170,4 +171,3 @@ func TestSessionAgainstNode(t *testing.T) {
 	}
 	t.Fatalf("the event stream ended without the message: %v", sc.Err())
 }
-

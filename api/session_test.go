@@ -70,7 +70,9 @@ func (ts *testServer) redeem(t *testing.T, login string, header map[string]strin
 	return resp.StatusCode, sr.Token
 }
 
-func bearer(token string) map[string]string { return map[string]string{"Authorization": "Bearer " + token} }
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
 
 func TestSession(t *testing.T) {
 	ts := startServer(t)

@@ -557,7 +557,8 @@ function renderMembers() {
       {},
       el(
         "button",
-        { type: "button", "aria-label": label, title: m.peer_id, onclick: () => openDirect(m) },
+        // A direct room needs another member: one's own entry opens nothing.
+        { type: "button", "aria-label": label, title: m.peer_id, disabled: m.peer_id === self, onclick: () => openDirect(m) },
         el("span", { class: online ? "dot online" : "dot", "aria-hidden": "true" }),
         el("span", {}, m.name + (m.peer_id === self ? " " + t("you") : "")),
         m.role && m.role !== "member" ? el("span", { class: "role" }, t("role_" + m.role)) : null,
