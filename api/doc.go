@@ -15,8 +15,10 @@
 //   - Origin, when present, must be http:// followed by one of those hosts;
 //     anything else (including "null") is 403. Browsers send Origin on
 //     cross-origin requests, so no other page can drive the API.
-//   - Authorization must be "Bearer TOKEN" with the token from api.json,
-//     compared in constant time; otherwise 401.
+//   - Authorization must be "Bearer TOKEN" with the token from api.json or
+//     a session token of the web UI, compared in constant time; otherwise
+//     401. The web UI's files (every path outside /api/) and POST
+//     /api/session need none.
 //
 // GET requests never change anything. Request bodies are JSON, at most
 // MaxBodyBytes, with Content-Type application/json, decoded strictly (unknown
@@ -35,11 +37,23 @@
 //	POST /api/rooms/{room}/messages       {"text": "..."} → 201 node.Message
 //	POST /api/invites                     {"expires": "24h"} → 201 {"code": "..."}
 //	GET  /api/events                      server-sent events, below
+//	POST /api/login-urls                  {} → 201 {"url": "http://127.0.0.1:P/#login=..."}
+//	POST /api/session                     {"login": "..."} → 201 {"token": "..."}
+//	GET  /, /app.js, ...                  the web UI (package web)
 //
 // {room} is one URL-escaped path segment naming a room as node.Backend.Send
 // accepts it: "general", "#general" (%23general), a hex room ID, "@Name" or
 // "@<peer ID>". The "expires" of an invite is a Go duration; it defaults to
 // DefaultInviteExpiry.
+//
+// # The web UI's login
+//
+// The UI's URL carries a one-time login token in its fragment (see
+// NewLoginURL; 'charla run' prints one, 'charla ui' asks for one). The page
+// trades it with POST /api/session for a session token, kept in
+// sessionStorage and sent as Authorization; no cookies, which every port on
+// 127.0.0.1 would share. A login token works once, within LoginExpiry;
+// session tokens last until the server stops. docs/API.md has the details.
 //
 // # Events
 //
