@@ -1,6 +1,6 @@
 package wire
 
-var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind"}
+var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind", 6: "file"}
 
 // Marshal returns the canonical encoding of c, the plaintext a content envelope
 // encrypts.
@@ -10,7 +10,12 @@ func (c *Content) Marshal() []byte {
 	b = appendString(b, 2, c.Text)
 	b = appendBytes(b, 3, c.Target[:])
 	b = appendString(b, 4, c.RoomName)
-	return appendUint(b, 5, uint64(c.RoomKind))
+	b = appendUint(b, 5, uint64(c.RoomKind))
+	var file []byte
+	if c.File != nil {
+		file = c.File.Marshal()
+	}
+	return appendBytes(b, 6, file)
 }
 
 // DecodeContent decodes the canonical encoding of a content plaintext and checks
@@ -26,6 +31,12 @@ func DecodeContent(b []byte) (*Content, error) {
 	c.Target = d.id(3)
 	c.RoomName = d.text(4, MaxNameBytes)
 	c.RoomKind = RoomKind(d.enum(5, 0, uint64(RoomDirect)))
+	// An empty field is no manifest; a manifest is never empty (it has a name).
+	if file := d.raw(6); d.err == nil && len(file) > 0 {
+		m, err := DecodeFileManifest(file)
+		d.nested(6, err)
+		c.File = m
+	}
 	if err := d.end(b, c.Marshal); err != nil {
 		return nil, err
 	}

@@ -66,6 +66,16 @@
 //	  3 target     bytes    32: the message acted on, or zero
 //	  4 room_name  string   at most MaxNameBytes
 //	  5 room_kind  varint   0, 1 channel, 2 direct
+//	  6 file       bytes    an encoded FileManifest for kind file; empty otherwise
+//
+//	FileManifest (DESIGN.md "Files")
+//	  1 name        string  1 to MaxNameBytes
+//	  2 size        varint  plaintext bytes, ≤ cipher_size
+//	  3 type        string  MIME type, at most MaxMIMETypeBytes
+//	  4 cipher_size varint  bytes of the age ciphertext
+//	  5 chunk_size  varint  1 to MaxChunkBytes
+//	  6 chunks      bytes   SHA-256 of each ciphertext chunk, concatenated: exactly
+//	                        ceil(cipher_size / chunk_size) of them, 1 to MaxFileChunks
 //
 //	KeyShare (inside a keyshare envelope's ciphertext)
 //	  1 workspace  bytes    32
@@ -122,4 +132,19 @@
 //	Batch (at most MaxBatchBytes)
 //	  1 envelopes  bytes    repeated, at most MaxBatchEnvelopes encoded envelopes,
 //	                        each 1 to MaxEnvelopeBytes (decoded by the receiver)
+//
+// # Blob frames
+//
+// On a /charla/blob/1 stream the requester sends BlobRequest frames (at most
+// MaxBlobRequestBytes) one at a time and reads one answer frame for each:
+//
+//	BlobRequest
+//	  1 op         varint   1 have, 2 get
+//	  2 chunks     bytes    concatenated 32-byte chunk hashes: 1 to MaxFileChunks
+//	                        for have, exactly 1 for get
+//
+// A have is answered by a bitmap of BlobHaveLen(n) bytes, bit i%8 of byte i/8
+// set when chunk i is held; a get by the chunk's bytes (at most MaxChunkBytes),
+// or an empty frame when it is not held. The requester checks every chunk
+// against its hash: the answers are not messages and are not decoded.
 package wire

@@ -119,6 +119,21 @@ func testContent() *Content {
 	return &Content{Kind: KindText, Text: "¡Buenos días! ☕"}
 }
 
+func testManifest() *FileManifest {
+	return &FileManifest{
+		Name: "contrato año 2026.pdf", Size: 2500000, Type: "application/pdf",
+		CipherSize: 2500000 + 210, ChunkSize: 1 << 20, Chunks: []ID{fill(0x61), fill(0x62), fill(0x63)},
+	}
+}
+
+func testFileContent() *Content {
+	return &Content{Kind: KindFile, File: testManifest()}
+}
+
+func testBlobRequest() *BlobRequest {
+	return &BlobRequest{Op: BlobHave, Chunks: []ID{fill(0x61), fill(0x62), fill(0x63)}}
+}
+
 func testVector() *Vector {
 	return &Vector{Entries: []VectorEntry{
 		{Author: peer(0xa1), Seq: 2, ID: fill(0x77)},

@@ -63,3 +63,19 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeFileManifest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := DecodeFileManifest(b); err == nil && !bytes.Equal(m.Marshal(), b) {
+			t.Fatalf("re-encodes differently:\n in %x\nout %x", b, m.Marshal())
+		}
+	})
+}
+
+func FuzzDecodeBlobRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := DecodeBlobRequest(b); err == nil && !bytes.Equal(r.Marshal(), b) {
+			t.Fatalf("re-encodes differently:\n in %x\nout %x", b, r.Marshal())
+		}
+	})
+}

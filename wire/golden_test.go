@@ -34,6 +34,9 @@ func TestGolden(t *testing.T) {
 		{"rosterop_remove", testRemoveOp().Marshal(), decodeRosterOpAny},
 		{"vector", testVector().Marshal(), decodeVectorAny},
 		{"batch", testBatch().Marshal(), decodeBatchAny},
+		{"content_file", testFileContent().Marshal(), decodeContentAny},
+		{"file_manifest", testManifest().Marshal(), func(b []byte) error { _, err := DecodeFileManifest(b); return err }},
+		{"blob_request", testBlobRequest().Marshal(), func(b []byte) error { _, err := DecodeBlobRequest(b); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,8 +108,23 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"valid-text":       testContent().Marshal(),
 			"valid-room":       (&Content{Kind: KindRoomOp, RoomName: "general", RoomKind: RoomChannel}).Marshal(),
 			"valid-reaction":   (&Content{Kind: KindReaction, Text: "👍", Target: fill(9)}).Marshal(),
+			"valid-file":       testFileContent().Marshal(),
 			"invalid-utf8":     (&Content{Kind: KindText, Text: "\xff"}).Marshal(),
 			"invalid-nonminvl": {0x08, 0x81, 0x00},
+		},
+		"FuzzDecodeFileManifest": {
+			"valid":           testManifest().Marshal(),
+			"valid-one":       (&FileManifest{Name: "a", Size: 1, CipherSize: 200, ChunkSize: 1 << 20, Chunks: []ID{fill(1)}}).Marshal(),
+			"invalid-count":   (&FileManifest{Name: "a", Size: 1, CipherSize: 3 << 20, ChunkSize: 1 << 20, Chunks: []ID{fill(1)}}).Marshal(),
+			"invalid-noname":  (&FileManifest{CipherSize: 1, ChunkSize: 1, Chunks: []ID{fill(1)}}).Marshal(),
+			"invalid-partial": append(testManifest().Marshal()[:len(testManifest().Marshal())-1:len(testManifest().Marshal())-1], 0),
+		},
+		"FuzzDecodeBlobRequest": {
+			"valid-have":   testBlobRequest().Marshal(),
+			"valid-get":    (&BlobRequest{Op: BlobGet, Chunks: []ID{fill(5)}}).Marshal(),
+			"invalid-get2": (&BlobRequest{Op: BlobGet, Chunks: []ID{fill(5), fill(6)}}).Marshal(),
+			"invalid-op":   (&BlobRequest{Op: 9, Chunks: []ID{fill(5)}}).Marshal(),
+			"invalid-none": (&BlobRequest{Op: BlobHave}).Marshal(),
 		},
 		"FuzzDecodeRosterOp": {
 			"valid-admit":      testRosterOp().Marshal(),

@@ -141,10 +141,11 @@ func (k RoomKind) String() string {
 // Content is the plaintext of a content envelope.
 type Content struct {
 	Kind     ContentKind
-	Text     string   // text, edit (new text), reaction (the emoji)
-	Target   ID       // edit, delete, reaction: the message acted on
-	RoomName string   // room op: the room's name
-	RoomKind RoomKind // room op
+	Text     string        // text, edit (new text), reaction (the emoji)
+	Target   ID            // edit, delete, reaction: the message acted on
+	RoomName string        // room op: the room's name
+	RoomKind RoomKind      // room op
+	File     *FileManifest // file: what was posted; nil for other kinds
 }
 
 // Role is a member's standing in the workspace. Higher is more.
