@@ -23,6 +23,12 @@ type Config struct {
 	Peers  []string // static peers, multiaddrs ending in /p2p/<peer ID>
 	MDNS   bool
 	Logger *slog.Logger
+	// AutoDownload is the largest file, in plaintext bytes, that room members
+	// fetch as soon as its message arrives: 0 means DefaultAutoDownload, a
+	// negative value never.
+	AutoDownload int64
+	// MaxFileSize is the largest file this node posts; 0 means DefaultMaxFileSize.
+	MaxFileSize int64
 }
 
 // InitOptions names what `charla init` creates.

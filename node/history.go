@@ -700,8 +700,28 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 			return nil, err
 		}
 		return &m, nil
+	case wire.KindFile:
+		if content.File == nil {
+			h.count(reasonMalformed)
+			return nil, nil
+		}
+		// The message shows the file's name; the manifest goes to files.
+		m := store.Message{
+			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Seq: c.hdr.Seq,
+			Lamport: c.hdr.Lamport, Time: c.hdr.Time, Kind: uint8(content.Kind), Text: content.File.Name,
+		}
+		if err := tx.PutMessage(m); err != nil {
+			return nil, err
+		}
+		if err := tx.PutFile(store.File{
+			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Time: c.hdr.Time,
+			Key: c.hdr.Key, Manifest: content.File.Marshal(),
+		}); err != nil {
+			return nil, err
+		}
+		return &m, nil
 	}
-	return nil, nil // edits, reactions and files come later
+	return nil, nil // edits and reactions come later
 }
 
 // appendLocal writes a new envelope of this node's feed, durably, through

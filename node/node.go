@@ -73,6 +73,7 @@ type Node struct {
 	recMu     sync.Mutex // guards records
 	records   map[peer.ID]signedRecord
 	netKey    []byte
+	files     files
 
 	closeOnce sync.Once
 	closeErr  error
@@ -222,7 +223,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.hist, err = newHistory(n.st, n.id, g, log); err != nil {
 		return nil, err
 	}
-	n.hist.onMessages = n.emit
+	n.initFiles()
+	n.hist.onMessages = func(ms []store.Message) {
+		n.emit(ms)
+		n.filesArrived(ms)
+	}
 	n.hist.onGap = func(author []byte) {
 		n.gapMu.Lock()
 		if n.gapAuthors == nil {
@@ -256,11 +261,13 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.host.SetStreamHandler(syncProtocol, n.handleSync)
 	n.host.SetStreamHandler(exchangeProtocol, n.handleExchange)
+	n.host.SetStreamHandler(blobProtocol, n.handleBlob)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if n.ctx.Err() == nil {
 				n.pullAsync(c.RemotePeer())
 				n.exchangeAsync(c.RemotePeer())
+				n.kickFiles()
 			}
 		},
 	})
@@ -272,7 +279,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MDNS {
 		n.startMDNS([32]byte(netKey))
 	}
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go func() { defer n.wg.Done(); n.fileLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()
 	go func() { defer n.wg.Done(); n.doorLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.bookLoop(n.ctx) }()

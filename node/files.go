@@ -1,0 +1,455 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Defaults of Config's file settings.
+const (
+	DefaultAutoDownload = 16 << 20 // room members fetch files up to this size on arrival
+	DefaultMaxFileSize  = 4 << 30  // the largest file a node posts
+)
+
+// fileRetry is how often downloads that are wanted but incomplete are tried
+// again; a new connection tries them at once.
+const fileRetry = 30 * time.Second
+
+// ErrUnknownFile is returned (wrapped) for a file ID this node does not know
+// or cannot read.
+var ErrUnknownFile = errors.New("no such file")
+
+// FileBackend is what the local API asks of a node about files. It is apart
+// from Backend so that backends without files still serve the rest.
+type FileBackend interface {
+	// SendFile posts the file at path, an absolute path on this machine, to
+	// a room named as Send accepts it.
+	SendFile(ctx context.Context, room, path string) (File, error)
+	// Files lists the files of a room, or of every readable room for "".
+	Files(ctx context.Context, room string) ([]File, error)
+	// File describes one file by its hex ID.
+	File(ctx context.Context, id string) (File, error)
+	// GetFile fetches a file's missing chunks, verifies and decrypts it to
+	// path (absolute), and returns once it is complete.
+	GetFile(ctx context.Context, id, path string) (File, error)
+}
+
+var _ FileBackend = (*Node)(nil)
+
+// File is a file posted in a room, as a user sees it.
+type File struct {
+	ID         string    `json:"id"` // the file message's ID, hex
+	Room       string    `json:"room"`
+	RoomName   string    `json:"room_name"`
+	Name       string    `json:"name"`
+	Size       uint64    `json:"size"` // plaintext bytes
+	Type       string    `json:"type"`
+	Author     string    `json:"author"`
+	AuthorName string    `json:"author_name"`
+	Time       time.Time `json:"time"`
+	State      string    `json:"state"`       // complete, partial, missing
+	HaveBytes  uint64    `json:"have_bytes"`  // ciphertext bytes held, of cipher_size
+	CipherSize uint64    `json:"cipher_size"` // ciphertext bytes
+	Chunks     int       `json:"chunks"`
+}
+
+// files is a node's file transfer state.
+type files struct {
+	blobs blobDir
+	stats blobStats
+	hook  atomic.Pointer[func(peer.ID, wire.ID)] // tests: called after each chunk fetched
+	kick  chan struct{}
+
+	mu      sync.Mutex // guards running
+	running map[wire.ID]*fetchRun
+}
+
+// fetchRun is one download under way; callers asking for the same file wait
+// for it rather than start another.
+type fetchRun struct {
+	done chan struct{}
+	err  error
+}
+
+func (n *Node) initFiles() {
+	n.files.blobs = blobDir{dir: filepath.Join(n.cfg.Home, blobsDir)}
+	n.files.kick = make(chan struct{}, 1)
+	n.files.running = map[wire.ID]*fetchRun{}
+}
+
+func (n *Node) autoDownload() int64 {
+	if n.cfg.AutoDownload == 0 {
+		return DefaultAutoDownload
+	}
+	return n.cfg.AutoDownload
+}
+
+func (n *Node) maxFileSize() int64 {
+	if n.cfg.MaxFileSize <= 0 {
+		return DefaultMaxFileSize
+	}
+	return n.cfg.MaxFileSize
+}
+
+// SendFile encrypts the file at path to the room key as it reads it, stores
+// the ciphertext as chunks named by their hashes, and posts the manifest.
+func (n *Node) SendFile(ctx context.Context, room, path string) (File, error) {
+	if !filepath.IsAbs(path) {
+		return File{}, fmt.Errorf("%w: file path %q is not absolute", ErrInvalid, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return File{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return File{}, fmt.Errorf("%w: %s is not a regular file", ErrInvalid, path)
+	}
+	if fi.Size() > n.maxFileSize() {
+		return File{}, fmt.Errorf("%w: %s is %d bytes; the largest file is %d bytes", ErrInvalid, path, fi.Size(), n.maxFileSize())
+	}
+	name := filepath.Base(path)
+	if len(name) > wire.MaxNameBytes {
+		return File{}, fmt.Errorf("%w: file name is over %d bytes", ErrInvalid, wire.MaxNameBytes)
+	}
+	typ, _, _ := strings.Cut(mime.TypeByExtension(filepath.Ext(name)), ";")
+	if len(typ) > wire.MaxMIMETypeBytes {
+		typ = ""
+	}
+	id, other, err := n.resolveRoom(ctx, room)
+	if err != nil {
+		return File{}, err
+	}
+	if other != nil && string(other) == string(n.hist.self) {
+		return File{}, fmt.Errorf("%w: a direct message needs another member", ErrInvalid)
+	}
+	n.awaitOwnHead(ctx)
+	if other != nil {
+		if _, err := n.hist.sendKey(ctx, id); errors.Is(err, ErrUnknownRoom) {
+			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other})
+			if err != nil {
+				return File{}, err
+			}
+			for _, c := range cs {
+				n.publish(c)
+			}
+		}
+	}
+	k, err := n.hist.sendKey(ctx, id)
+	if err != nil {
+		return File{}, err
+	}
+	ck := newChunker(n.files.blobs, chunkSize)
+	w, err := crypto.EncryptContentTo(crypto.RoomKey(k.Key), ck)
+	if err != nil {
+		return File{}, err
+	}
+	size, err := io.Copy(w, io.LimitReader(f, n.maxFileSize()+1))
+	if err == nil {
+		err = w.Close()
+	}
+	if err == nil {
+		err = ck.flush()
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("post %s: %w", name, err)
+	}
+	if size > n.maxFileSize() {
+		return File{}, fmt.Errorf("%w: %s grew past %d bytes while being read", ErrInvalid, path, n.maxFileSize())
+	}
+	if len(ck.hashes) > wire.MaxFileChunks {
+		return File{}, fmt.Errorf("%w: %s needs %d chunks; the limit is %d", ErrInvalid, path, len(ck.hashes), wire.MaxFileChunks)
+	}
+	m := &wire.FileManifest{
+		Name: name, Size: uint64(size), Type: typ,
+		CipherSize: ck.total, ChunkSize: chunkSize, Chunks: ck.hashes,
+	}
+	c, _, err := n.hist.postContent(ctx, id, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		return File{}, err
+	}
+	n.publish(c)
+	return n.File(ctx, c.id.String())
+}
+
+// Files lists the files of a room, or of every room for "", newest first.
+func (n *Node) Files(ctx context.Context, room string) ([]File, error) {
+	var id wire.ID
+	if room != "" {
+		var err error
+		if id, _, err = n.resolveRoom(ctx, room); err != nil {
+			return nil, err
+		}
+	}
+	fs, err := n.st.Files(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]File, 0, len(fs))
+	for _, f := range fs {
+		if v, err := n.fileView(ctx, f); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// File describes the file of message id.
+func (n *Node) File(ctx context.Context, id string) (File, error) {
+	f, _, err := n.lookupFile(ctx, id)
+	if err != nil {
+		return File{}, err
+	}
+	return n.fileView(ctx, f)
+}
+
+func (n *Node) lookupFile(ctx context.Context, s string) (store.File, *wire.FileManifest, error) {
+	id, err := wire.ParseID(s)
+	if err != nil {
+		return store.File{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	f, err := n.st.File(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.File{}, nil, fmt.Errorf("%w %s", ErrUnknownFile, s)
+	}
+	if err != nil {
+		return store.File{}, nil, err
+	}
+	m, err := wire.DecodeFileManifest(f.Manifest)
+	if err != nil {
+		return store.File{}, nil, fmt.Errorf("file %s: %w", s, err)
+	}
+	return f, m, nil
+}
+
+func (n *Node) fileView(ctx context.Context, f store.File) (File, error) {
+	m, err := wire.DecodeFileManifest(f.Manifest)
+	if err != nil {
+		return File{}, err
+	}
+	author, _ := n.hist.member(f.Author)
+	v := File{
+		ID: f.ID.String(), Room: f.Room.String(), Name: m.Name, Size: m.Size, Type: m.Type,
+		Author: peer.ID(f.Author).String(), AuthorName: author.name, Time: time.UnixMilli(f.Time).UTC(),
+		CipherSize: m.CipherSize, Chunks: len(m.Chunks),
+	}
+	if r, err := n.hist.room(ctx, f.Room); err == nil {
+		v.RoomName = n.roomView(r).Name
+	}
+	held := 0
+	for i, h := range m.Chunks {
+		if n.files.blobs.has(h, m.ChunkLen(i)) {
+			held++
+			v.HaveBytes += uint64(m.ChunkLen(i))
+		}
+	}
+	switch held {
+	case len(m.Chunks):
+		v.State = "complete"
+	case 0:
+		v.State = "missing"
+	default:
+		v.State = "partial"
+	}
+	return v, nil
+}
+
+// GetFile fetches the chunks of file id this node lacks, then decrypts the
+// file to path, checking every chunk again on the way. The file is marked
+// wanted first, so a download cut short resumes after a restart.
+func (n *Node) GetFile(ctx context.Context, id, path string) (File, error) {
+	if !filepath.IsAbs(path) {
+		return File{}, fmt.Errorf("%w: output path %q is not absolute", ErrInvalid, path)
+	}
+	f, m, err := n.lookupFile(ctx, id)
+	if err != nil {
+		return File{}, err
+	}
+	if err := n.st.SetFileWanted(ctx, f.ID, true); err != nil {
+		return File{}, err
+	}
+	// A chunk found damaged on disk is removed by the reader; one more
+	// fetch replaces it.
+	for attempt := 0; ; attempt++ {
+		run := n.startFetch(f.ID)
+		select {
+		case <-run.done:
+		case <-ctx.Done():
+			return File{}, ctx.Err()
+		}
+		if run.err != nil {
+			return File{}, fmt.Errorf("get %s: %w", m.Name, run.err)
+		}
+		err = n.decryptFile(ctx, f, m, path)
+		if !errors.Is(err, errBadChunk) || attempt == 1 {
+			break
+		}
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("get %s: %w", m.Name, err)
+	}
+	return n.fileView(ctx, f)
+}
+
+// decryptFile writes the plaintext of a complete file to path, through a
+// temporary file beside it, so path holds either nothing new or all of it.
+func (n *Node) decryptFile(ctx context.Context, f store.File, m *wire.FileManifest, path string) error {
+	keys, err := n.st.RoomKeys(ctx, f.Room)
+	if err != nil {
+		return err
+	}
+	var key *store.RoomKey
+	for i := range keys {
+		if keys[i].KeyID == f.Key {
+			key = &keys[i]
+		}
+	}
+	if key == nil {
+		return fmt.Errorf("room key %s not held", f.Key)
+	}
+	pr, err := crypto.DecryptContentFrom(crypto.RoomKey(key.Key), &chunkReader{blobs: n.files.blobs, m: m})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".charla-get-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	written, err := io.Copy(tmp, pr)
+	if err == nil && uint64(written) != m.Size {
+		err = fmt.Errorf("decrypted %d bytes, the manifest says %d", written, m.Size)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// startFetch starts fetching file id unless a fetch of it is under way, and
+// returns the run to wait on.
+func (n *Node) startFetch(id wire.ID) *fetchRun {
+	n.files.mu.Lock()
+	defer n.files.mu.Unlock()
+	if r, ok := n.files.running[id]; ok {
+		return r
+	}
+	r := &fetchRun{done: make(chan struct{})}
+	if n.ctx.Err() != nil {
+		r.err = n.ctx.Err()
+		close(r.done)
+		return r
+	}
+	n.files.running[id] = r
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		r.err = n.fetchFile(n.ctx, id)
+		n.files.mu.Lock()
+		delete(n.files.running, id)
+		n.files.mu.Unlock()
+		close(r.done)
+		if r.err != nil && n.ctx.Err() == nil {
+			n.log.Info("file download incomplete", "file", id, "err", r.err)
+		}
+	}()
+	return r
+}
+
+func (n *Node) fetchFile(ctx context.Context, id wire.ID) error {
+	f, err := n.st.File(ctx, id)
+	if err != nil {
+		return err
+	}
+	m, err := wire.DecodeFileManifest(f.Manifest)
+	if err != nil {
+		return err
+	}
+	return n.fetchChunks(ctx, m)
+}
+
+// filesArrived starts downloading, after commit, each new file small enough
+// to fetch on arrival.
+func (n *Node) filesArrived(ms []store.Message) {
+	for _, m := range ms {
+		if wire.ContentKind(m.Kind) != wire.KindFile || n.autoDownload() < 0 {
+			continue
+		}
+		f, err := n.st.File(n.ctx, m.ID)
+		if err != nil {
+			continue
+		}
+		if mf, err := wire.DecodeFileManifest(f.Manifest); err == nil && int64(mf.Size) <= n.autoDownload() {
+			n.startFetch(m.ID)
+		}
+	}
+}
+
+// kickFiles asks fileLoop to retry incomplete downloads soon.
+func (n *Node) kickFiles() {
+	select {
+	case n.files.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fileLoop retries downloads that are wanted, or small enough to fetch
+// automatically, and not complete: periodically and when a peer connects.
+func (n *Node) fileLoop(ctx context.Context) {
+	t := time.NewTicker(fileRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.files.kick:
+			select { // let the new connection settle, and gather several
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		}
+		fs, err := n.st.Files(ctx, wire.ID{})
+		if err != nil {
+			continue
+		}
+		for _, f := range fs {
+			m, err := wire.DecodeFileManifest(f.Manifest)
+			if err != nil {
+				continue
+			}
+			auto := n.autoDownload() >= 0 && int64(m.Size) <= n.autoDownload()
+			if !f.Wanted && !auto {
+				continue
+			}
+			if v, err := n.fileView(ctx, f); err == nil && v.State != "complete" {
+				n.startFetch(f.ID)
+			}
+		}
+	}
+}

@@ -1,0 +1,339 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// fileWorkspace is workspace with a file setting per node: autos[i] is node
+// i's AutoDownload (0 the default, negative never).
+func fileWorkspace(t *testing.T, autos ...int64) ([]*Node, []string) {
+	t.Helper()
+	ctx := context.Background()
+	homes := make([]string, len(autos))
+	for i := range homes {
+		homes[i] = filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
+	}
+	initHome(t, homes[0])
+	owner := openFileNode(t, homes[0], autos[0])
+	nodes := []*Node{owner}
+	for i := 1; i < len(autos); i++ {
+		if _, err := owner.Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(autos); i++ {
+		peers := []string{owner.Addrs()[0]}
+		if i > 1 {
+			peers = append(peers, nodes[i-1].Addrs()[0])
+		}
+		nodes = append(nodes, openFileNode(t, homes[i], autos[i], peers...))
+	}
+	eventually(t, 10*time.Second, "every node reads #general", func() bool {
+		for _, n := range nodes {
+			if _, _, err := n.resolveRoom(ctx, "general"); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes, homes
+}
+
+func openFileNode(t *testing.T, home string, auto int64, peers ...string) *Node {
+	t.Helper()
+	n, err := Open(context.Background(), Config{
+		Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, AutoDownload: auto,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// randomFile writes size random bytes to a new file and returns its path
+// and contents.
+func randomFile(t *testing.T, name string, size int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func fileState(n *Node, id string) string {
+	f, err := n.File(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	return f.State
+}
+
+func getAndCompare(t *testing.T, n *Node, id string, want []byte) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := n.GetFile(ctx, id, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, not the %d posted", len(got), len(want))
+	}
+	if f.State != "complete" || f.HaveBytes != f.CipherSize {
+		t.Fatalf("after get: %+v", f)
+	}
+}
+
+func TestFileReachesMembersFromEveryPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, 0, 0, -1)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	path, data := randomFile(t, "video.mp4", 12<<20)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != "complete" || f.Size != 12<<20 || f.Type != "video/mp4" || f.Chunks < 12 {
+		t.Fatalf("posted: %+v", f)
+	}
+	// B fetches it on arrival (12 MiB is under the default); C does not.
+	eventually(t, 10*time.Second, "b downloads the file by itself", func() bool { return fileState(b, f.ID) == "complete" })
+	if s := fileState(c, f.ID); s != "missing" {
+		t.Fatalf("c with auto-download off: %s", s)
+	}
+	getAndCompare(t, b, f.ID, data)
+	getAndCompare(t, c, f.ID, data)
+	src := c.BlobSources()
+	fromA, fromB := src[a.PeerID().String()], src[b.PeerID().String()]
+	t.Logf("c fetched %d chunks from a, %d from b", fromA.Chunks, fromB.Chunks)
+	if fromA.Chunks == 0 || fromB.Chunks == 0 || int(fromA.Chunks+fromB.Chunks) != f.Chunks {
+		t.Fatalf("c's sources: %+v", src)
+	}
+	files, err := c.Files(ctx, "general")
+	if err != nil || len(files) != 1 || files[0].Name != "video.mp4" || files[0].AuthorName != "Ana" {
+		t.Fatalf("c's files: %+v, %v", files, err)
+	}
+	if log := texts(t, c, "general"); len(log) != 1 || log[0] != "video.mp4" {
+		t.Fatalf("c's log: %q", log)
+	}
+}
+
+// A member that answers every chunk with garbage cannot make a receiver
+// accept it: each bad chunk is counted against it and fetched elsewhere.
+func TestFileBadChunkRefetched(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, -1, -1, -1)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	eventually(t, 10*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
+	b.host.SetStreamHandler(blobProtocol, func(s network.Stream) {
+		defer s.Close()
+		for {
+			req, err := wire.ReadFrame(s, wire.MaxBlobRequestBytes)
+			if err != nil {
+				return
+			}
+			r, err := wire.DecodeBlobRequest(req)
+			if err != nil {
+				return
+			}
+			answer := bytes.Repeat([]byte{0xff}, wire.BlobHaveLen(len(r.Chunks)))
+			if r.Op == wire.BlobGet {
+				answer = make([]byte, chunkSize) // garbage; the last chunk's length is wrong too
+			}
+			if wire.WriteFrame(s, answer) != nil {
+				return
+			}
+		}
+	})
+	path, data := randomFile(t, "contract.pdf", 6<<20)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "c holds the file message", func() bool { _, err := c.File(ctx, f.ID); return err == nil })
+	getAndCompare(t, c, f.ID, data)
+	src := c.BlobSources()
+	fromA, fromB := src[a.PeerID().String()], src[b.PeerID().String()]
+	if fromB.Chunks != 0 || fromB.Bad == 0 || int(fromA.Chunks) != f.Chunks {
+		t.Fatalf("c's sources: a %+v, b %+v", fromA, fromB)
+	}
+}
+
+// A download cut short by a restart resumes from the chunks already held.
+func TestFileResumeAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	path, data := randomFile(t, "backup.tar", 12<<20)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, f.ID); return err == nil })
+	var once sync.Once
+	cut := make(chan struct{})
+	got := 0
+	var mu sync.Mutex
+	hook := func(peer.ID, wire.ID) {
+		mu.Lock()
+		got++
+		if got == 4 {
+			once.Do(func() { close(cut) })
+		}
+		mu.Unlock()
+	}
+	b.files.hook.Store(&hook)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.GetFile(ctx, f.ID, filepath.Join(t.TempDir(), "out"))
+		errc <- err
+	}()
+	select {
+	case <-cut:
+	case err := <-errc:
+		t.Fatalf("get ended before the cut: %v", err)
+	}
+	b.Close()
+	if err := <-errc; err == nil {
+		t.Fatal("get completed although the node closed")
+	}
+	m, err := wire.DecodeFileManifest(mustFile(t, homes[1], f.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := blobDir{dir: filepath.Join(homes[1], blobsDir)}
+	held := 0
+	for i, h := range m.Chunks {
+		if bd.has(h, m.ChunkLen(i)) {
+			held++
+		}
+	}
+	if held < 4 || held == len(m.Chunks) {
+		t.Fatalf("b held %d of %d chunks at the cut", held, len(m.Chunks))
+	}
+	b = openFileNode(t, homes[1], -1, a.Addrs()[0])
+	eventually(t, 10*time.Second, "b reconnects", func() bool { return len(b.connectedMembers()) > 0 })
+	getAndCompare(t, b, f.ID, data)
+	fetched := int(b.BlobSources()[a.PeerID().String()].Chunks)
+	t.Logf("held %d of %d chunks at the cut; fetched %d after the restart", held, len(m.Chunks), fetched)
+	if again := fetched - (len(m.Chunks) - held); again >= 2 {
+		t.Fatalf("fetched %d chunks it already held", again)
+	}
+}
+
+// mustFile reads a file's manifest from a closed node's store.
+func mustFile(t *testing.T, home, id string) []byte {
+	t.Helper()
+	n := openFileNode(t, home, -1)
+	defer n.Close()
+	fid, _ := wire.ParseID(id)
+	f, err := n.st.File(context.Background(), fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Manifest
+}
+
+func TestFileNotInRoomNeverReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, 0, 0, 0)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	if _, err := a.CreateRoom(ctx, "board", []peer.ID{b.PeerID()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "b reads #board", func() bool { _, _, err := b.resolveRoom(ctx, "board"); return err == nil })
+	path, data := randomFile(t, "salaries.xlsx", 3<<20)
+	f, err := a.SendFile(ctx, "board", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "b downloads the file", func() bool { return fileState(b, f.ID) == "complete" })
+	id, _ := wire.ParseID(f.ID)
+	eventually(t, 10*time.Second, "c stores the file message as ciphertext", func() bool {
+		_, err := c.st.Envelope(ctx, id)
+		return err == nil
+	})
+	if _, err := c.File(ctx, f.ID); !errors.Is(err, ErrUnknownFile) {
+		t.Fatalf("c describes a file of a room it is not in: %v", err)
+	}
+	if _, err := c.GetFile(ctx, f.ID, filepath.Join(t.TempDir(), "out")); !errors.Is(err, ErrUnknownFile) {
+		t.Fatalf("c gets a file of a room it is not in: %v", err)
+	}
+	if fs, err := c.Files(ctx, ""); err != nil || len(fs) != 0 {
+		t.Fatalf("c's files: %+v, %v", fs, err)
+	}
+	// Nothing under c's home holds any 4 KiB run of the plaintext.
+	probe := data[1<<20 : 1<<20+4096]
+	filepath.Walk(homes[2], func(p string, info os.FileInfo, err error) error {
+		if err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		defer fh.Close()
+		all, _ := io.ReadAll(fh)
+		if bytes.Contains(all, probe) {
+			t.Errorf("plaintext found in %s", p)
+		}
+		return nil
+	})
+}
+
+func TestFileOverMaxRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node; run without -short")
+	}
+	home := filepath.Join(t.TempDir(), "a")
+	initHome(t, home)
+	n, err := Open(context.Background(), Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, MaxFileSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	path, _ := randomFile(t, "big.bin", 1<<20+1)
+	_, err = n.SendFile(context.Background(), "general", path)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "largest file") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := n.SendFile(context.Background(), "general", "relative.txt"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("relative path: %v", err)
+	}
+}
