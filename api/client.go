@@ -256,3 +256,40 @@ func (s *EventStream) Next() (node.Event, error) {
 
 // Close ends the stream.
 func (s *EventStream) Close() error { return s.body.Close() }
+
+// SendFile posts the file at path, which must be absolute and readable by
+// the node, to room.
+func (c *Client) SendFile(ctx context.Context, room, path string) (node.File, error) {
+	var f node.File
+	if room == "" {
+		return f, &Error{Status: http.StatusBadRequest, Message: "no room named"}
+	}
+	err := c.call(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(room)+"/files", FileRequest{Path: path}, &f)
+	return f, err
+}
+
+// Files lists the files of room, or of every readable room for "".
+func (c *Client) Files(ctx context.Context, room string) ([]node.File, error) {
+	var fs []node.File
+	p := "/api/files"
+	if room != "" {
+		p += "?room=" + url.QueryEscape(room)
+	}
+	err := c.call(ctx, http.MethodGet, p, nil, &fs)
+	return fs, err
+}
+
+// File describes one file by its ID.
+func (c *Client) File(ctx context.Context, id string) (node.File, error) {
+	var f node.File
+	err := c.call(ctx, http.MethodGet, "/api/files/"+url.PathEscape(id), nil, &f)
+	return f, err
+}
+
+// GetFile asks the node to fetch file id and write it to path (absolute),
+// and returns once it is complete and verified.
+func (c *Client) GetFile(ctx context.Context, id, path string) (node.File, error) {
+	var f node.File
+	err := c.call(ctx, http.MethodPost, "/api/files/"+url.PathEscape(id)+"/get", FileRequest{Path: path}, &f)
+	return f, err
+}

@@ -35,6 +35,11 @@
 //	                                      [node.Message], the N newest (default
 //	                                      DefaultLogLimit), oldest first
 //	POST /api/rooms/{room}/messages       {"text": "..."} → 201 node.Message
+//	POST /api/rooms/{room}/files          {"path": "/abs/path"} → 201 node.File
+//	GET  /api/files?room=ROOM             [node.File], newest first; every room without room=
+//	GET  /api/files/{id}                  node.File (state, have_bytes: poll it for progress)
+//	POST /api/files/{id}/get              {"path": "/abs/out"} → 200 node.File once the
+//	                                      file is complete, verified and written
 //	POST /api/invites                     {"expires": "24h"} → 201 {"code": "..."}
 //	GET  /api/events                      server-sent events, below
 //	POST /api/login-urls                  {} → 201 {"url": "http://127.0.0.1:P/#login=..."}
@@ -45,6 +50,11 @@
 // accepts it: "general", "#general" (%23general), a hex room ID, "@Name" or
 // "@<peer ID>". The "expires" of an invite is a Go duration; it defaults to
 // DefaultInviteExpiry.
+//
+// File requests carry paths, not bytes: the API serves clients on the node's
+// own machine, so the node reads the file to post and writes the file fetched
+// itself. Paths must be absolute. A backend that is not a node.FileBackend
+// answers them 501.
 //
 // # The web UI's login
 //
@@ -69,7 +79,7 @@
 //
 // A failed request answers a JSON object {"error": "...", "hint": "..."}
 // (hint may be absent). Errors from the node map to statuses by their
-// sentinel: node.ErrInvalid → 400, node.ErrUnknownRoom → 404,
+// sentinel: node.ErrInvalid → 400, node.ErrUnknownRoom and node.ErrUnknownFile → 404,
 // node.ErrAmbiguous → 409, anything else → 500. The client returns them as
 // *Error, which matches those sentinels with errors.Is.
 package api

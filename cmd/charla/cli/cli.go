@@ -43,6 +43,8 @@ func commands() []*command {
 		initCommand(),
 		runCommand(),
 		sendCommand(),
+		filesCommand(),
+		getCommand(),
 		logCommand(),
 		tailCommand(),
 		roomsCommand(),

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/charla-im/charla/api"
@@ -15,17 +17,28 @@ import (
 const maxStdinLine = 1 << 20
 
 func sendCommand() *command {
+	var file string
 	return &command{
 		name:  "send",
-		args:  "ROOM TEXT... | ROOM -",
+		args:  "ROOM TEXT... | ROOM - | ROOM --file PATH",
 		short: "post a message to a room",
 		long: `send posts TEXT (the remaining arguments, joined by spaces) to ROOM and
 prints the message's ID once the node has stored it. With "-" it posts each
 non-empty line of standard input as one message and prints one ID a line.
 
 ROOM is a channel (general or #general), a room ID, or @NAME or @PEERID for a
-direct conversation. Put "--" before text that starts with "-".`,
+direct conversation. Put "--" before text that starts with "-".
+
+With --file it posts the file at PATH instead, encrypted to the room, and
+prints the file's ID; members fetch it from every peer that has it ('charla
+get ID').`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&file, "file", "", "post the file at `PATH`")
+		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if file != "" {
+				return sendFile(ctx, e, args, file)
+			}
 			if len(args) < 2 {
 				return e.usagef("send needs a room and the text")
 			}
@@ -49,6 +62,26 @@ direct conversation. Put "--" before text that starts with "-".`,
 			return err
 		},
 	}
+}
+
+func sendFile(ctx context.Context, e *env, args []string, file string) error {
+	if len(args) != 1 {
+		return e.usagef("send --file needs exactly one room and no text")
+	}
+	path, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	f, err := c.SendFile(ctx, args[0], path)
+	if err != nil {
+		return e.apiError(err)
+	}
+	_, err = fmt.Fprintln(e.stdout, f.ID)
+	return err
 }
 
 func sendLines(ctx context.Context, e *env, room string) error {

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+)
+
+func filesCommand() *command {
+	var asJSON bool
+	return &command{
+		name:  "files",
+		args:  "[ROOM] [--json]",
+		short: "list the files posted in the rooms you can read",
+		long: `files lists the files of ROOM, or of every room you can read, newest first:
+ID, name, size, author, state (complete, partial or missing) and room. With
+--json it prints one JSON array of objects: id, room, room_name, name, size,
+type, author, author_name, time, state, have_bytes (ciphertext bytes held),
+cipher_size, chunks.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print one JSON array")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) > 1 {
+				return e.usagef("files takes at most one room, got %q", args)
+			}
+			room := ""
+			if len(args) == 1 {
+				room = args[0]
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			files, err := c.Files(ctx, room)
+			if err != nil {
+				return e.apiError(err)
+			}
+			if asJSON {
+				return printJSON(e.stdout, nonNil(files))
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			for _, f := range files {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, clean(f.Name), byteSize(f.Size),
+					clean(f.AuthorName), f.State, clean(f.RoomName))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func getCommand() *command {
+	var out string
+	return &command{
+		name:  "get",
+		args:  "FILE_ID [-o PATH]",
+		short: "download a file, verified, with progress on stderr",
+		long: `get fetches the chunks of a file this node lacks from every member that has
+them, checks each, decrypts the file and writes it to PATH (by default its
+name in the current directory). It prints progress on standard error and exits
+0 once the file is complete and verified. A download cut short resumes from
+the chunks already held.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&out, "o", "", "write the file to `PATH`")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return e.usagef("get needs one file ID")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			f, err := c.File(ctx, args[0])
+			if err != nil {
+				return e.apiError(err)
+			}
+			path := out
+			if path == "" {
+				name := filepath.Base(f.Name)
+				if name == "." || name == ".." || name == string(filepath.Separator) {
+					return withHint(fmt.Errorf("file name %q cannot be used as a path", f.Name), "name the output with -o PATH")
+				}
+				path = name
+			}
+			if path, err = filepath.Abs(path); err != nil {
+				return err
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.GetFile(ctx, f.ID, path)
+				done <- err
+			}()
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case err := <-done:
+					if err != nil {
+						fmt.Fprintln(e.stderr)
+						return e.apiError(err)
+					}
+					fmt.Fprintf(e.stderr, "\r%s: %s of %s, complete and verified\n", clean(f.Name), byteSize(f.Size), byteSize(f.Size))
+					_, err = fmt.Fprintln(e.stdout, path)
+					return err
+				case <-tick.C:
+					if p, err := c.File(ctx, f.ID); err == nil && p.CipherSize > 0 {
+						fmt.Fprintf(e.stderr, "\r%s: %3d%% (%s of %s)", clean(f.Name), p.HaveBytes*100/p.CipherSize,
+							byteSize(p.HaveBytes), byteSize(p.CipherSize))
+					}
+				}
+			}
+		},
+	}
+}
+
+// byteSize formats n bytes for a person: 512 B, 1.5 KiB, 12.0 MiB.
+func byteSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
