@@ -46,6 +46,7 @@ func commands() []*command {
 		filesCommand(),
 		getCommand(),
 		logCommand(),
+		searchCommand(),
 		tailCommand(),
 		roomsCommand(),
 		statusCommand(),
