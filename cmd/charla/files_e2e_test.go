@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,4 +57,100 @@ func TestFilesEndToEnd(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("get wrote %d bytes, not the %d posted", len(got), len(data))
 	}
+}
+
+// TestFilesTwoNodes: Ana posts a file with the built binary; Ben, who joined
+// by invite and found Ana through his address book, lists it and gets it,
+// and the SHA-256 of what he wrote is the SHA-256 of what she posted.
+func TestFilesTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two charla nodes; skipped in -short mode")
+	}
+	bin := buildCharla(t)
+	dir := t.TempDir()
+	ana, ben := filepath.Join(dir, "ana"), filepath.Join(dir, "ben")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run := func(home string) *background {
+		t.Helper()
+		n := startCharla(ctx, t, bin, "run", "--home", home,
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns")
+		eventually(t, 30*time.Second, func() bool {
+			info, err := api.ReadInfo(home)
+			return err == nil && strings.Contains(n.stdout.String(), "running; API on http://"+info.API)
+		}, func() string { return home + ": run never became ready; stderr:\n" + n.stderr.String() })
+		return n
+	}
+	mustRun(ctx, t, bin, "init", "--name", "Ana", "--workspace", "Acme", "--home", ana)
+	anaNode := run(ana)
+	code := strings.TrimSpace(mustRun(ctx, t, bin, "invite", "--expires", "1h", "--home", ana))
+	mustRun(ctx, t, bin, "join", code, "--name", "Ben", "--home", ben)
+	benNode := run(ben)
+
+	// Over the default auto-download size, so that get does the fetching,
+	// and not a whole number of chunks.
+	in := filepath.Join(t.TempDir(), "grabacion.mp4")
+	want := writeRandom(t, in, 20<<20+4321)
+	id := strings.TrimSpace(mustRun(ctx, t, bin, "send", "general", "--file", in, "--home", ana))
+
+	type file struct {
+		ID, Room, Name, State string
+		AuthorName            string `json:"author_name"`
+		Size                  uint64
+		HaveBytes             uint64 `json:"have_bytes"`
+	}
+	var listed []file
+	eventually(t, 60*time.Second, func() bool {
+		out, _, err := runCharla(ctx, bin, "files", "--json", "--home", ben)
+		listed = nil
+		return err == nil && json.Unmarshal([]byte(out), &listed) == nil && len(listed) == 1 && listed[0].ID == id
+	}, func() string {
+		return fmt.Sprintf("ben never listed file %s: %+v\nana stderr:\n%s\nben stderr:\n%s",
+			id, listed, anaNode.stderr.String(), benNode.stderr.String())
+	})
+	if f := listed[0]; f.Name != "grabacion.mp4" || f.Size != 20<<20+4321 || f.AuthorName != "Ana" || f.State != "missing" {
+		t.Fatalf("ben lists %+v", f)
+	}
+	out := filepath.Join(t.TempDir(), "copia.mp4")
+	mustRun(ctx, t, bin, "get", id, "-o", out, "--home", ben)
+	if got := sha256File(t, out); got != want {
+		t.Fatalf("sha256 of ben's copy %s, of ana's file %s", got, want)
+	}
+	var after []file
+	decode(t, mustRun(ctx, t, bin, "files", "general", "--json", "--home", ben), &after)
+	if len(after) != 1 || after[0].State != "complete" || after[0].HaveBytes == 0 {
+		t.Fatalf("after get ben lists %+v", after)
+	}
+}
+
+// writeRandom writes size random bytes to path and returns their SHA-256 in hex.
+func writeRandom(t *testing.T, path string, size int) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, int64(size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sha256File is sha256sum of the file at path.
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
