@@ -11,6 +11,8 @@ const POLL_MS = 10000; // status, members and peers
 const RETRY_MS = 2000; // reconnecting the event stream
 const GROUP_MS = 5 * 60 * 1000; // messages closer than this share one header
 const SYNC_STALE_MS = 30000; // a catch-up not heard of for this long is over
+const SEARCH_LIMIT = 50; // results one search shows
+const PREVIEW_MAX = 16 << 20; // images up to this size are previewed; the node's auto-download size
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +33,9 @@ const state = {
   nodeLost: false,
   loadingOlder: false,
   showMembers: true,
+  found: null, // the ID of the message a search result jumped to
+  files: new Map(), // file ID → {info: node.File, preview: blob: URL, loading}
+  uploads: [], // {name, loaded, total}
 };
 
 // ---- strings -------------------------------------------------------------
@@ -63,6 +68,9 @@ function applyStrings() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll("[data-i18n-aria]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nAria));
+  }
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
   }
   const select = $("language");
   select.replaceChildren(
@@ -316,6 +324,7 @@ function directRoomWith(peerID) {
 }
 
 async function selectRoom(id) {
+  if (id !== state.current) state.found = null;
   state.current = id;
   state.pendingDirect = null;
   state.unread.delete(id);
@@ -435,6 +444,8 @@ function renderHeader() {
   $("text").placeholder = name ? t("messageTo", { room: name }) : "";
   $("text").disabled = !state.current;
   $("send").disabled = !state.current;
+  $("attach").disabled = !state.current;
+  $("attach").title = t("attachFile");
   const tm = $("toggle-members");
   tm.setAttribute("aria-label", t(state.showMembers ? "hideMembers" : "showMembers"));
   tm.setAttribute("aria-expanded", String(state.showMembers));
@@ -514,8 +525,10 @@ function renderMessage(m, first) {
       )
     : null;
   const body = el("div", { class: "body" });
-  renderText(m.text, body);
-  return el("article", { class: first ? "msg first" : "msg", "data-id": m.id }, head, body);
+  if (m.kind === "file") body.append(renderFile(m));
+  else renderText(m.text, body);
+  const cls = ["msg", first ? "first" : "", m.id === state.found ? "found" : ""].filter(Boolean).join(" ");
+  return el("article", { class: cls, "data-id": m.id, tabindex: "-1" }, head, body);
 }
 
 // renderText writes text into parent as light markdown: ```blocks```,
@@ -600,10 +613,342 @@ function renderAll() {
   renderTitle();
 }
 
+// ---- search --------------------------------------------------------------
+
+async function search(e) {
+  e.preventDefault();
+  const q = $("search").value.trim();
+  if (!q) return closeResults();
+  let results;
+  try {
+    results = await api("GET", `/api/search?q=${encodeURIComponent(q)}&limit=${SEARCH_LIMIT}`);
+  } catch (err) {
+    return showError(t("searchFailed", { error: err.message }));
+  }
+  $("results-heading").textContent = results.length
+    ? t("searchResults", { count: results.length, query: q })
+    : t("noResults", { query: q });
+  const words = searchWords(q);
+  $("result-list").replaceChildren(
+    ...results.map((m) => {
+      const d = new Date(m.time);
+      const text = el("span", { class: "result-text" });
+      highlight(m.text, words, text);
+      return el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "result", "data-id": m.id, onclick: () => jumpTo(m) },
+          el(
+            "span",
+            { class: "result-head" },
+            el("span", { class: "result-room" }, roomName(state.rooms.get(m.room)) || m.room_name),
+            el("span", { class: "author" }, m.author_name || m.author.slice(-8)),
+            el("time", { datetime: m.time }, d.toLocaleString(state.lang.code, { dateStyle: "medium", timeStyle: "short" })),
+          ),
+          text,
+        ),
+      );
+    }),
+  );
+  $("results").hidden = false;
+}
+
+function closeResults() {
+  $("results").hidden = true;
+  $("result-list").replaceChildren();
+}
+
+// searchWords turns a query into what the index matched: each word, a
+// trailing * meaning any word that starts with it.
+function searchWords(q) {
+  return q
+    .split(/\s+/)
+    .map((w) => ({ word: w.replace(/\*+$/, "").replace(/^"+|"+$/g, ""), prefix: w.endsWith("*") }))
+    .filter((w) => w.word);
+}
+
+// highlight writes text into parent with the words of a search marked, as
+// text nodes and <mark> elements: the text is never parsed as HTML.
+function highlight(text, words, parent) {
+  if (!words.length) return parent.append(text);
+  const esc = (w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alts = words.map((w) => esc(w.word) + (w.prefix ? "[\\p{L}\\p{N}]*" : "(?![\\p{L}\\p{N}])"));
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${alts.join("|")})`, "giu");
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    if (!m[0]) continue;
+    if (m.index > last) parent.append(text.slice(last, m.index));
+    parent.append(el("mark", {}, m[0]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) parent.append(text.slice(last));
+}
+
+// jumpTo opens the room of a search result and scrolls to the message,
+// asking for as much history as it takes to include it.
+async function jumpTo(m) {
+  closeResults();
+  if (!state.rooms.has(m.room)) await refreshRooms().catch(() => {});
+  try {
+    let limit = state.limits.get(m.room) || PAGE;
+    for (;;) {
+      const list = state.messages.get(m.room);
+      if (list && (list.some((x) => x.id === m.id) || state.complete.has(m.room))) break;
+      if (list) limit = Math.min(MAX_LIMIT, limit * 2);
+      await loadRoom(m.room, limit);
+    }
+  } catch (err) {
+    return showError(t("loadFailed", { error: err.message }));
+  }
+  await selectRoom(m.room);
+  state.found = m.id;
+  renderMessages({ keep: true });
+  const target = $("messages").querySelector(`article[data-id="${CSS.escape(m.id)}"]`);
+  if (!target) return showError(t("notInHistory"));
+  target.scrollIntoView({ block: "center" });
+  target.focus({ preventScroll: true });
+}
+
+// ---- files ---------------------------------------------------------------
+
+function formatSize(bytes) {
+  const units = ["byte", "kilobyte", "megabyte", "gigabyte"];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return new Intl.NumberFormat(state.lang.code, {
+    style: "unit",
+    unit: units[i],
+    unitDisplay: i ? "short" : "long",
+    maximumFractionDigits: n < 10 && i ? 1 : 0,
+  }).format(n);
+}
+
+// renderFile draws a file message: its name and size, a download button,
+// and a preview when it is a small image. The file's details are fetched
+// once and kept in state.files.
+function renderFile(m) {
+  const entry = fileEntry(m.id);
+  const f = entry.info;
+  const name = f ? f.name : m.text;
+  const download = el(
+    "button",
+    { type: "button", class: "download", "aria-label": t("downloadFile", { name }), onclick: () => downloadFile(m.id, name) },
+    t("download"),
+  );
+  const card = el(
+    "div",
+    { class: "file", "data-file": m.id },
+    el("span", { class: "file-name" }, name),
+    f ? el("span", { class: "file-size" }, formatSize(f.size)) : null,
+    download,
+  );
+  if (entry.progress !== undefined) {
+    card.append(el("progress", { max: 1, value: entry.progress, "aria-label": t("fetching", { name }) }));
+  }
+  if (entry.preview) {
+    return el("div", {}, card, el("img", { class: "preview", src: entry.preview, alt: t("previewOf", { name }), onload: keepBottom }));
+  }
+  return card;
+}
+
+// keepBottom keeps the list at its newest message when an image loaded
+// below it grows the list.
+function keepBottom(e) {
+  const box = $("messages");
+  if (box.scrollHeight - box.scrollTop - box.clientHeight < 40 + e.target.offsetHeight) box.scrollTop = box.scrollHeight;
+}
+
+function fileEntry(id) {
+  let entry = state.files.get(id);
+  if (entry) return entry;
+  entry = {};
+  state.files.set(id, entry);
+  api("GET", `/api/files/${encodeURIComponent(id)}`)
+    .then(async (f) => {
+      entry.info = f;
+      if (f.type.startsWith("image/") && f.size <= PREVIEW_MAX) {
+        const blob = await fetchFile(id, f.type, null);
+        entry.preview = URL.createObjectURL(blob);
+      }
+      rerenderFile(id);
+    })
+    .catch(() => {}); // still shown by name; the download button says what fails
+  return entry;
+}
+
+// rerenderFile redraws one file message in place, if it is on screen.
+function rerenderFile(id) {
+  const card = $("messages").querySelector(`[data-file="${CSS.escape(id)}"]`);
+  if (!card) return;
+  const box = $("messages");
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const body = card.closest(".body");
+  const m = (state.messages.get(state.current) || []).find((x) => x.id === id);
+  if (body && m) body.replaceChildren(renderFile(m));
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+// fetchFile reads a file's bytes through the API, with the session's
+// Authorization header, which a plain link could not send. onProgress gets
+// the fraction read so far.
+async function fetchFile(id, type, onProgress) {
+  const res = await fetch(`/api/files/${encodeURIComponent(id)}/content`, {
+    headers: { Authorization: "Bearer " + state.token },
+    cache: "no-store",
+  });
+  if (res.status === 401) loggedOut(t("loginUsed"));
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    throw new APIError(res.status, data.error, data.hint);
+  }
+  const total = Number(res.headers.get("Content-Length")) || 0;
+  const reader = res.body.getReader();
+  const parts = [];
+  let got = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    got += value.length;
+    if (onProgress && total) onProgress(got / total);
+  }
+  return new Blob(parts, { type: type || "application/octet-stream" });
+}
+
+async function downloadFile(id, name) {
+  const entry = fileEntry(id);
+  entry.progress = 0;
+  rerenderFile(id);
+  try {
+    const blob = await fetchFile(id, "application/octet-stream", (p) => {
+      entry.progress = p;
+      const bar = $("messages").querySelector(`[data-file="${CSS.escape(id)}"] progress`);
+      if (bar) bar.value = p;
+    });
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    showError(t("downloadFailed", { name, error: err.message }));
+  } finally {
+    delete entry.progress;
+    rerenderFile(id);
+  }
+}
+
+// uploadFile sends a file's bytes to the current room. XMLHttpRequest
+// reports upload progress and can send the Authorization header; fetch
+// with a streamed body needs HTTP/2, which the node does not speak.
+function uploadFile(file) {
+  const room = state.current;
+  if (!room) return;
+  const up = { name: file.name, loaded: 0, total: file.size };
+  state.uploads.push(up);
+  renderUploads();
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/rooms/${encodeURIComponent(room)}/upload?name=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+  xhr.setRequestHeader("Content-Type", "application/octet-stream");
+  xhr.upload.addEventListener("progress", (e) => {
+    up.loaded = e.loaded;
+    up.total = e.total || file.size;
+    renderUploads();
+  });
+  const done = async () => {
+    state.uploads = state.uploads.filter((u) => u !== up);
+    renderUploads();
+    let data = {};
+    try {
+      data = JSON.parse(xhr.responseText);
+    } catch {}
+    if (xhr.status === 401) return loggedOut(t("loginUsed"));
+    if (xhr.status !== 201) {
+      return showError(t("uploadFailed", { name: file.name, error: data.error || t("nodeLost") }));
+    }
+    // The message also arrives on the event stream; this covers a room
+    // made by this very file, and a stream that is reconnecting.
+    if (!state.rooms.has(data.room)) await refreshRooms().catch(() => {});
+    if (state.current === room && room !== data.room) await selectRoom(data.room);
+    const list = state.messages.get(data.room);
+    if (list && !list.some((m) => m.id === data.id)) {
+      await loadRoom(data.room, state.limits.get(data.room) || PAGE).catch(() => {});
+      if (state.current === data.room) renderMessages({ stick: true });
+    }
+  };
+  xhr.addEventListener("loadend", done);
+  xhr.send(file);
+}
+
+function renderUploads() {
+  $("uploads").replaceChildren(
+    ...state.uploads.map((u) =>
+      el(
+        "li",
+        {},
+        el("span", {}, t("uploading", { name: u.name })),
+        el("progress", { max: u.total || 1, value: u.loaded, "aria-label": t("uploading", { name: u.name }) }),
+      ),
+    ),
+  );
+}
+
+function hasFiles(e) {
+  return e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+}
+
+function wireFiles() {
+  $("attach").addEventListener("click", () => $("file-input").click());
+  $("file-input").addEventListener("change", (e) => {
+    for (const f of e.target.files) uploadFile(f);
+    e.target.value = "";
+  });
+  const room = document.querySelector(".room");
+  let depth = 0; // dragenter and dragleave fire for every child crossed
+  room.addEventListener("dragenter", (e) => {
+    if (!hasFiles(e) || !state.current) return;
+    e.preventDefault();
+    depth++;
+    $("drop-hint").hidden = false;
+  });
+  room.addEventListener("dragover", (e) => {
+    if (!hasFiles(e) || !state.current) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+  });
+  room.addEventListener("dragleave", () => {
+    if (--depth <= 0) {
+      depth = 0;
+      $("drop-hint").hidden = true;
+    }
+  });
+  room.addEventListener("drop", (e) => {
+    depth = 0;
+    $("drop-hint").hidden = true;
+    if (!hasFiles(e) || !state.current) return;
+    e.preventDefault();
+    for (const f of e.dataTransfer.files) uploadFile(f);
+  });
+}
+
 // ---- start ---------------------------------------------------------------
 
 function wire() {
   $("composer").addEventListener("submit", send);
+  $("search-form").addEventListener("submit", search);
+  $("close-results").addEventListener("click", closeResults);
+  $("search").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") closeResults();
+  });
+  wireFiles();
   const box = $("text");
   box.addEventListener("input", autosize);
   box.addEventListener("keydown", (e) => {

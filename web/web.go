@@ -11,8 +11,10 @@ var files embed.FS
 
 // contentSecurityPolicy lets the page load only its own files and call only
 // its own origin: no inline script, no eval, no frame, no form posted away.
+// Images may also be blob: URLs, which is how the page previews a file it
+// fetched with its Authorization header.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
-	"img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+	"img-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'none'; frame-ancestors 'none'"
 
 // FS returns the UI's files, rooted where index.html is.
