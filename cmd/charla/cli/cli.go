@@ -56,6 +56,7 @@ func commands() []*command {
 		inviteCommand(),
 		joinCommand(),
 		uiCommand(),
+		demoCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
