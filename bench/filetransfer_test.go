@@ -69,6 +69,10 @@ const (
 //	                  node's host is set up; written and read 1 MiB at a time
 //	tcp-MB/s          the same byte count over one loopback TCP connection
 //	ratio             file-MB/s / bare-stream-MB/s
+//	file-cpu-ns/B     process CPU (user + system) over file-MB/s's time, per
+//	                  ciphertext byte: both nodes' work, sender and receiver
+//	bare-cpu-ns/B     the same over the bare stream; steadier than the rates
+//	                  on a shared machine
 //	rss-growth-MiB    the highest VmRSS of this process seen while A posted
 //	                  and B got the file (polled every 100 ms), less VmRSS
 //	                  just before, after a GC that returned freed memory to
@@ -94,20 +98,25 @@ func BenchmarkFileTransfer(b *testing.B) {
 	var r fileResult
 	for b.Loop() {
 		r = runFileTransfer(b, size)
-		r.bare = bareStream(b, int64(r.cipher))
+		r.bare, r.bareCPU = bareStream(b, int64(r.cipher))
 		r.tcp = rawTCP(b, int64(r.cipher))
 	}
 	rate := func(bytes uint64, d time.Duration) float64 { return float64(bytes) / mb / d.Seconds() }
 	b.Logf("file: %d bytes, %d of ciphertext in %d chunks; posted in %v, fetched in %v (CPU %v), got in %v; from A %+v",
 		r.size, r.cipher, r.chunks, r.prepare.Round(time.Millisecond), r.fetch.Round(time.Millisecond),
 		r.fetchCPU.Round(time.Millisecond), r.get.Round(time.Millisecond), r.source)
-	b.Logf("baselines: bare stream %v, raw TCP %v for %d bytes", r.bare.Round(time.Millisecond), r.tcp.Round(time.Millisecond), r.cipher)
+	b.Logf("baselines: bare stream %v (CPU %v), raw TCP %v for %d bytes",
+		r.bare.Round(time.Millisecond), r.bareCPU.Round(time.Millisecond), r.tcp.Round(time.Millisecond), r.cipher)
 	b.ReportMetric(rate(r.size, r.prepare), "prepare-MB/s")
 	b.ReportMetric(rate(r.cipher, r.fetch), "file-MB/s")
 	b.ReportMetric(rate(r.size, r.get), "get-MB/s")
 	b.ReportMetric(rate(r.cipher, r.bare), "bare-stream-MB/s")
 	b.ReportMetric(rate(r.cipher, r.tcp), "tcp-MB/s")
 	b.ReportMetric(r.bare.Seconds()/r.fetch.Seconds(), "ratio")
+	if r.fetchCPU > 0 && r.bareCPU > 0 {
+		b.ReportMetric(float64(r.fetchCPU.Nanoseconds())/float64(r.cipher), "file-cpu-ns/B")
+		b.ReportMetric(float64(r.bareCPU.Nanoseconds())/float64(r.cipher), "bare-cpu-ns/B")
+	}
 	if r.rssOK {
 		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while getting",
 			r.rssBase>>10, r.rssPrepare>>10, r.rssGet>>10)
@@ -125,6 +134,7 @@ type fileResult struct {
 	get          time.Duration // GetFile
 	source       node.BlobSource
 	bare, tcp    time.Duration // the baselines carrying cipher bytes
+	bareCPU      time.Duration // process CPU over bare
 
 	rssOK                       bool
 	rssBase, rssPrepare, rssGet int64 // bytes: before, and peaks while posting and getting
@@ -294,8 +304,9 @@ func pour(w io.Writer, n int64) error {
 }
 
 // bareStream times n bytes over one stream between two new libp2p hosts
-// set up as a node's host is: TCP, Noise, yamux, a private network.
-func bareStream(b *testing.B, n int64) time.Duration {
+// set up as a node's host is: TCP, Noise, yamux, a private network, and
+// returns the process CPU it took too.
+func bareStream(b *testing.B, n int64) (time.Duration, time.Duration) {
 	ctx := context.Background()
 	psk := make([]byte, 32)
 	rand.Read(psk)
@@ -335,6 +346,7 @@ func bareStream(b *testing.B, n int64) time.Duration {
 		b.Fatal(err)
 	}
 	start := time.Now()
+	cpu0 := processCPU()
 	if err := pour(s, n); err != nil {
 		b.Fatal(err)
 	}
@@ -342,12 +354,12 @@ func bareStream(b *testing.B, n int64) time.Duration {
 		b.Fatal(err)
 	}
 	g := <-done
-	took := time.Since(start)
+	took, cpu := time.Since(start), processCPU()-cpu0
 	s.Close()
 	if g.err != nil || g.n != n {
 		b.Fatalf("bare stream carried %d of %d bytes: %v", g.n, n, g.err)
 	}
-	return took
+	return took, cpu
 }
 
 // rawTCP times n bytes over one TCP connection on 127.0.0.1.
