@@ -67,13 +67,13 @@ const (
 //	                  stream between two fresh libp2p hosts, TCP + Noise +
 //	                  yamux in a private network with a 32-byte key, as a
 //	                  node's host is set up; written and read 1 MiB at a time
-//	tcp-MB/s          the same byte count over one loopback TCP connection
+//	raw-tcp-MB/s      the same byte count over one loopback TCP connection
 //	ratio             file-MB/s / bare-stream-MB/s
 //	file-cpu-ns/B     process CPU (user + system) over file-MB/s's time, per
 //	                  ciphertext byte: both nodes' work, sender and receiver
 //	bare-cpu-ns/B     the same over the bare stream; steadier than the rates
 //	                  on a shared machine
-//	rss-growth-MiB    the highest VmRSS of this process seen while A posted
+//	peak-rss-MB       growth: the highest VmRSS of this process seen while A posted
 //	                  and B got the file (polled every 100 ms), less VmRSS
 //	                  just before, after a GC that returned freed memory to
 //	                  the OS; both nodes count, as they share the process.
@@ -111,7 +111,7 @@ func BenchmarkFileTransfer(b *testing.B) {
 	b.ReportMetric(rate(r.cipher, r.fetch), "file-MB/s")
 	b.ReportMetric(rate(r.size, r.get), "get-MB/s")
 	b.ReportMetric(rate(r.cipher, r.bare), "bare-stream-MB/s")
-	b.ReportMetric(rate(r.cipher, r.tcp), "tcp-MB/s")
+	b.ReportMetric(rate(r.cipher, r.tcp), "raw-tcp-MB/s")
 	b.ReportMetric(r.bare.Seconds()/r.fetch.Seconds(), "ratio")
 	if r.fetchCPU > 0 && r.bareCPU > 0 {
 		b.ReportMetric(float64(r.fetchCPU.Nanoseconds())/float64(r.cipher), "file-cpu-ns/B")
@@ -120,7 +120,7 @@ func BenchmarkFileTransfer(b *testing.B) {
 	if r.rssOK {
 		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while getting",
 			r.rssBase>>10, r.rssPrepare>>10, r.rssGet>>10)
-		b.ReportMetric(float64(max(r.rssPrepare, r.rssGet)-r.rssBase)/(1<<20), "rss-growth-MiB")
+		b.ReportMetric(float64(max(r.rssPrepare, r.rssGet)-r.rssBase)/(1<<20), "peak-rss-MB")
 	}
 }
 
