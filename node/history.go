@@ -48,6 +48,9 @@ type checked struct {
 	hdr *wire.Header
 	id  wire.ID
 	raw []byte
+	// plain is the decrypted body of content, when checkAll could decrypt
+	// it; applyContent then skips the key lookup and the decrypt.
+	plain []byte
 }
 
 func (c *checked) author() string { return string(c.hdr.Author) }
@@ -314,17 +317,16 @@ func (h *history) takePending(author []byte) []*checked {
 // It returns how many were newly stored.
 func (h *history) ingestRaw(ctx context.Context, raws [][]byte) (int, error) {
 	var cs []*checked
-	for _, raw := range raws {
-		c, out, reason := h.check(ctx, raw)
-		switch out {
+	for _, r := range h.checkAll(ctx, raws) {
+		switch r.out {
 		case outAccept:
-			cs = append(cs, c)
+			cs = append(cs, r.c)
 		case outPending:
-			h.hold(c)
+			h.hold(r.c)
 		case outReject:
-			h.count(reason)
+			h.count(r.reason)
 		case outIgnore:
-			h.count(reason)
+			h.count(r.reason)
 		}
 	}
 	return h.ingest(ctx, cs, false)
@@ -662,25 +664,28 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 // applyContent decrypts content whose key this node holds and stores its
 // effect. Content it cannot read stays stored as ciphertext.
 func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error) {
-	h.mu.Lock()
-	k, ok := h.keys[c.hdr.Key]
-	h.mu.Unlock()
-	if !ok {
-		var err error
-		if k, ok, err = tx.RoomKey(c.hdr.Key); err != nil || !ok {
-			return nil, err
-		}
+	plain := c.plain // decrypted already by checkAll, with the key found below
+	if plain == nil {
 		h.mu.Lock()
-		h.keys[c.hdr.Key] = k
+		k, ok := h.keys[c.hdr.Key]
 		h.mu.Unlock()
-	}
-	if k.Room != c.hdr.Room {
-		return nil, nil
-	}
-	plain, err := crypto.DecryptContent(crypto.RoomKey(k.Key), c.hdr.Body)
-	if err != nil {
-		h.count(reasonUnreadable)
-		return nil, nil
+		if !ok {
+			var err error
+			if k, ok, err = tx.RoomKey(c.hdr.Key); err != nil || !ok {
+				return nil, err
+			}
+			h.mu.Lock()
+			h.keys[c.hdr.Key] = k
+			h.mu.Unlock()
+		}
+		if k.Room != c.hdr.Room {
+			return nil, nil
+		}
+		var err error
+		if plain, err = crypto.DecryptContent(crypto.RoomKey(k.Key), c.hdr.Body); err != nil {
+			h.count(reasonUnreadable)
+			return nil, nil
+		}
 	}
 	content, err := wire.DecodeContent(plain)
 	if err != nil {

@@ -1,0 +1,360 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/node"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+)
+
+// BenchmarkCatchUp: a laptop that missed 10,000 messages of 1 KiB from five
+// authors catches up from one peer through the whole pipeline (sync pull:
+// vector → batches → verify → decrypt → store), and, in the same run, the
+// same envelopes go straight into a fresh store with no network and no
+// crypto. A fixed workload of a few minutes on two cores, most of it the
+// 10,000 durable sends of the setup; run it once, without -short (which
+// skips it) and without -race:
+//
+//	go test -run='^$' -bench=CatchUp -benchtime=1x ./bench
+//
+// The workspace: five authors — the founder and four members — each
+// connected to a sixth member, the "server" (the members to the founder as
+// well), send 2,000 texts each into #general; once the server holds all
+// 10,000 the authors are closed. A
+// seventh member, the laptop, was admitted (and handed the roster and
+// #general's key) before the first text, but is opened only now, with the
+// server as its one static peer.
+//
+// Its metrics:
+//
+//	catchup-msgs/s  10,000 / catchup-s
+//	catchup-s       from node.Open of the laptop until it holds every
+//	                envelope the server holds (its Status().Envelopes,
+//	                polled every 5 ms); this includes starting the
+//	                laptop's host and the connection, and the envelopes of
+//	                the founder's feed the laptop already holds from
+//	                Provision, which come again and are dropped as
+//	                duplicates
+//	store-msgs/s    the 10,000 content envelopes and their messages written
+//	                straight into a fresh store, tx.PutEnvelope +
+//	                tx.PutMessage, 256 to a transaction
+//	ratio           catchup-msgs/s ÷ store-msgs/s: the share of the store's
+//	                own speed that the whole pipeline keeps
+//	cpu-us/msg      process CPU (user + system, getrusage) over catchup-s,
+//	                divided by 10,000. The server runs in this process too,
+//	                so this is both sides of the pull: the server reading,
+//	                sorting and framing its envelopes, both ends' transport
+//	                encryption, and the laptop's verify, decrypt and store.
+//
+// catchup-s is wall time on a machine whose cores the server shares with
+// the laptop, and moves with anything else the machine runs; cpu-us/msg is
+// the steadier figure.
+func BenchmarkCatchUp(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts 7 nodes, writes 10,000 messages and runs for minutes; run without -short")
+	}
+	var r catchUpResult
+	for b.Loop() {
+		r = runCatchUp(b)
+	}
+	catchUpRate := float64(catchUpMessages) / r.catchUp.Seconds()
+	storeRate := float64(catchUpMessages) / r.store.Seconds()
+	b.Logf("catch-up: %d envelopes (%d messages) in %v, CPU %v; store alone: %d messages in %v",
+		r.envelopes, catchUpMessages, r.catchUp.Round(time.Millisecond), r.cpu.Round(time.Millisecond),
+		catchUpMessages, r.store.Round(time.Millisecond))
+	b.ReportMetric(catchUpRate, "catchup-msgs/s")
+	b.ReportMetric(storeRate, "store-msgs/s")
+	b.ReportMetric(catchUpRate/storeRate, "ratio")
+	b.ReportMetric(r.catchUp.Seconds(), "catchup-s")
+	if r.cpu > 0 {
+		b.ReportMetric(float64(r.cpu.Microseconds())/catchUpMessages, "cpu-us/msg")
+	}
+}
+
+// The catch-up workload.
+const (
+	catchUpAuthors  = 5
+	catchUpPer      = 2000 // texts per author
+	catchUpMessages = catchUpAuthors * catchUpPer
+	catchUpSize     = 1024 // bytes of text per message
+	catchUpTxSize   = 256  // envelopes per transaction of the store baseline, as in one sync batch
+	catchUpPoll     = 5 * time.Millisecond
+	catchUpDeadline = 5 * time.Minute
+)
+
+// catchUpResult is what one run measured.
+type catchUpResult struct {
+	catchUp   time.Duration // laptop opened → it holds everything the server holds
+	cpu       time.Duration // process CPU over catchUp
+	envelopes int64         // envelopes the laptop holds at the end
+	store     time.Duration // the baseline: the 10,000 written straight into a store
+}
+
+// catchUpText is text j of author a: a label, then filler up to catchUpSize bytes.
+func catchUpText(a, j int) string {
+	p := make([]byte, catchUpSize)
+	n := copy(p, fmt.Sprintf("author %d text %05d ", a, j))
+	for i := n; i < len(p); i++ {
+		p[i] = 'a' + byte((i+j)%26)
+	}
+	return string(p)
+}
+
+func runCatchUp(b *testing.B) catchUpResult {
+	ctx := context.Background()
+	dir := b.TempDir()
+	serverHome := filepath.Join(dir, "server")
+	laptopHome := filepath.Join(dir, "laptop")
+	authorHomes := make([]string, catchUpAuthors)
+	for i := range authorHomes {
+		authorHomes[i] = filepath.Join(dir, fmt.Sprintf("author%d", i+1))
+	}
+
+	var open []*node.Node // closed at the end, whatever happens
+	defer func() {
+		for _, n := range open {
+			n.Close()
+		}
+	}()
+	start := func(home string, peers ...string) *node.Node {
+		n, err := node.Open(ctx, node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		open = append(open, n)
+		return n
+	}
+
+	// Author 1 founds the workspace and admits the others. Provision hands
+	// each new member the roster and #general's key as they stand: the
+	// server, admitted after the authors, accepts them all, and the laptop,
+	// admitted last, knows every member and the key before the first text
+	// is written. The authors learn of the server from the founder.
+	if _, err := node.Init(ctx, authorHomes[0], node.InitOptions{Name: "Author1", Workspace: "Bench"}); err != nil {
+		b.Fatal(err)
+	}
+	founder := start(authorHomes[0])
+	for i, home := range authorHomes[1:] {
+		if _, err := founder.Provision(ctx, home, fmt.Sprintf("Author%d", i+2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := founder.Provision(ctx, serverHome, "Server"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := founder.Provision(ctx, laptopHome, "Laptop"); err != nil {
+		b.Fatal(err)
+	}
+
+	server := start(serverHome, founder.Addrs()[0])
+	serverAddr := server.Addrs()[0]
+	authors := []*node.Node{founder}
+	for _, home := range authorHomes[1:] {
+		authors = append(authors, start(home, serverAddr, founder.Addrs()[0]))
+	}
+	serverID := server.PeerID().String()
+	// Ready: every author connected and reading #general, and the server
+	// holding all the founder holds (the laptop's admission among it).
+	waitFor(b, 60*time.Second, "every author connected to the server and reading #general, the server up to date", func() bool {
+		for _, n := range authors {
+			st, err := n.Status(ctx)
+			if err != nil || !slices.Contains(st.Peers, serverID) {
+				return false
+			}
+			if _, err := n.Log(ctx, "general", 1); err != nil {
+				return false
+			}
+		}
+		fs, err1 := founder.Status(ctx)
+		ss, err2 := server.Status(ctx)
+		return err1 == nil && err2 == nil && ss.Envelopes == fs.Envelopes
+	})
+	before, err := server.Status(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	sendStart := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, catchUpAuthors)
+	for i, n := range authors {
+		wg.Go(func() {
+			for j := range catchUpPer {
+				if _, err := n.Send(ctx, "general", catchUpText(i+1, j)); err != nil {
+					errs[i] = fmt.Errorf("author %d, text %d: %w", i+1, j, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	sent := time.Since(sendStart)
+	// The authors write nothing but their texts, so the server holds them
+	// all once it holds that many more envelopes.
+	want := before.Envelopes + catchUpMessages
+	waitFor(b, 2*time.Minute, fmt.Sprintf("the server holds all %d texts", catchUpMessages), func() bool {
+		st, err := server.Status(ctx)
+		return err == nil && st.Envelopes >= want
+	})
+	held := time.Since(sendStart)
+	if got := countMessages(b, server); got != catchUpMessages {
+		b.Fatalf("the server reads %d messages in #general, want %d", got, catchUpMessages)
+	}
+	for _, n := range authors {
+		if err := n.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	final, err := server.Status(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("setup: %d authors sent %d texts in %v; the server held them all after %v (%d envelopes; rejected %v, dropped %v)",
+		catchUpAuthors, catchUpMessages, sent.Round(time.Millisecond), held.Round(time.Millisecond),
+		final.Envelopes, nonZero(final.Rejected), nonZero(final.Dropped))
+
+	// The catch-up.
+	var r catchUpResult
+	cpu0 := processCPU()
+	t0 := time.Now()
+	laptop := start(laptopHome, serverAddr)
+	deadline := t0.Add(catchUpDeadline)
+	for {
+		st, err := laptop.Status(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Envelopes >= final.Envelopes {
+			r.envelopes = st.Envelopes
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("after %v the laptop holds %d of %d envelopes (rejected %v)",
+				catchUpDeadline, st.Envelopes, final.Envelopes, nonZero(st.Rejected))
+		}
+		time.Sleep(catchUpPoll)
+	}
+	r.catchUp = time.Since(t0)
+	r.cpu = processCPU() - cpu0
+
+	if got := countMessages(b, laptop); got != catchUpMessages {
+		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
+	}
+	if st, err := laptop.Status(ctx); err == nil {
+		b.Logf("laptop: %d envelopes, rejected %v", st.Envelopes, nonZero(st.Rejected))
+	}
+	if err := laptop.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	r.store = storeBaseline(b, filepath.Join(serverHome, "charla.db"), filepath.Join(dir, "baseline.db"))
+	return r
+}
+
+// countMessages is how many messages n reads in #general.
+func countMessages(b *testing.B, n *node.Node) int {
+	b.Helper()
+	ms, err := n.Log(context.Background(), "general", catchUpMessages+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(ms)
+}
+
+// storeBaseline reads the texts' envelopes and messages from the closed
+// server's database at from, then times writing them into a fresh store at
+// to, catchUpTxSize to a transaction: the store's share of a catch-up, with
+// no network, no decoding and no crypto.
+func storeBaseline(b *testing.B, from, to string) time.Duration {
+	ctx := context.Background()
+	src, err := store.Open(ctx, from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	heads, err := src.Heads(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var envs []store.Envelope
+	rooms := map[wire.ID]bool{}
+	for _, h := range heads {
+		es, err := src.EnvelopesAfter(ctx, h.Author, 0, catchUpMessages+1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Class == wire.ClassContent {
+				envs = append(envs, e)
+				rooms[e.Room] = true
+			}
+		}
+	}
+	msgs := map[wire.ID]store.Message{}
+	for room := range rooms {
+		ms, err := src.Messages(ctx, room, catchUpMessages+1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range ms {
+			msgs[m.ID] = m
+		}
+	}
+	if err := src.Close(); err != nil {
+		b.Fatal(err)
+	}
+	// Only content with a message (not #general's naming op), in the order
+	// sync sends it.
+	envs = slices.DeleteFunc(envs, func(e store.Envelope) bool {
+		_, ok := msgs[e.ID]
+		return !ok
+	})
+	slices.SortFunc(envs, func(x, y store.Envelope) int {
+		return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), slices.Compare(x.Author, y.Author), cmp.Compare(x.Seq, y.Seq))
+	})
+	if len(envs) != catchUpMessages {
+		b.Fatalf("the server's database holds %d texts, want %d", len(envs), catchUpMessages)
+	}
+	for i := range envs {
+		envs[i].Received = 0 // now, as on arrival
+	}
+
+	dst, err := store.Open(ctx, to)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	t0 := time.Now()
+	for batch := range slices.Chunk(envs, catchUpTxSize) {
+		err := dst.Update(ctx, false, func(tx *store.Tx) error {
+			for _, e := range batch {
+				if _, err := tx.PutEnvelope(e); err != nil {
+					return err
+				}
+				if err := tx.PutMessage(msgs[e.ID]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(t0)
+}
