@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charla-im/charla/crypto"
@@ -74,6 +75,10 @@ type history struct {
 	genesis *wire.Genesis
 	log     *slog.Logger
 
+	// forksHeld is non-zero once this node holds a fork: only then must a
+	// stored envelope be looked for among the forks (a statement per envelope).
+	forksHeld atomic.Int64
+
 	// appendMu serialises local appends, so a seq is never used twice.
 	appendMu sync.Mutex
 
@@ -129,6 +134,11 @@ func (h *history) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load clock: %w", err)
 	}
+	forks, err := h.st.ForkCount(ctx)
+	if err != nil {
+		return fmt.Errorf("load forks: %w", err)
+	}
+	h.forksHeld.Store(forks)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.members = map[string]memberState{}
@@ -267,7 +277,7 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	c := &checked{env: env, hdr: hdr, id: env.ID(), raw: raw}
 	// A duplicate is common in sync and cheaper to spot than a signature
 	// to verify; its ID is the hash of the signed bytes, so nothing is trusted.
-	if _, err := h.st.Envelope(ctx, c.id); err == nil {
+	if held, err := h.st.HasEnvelope(ctx, c.id); err == nil && held {
 		return c, outDuplicate, ""
 	}
 	if err := crypto.VerifyEnvelope(env, hdr); err != nil {
@@ -438,6 +448,12 @@ func (h *history) revisitForks(ctx context.Context, authors [][]byte) error {
 	return err
 }
 
+// putFork keeps c apart as a fork of its author's feed.
+func (h *history) putFork(tx *store.Tx, c *checked) error {
+	h.forksHeld.Add(1)
+	return tx.PutFork(c.hdr.Author, c.hdr.Seq, c.id, c.raw)
+}
+
 func classRank(c wire.Class) int {
 	switch c {
 	case wire.ClassRoster:
@@ -482,7 +498,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		}
 		h.count(reasonFork)
 		if bytes.Compare(c.id[:], have[:]) > 0 {
-			return res, tx.PutFork(hd.Author, hd.Seq, c.id, c.raw)
+			return res, h.putFork(tx, c)
 		}
 		// At a fork the lower ID is canonical on every node (DESIGN.md): the
 		// branch held from this seq on steps aside, and its forks get another
@@ -490,6 +506,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if err := tx.DemoteFrom(hd.Author, hd.Seq); err != nil {
 			return res, err
 		}
+		h.forksHeld.Add(1)
 		res.reshuffled = true
 	}
 	if hd.Seq > 1 {
@@ -504,7 +521,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			// The author signed another envelope at seq-1 than the one we hold:
 			// this one continues a branch we did not take.
 			h.count(reasonFork)
-			return res, tx.PutFork(hd.Author, hd.Seq, c.id, c.raw)
+			return res, h.putFork(tx, c)
 		}
 	}
 	inserted, err := tx.PutEnvelope(store.Envelope{
@@ -515,8 +532,10 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 	if err != nil || !inserted {
 		return res, err
 	}
-	if err := tx.DropFork(c.id); err != nil { // it may have waited as a fork
-		return res, err
+	if h.forksHeld.Load() > 0 { // it may have waited as a fork
+		if err := tx.DropFork(c.id); err != nil {
+			return res, err
+		}
 	}
 	res.stored = true
 	h.seeLamport(hd.Lamport)

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/charla-im/charla/wire"
@@ -74,4 +76,27 @@ func (s *Store) HeldAboveHeads(ctx context.Context, limit int) (map[string][]uin
 		out[string(author)] = append(out[string(author)], uint64(seq))
 	}
 	return out, rows.Err()
+}
+
+// HasEnvelope reports whether the envelope id is held (canonical, not a
+// fork), reading the primary key only: the pipeline's duplicate check.
+func (s *Store) HasEnvelope(ctx context.Context, id wire.ID) (bool, error) {
+	var one int
+	err := s.rs.hasEnvelope.QueryRowContext(ctx, id[:]).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("has envelope %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// ForkCount is the number of forks held.
+func (s *Store) ForkCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM forks`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count forks: %w", err)
+	}
+	return n, nil
 }

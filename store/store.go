@@ -77,6 +77,7 @@ type readStmts struct {
 	messages       *sql.Stmt
 	message        *sql.Stmt
 	envelope       *sql.Stmt
+	hasEnvelope    *sql.Stmt
 	envelopesAfter *sql.Stmt
 }
 
@@ -209,6 +210,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			ORDER BY lamport DESC, author DESC, seq DESC LIMIT ?`},
 		{s.r, &s.rs.message, `SELECT ` + messageCols + ` FROM messages WHERE id = ?`},
 		{s.r, &s.rs.envelope, `SELECT ` + envelopeCols + ` FROM envelopes WHERE id = ?`},
+		{s.r, &s.rs.hasEnvelope, `SELECT 1 FROM envelopes WHERE id = ?`},
 		{s.r, &s.rs.envelopesAfter, `SELECT ` + envelopeCols + ` FROM envelopes WHERE author = ? AND seq > ?
 			ORDER BY seq LIMIT ?`},
 	} {
