@@ -57,7 +57,7 @@ func prepareMember(ctx context.Context, home, name string, g *wire.Genesis, netK
 		return wire.Member{}, err
 	}
 	defer lock.release()
-	st, err := createHome(ctx, home, id, g, netKey, self)
+	st, err := createHome(ctx, home, id, g, netKey)
 	if err != nil {
 		return wire.Member{}, err
 	}

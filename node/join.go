@@ -395,7 +395,7 @@ func Join(ctx context.Context, home, code, name string) (string, error) {
 	if err != nil || g.ID() != inv.Workspace {
 		return "", fmt.Errorf("%w: the issuer handed over a workspace that does not match the code", ErrInviteForged)
 	}
-	st, err := createHome(ctx, home, id, g, [32]byte(resp.NetKey), self)
+	st, err := createHome(ctx, home, id, g, [32]byte(resp.NetKey))
 	if err != nil {
 		return "", err
 	}

@@ -31,7 +31,6 @@ import (
 const (
 	metaGenesis = "genesis"     // the encoded genesis record
 	metaNetKey  = "network-key" // 32 bytes: the private network's pre-shared key
-	metaSelf    = "self"        // this node's encoded member record
 )
 
 // DefaultPort is the TCP port a node listens on unless told otherwise.
@@ -131,7 +130,7 @@ func Init(ctx context.Context, home string, opts InitOptions) (string, error) {
 	g := &wire.Genesis{Name: wsName, Founder: self, Created: time.Now().UnixMilli(), Nonce: nonce}
 	var netKey [32]byte
 	rand.Read(netKey[:])
-	st, err := createHome(ctx, home, id, g, netKey, self)
+	st, err := createHome(ctx, home, id, g, netKey)
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +148,7 @@ func Init(ctx context.Context, home string, opts InitOptions) (string, error) {
 
 // createHome writes a node's identity and the workspace it belongs to.
 // The identity file is written last: a home is initialised once it exists.
-func createHome(ctx context.Context, home string, id *crypto.Identity, g *wire.Genesis, netKey [32]byte, self wire.Member) (*store.Store, error) {
+func createHome(ctx context.Context, home string, id *crypto.Identity, g *wire.Genesis, netKey [32]byte) (*store.Store, error) {
 	st, err := store.Open(ctx, filepath.Join(home, databaseFile))
 	if err != nil {
 		return nil, err
@@ -157,7 +156,6 @@ func createHome(ctx context.Context, home string, id *crypto.Identity, g *wire.G
 	for k, v := range map[string][]byte{
 		metaGenesis: g.Marshal(),
 		metaNetKey:  netKey[:],
-		metaSelf:    self.Marshal(),
 	} {
 		if err := st.SetMeta(ctx, k, v); err != nil {
 			st.Close()
@@ -344,11 +342,6 @@ func (n *Node) exchangeAsync(p peer.ID) {
 			n.log.Debug("peer exchange", "peer", p, "err", err)
 		}
 	}()
-}
-
-// Connect dials a peer by its address info; used by tests and discovery.
-func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	return n.host.Connect(ctx, ai)
 }
 
 func (n *Node) connectedMembers() []peer.ID {
