@@ -723,7 +723,14 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 		if err := tx.PutMessage(m); err != nil {
 			return nil, err
 		}
-		return &m, nil
+		if !content.Target.IsZero() {
+			if err := h.putReply(tx, c, content.Target); err != nil {
+				return nil, err
+			}
+		}
+		return h.settle(tx, m)
+	case wire.KindEdit, wire.KindDelete, wire.KindReaction:
+		return h.applyAction(tx, c, content)
 	case wire.KindFile:
 		if content.File == nil {
 			h.count(reasonMalformed)
@@ -743,9 +750,9 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 		}); err != nil {
 			return nil, err
 		}
-		return &m, nil
+		return h.settle(tx, m)
 	}
-	return nil, nil // edits and reactions come later
+	return nil, nil
 }
 
 // appendLocal writes a new envelope of this node's feed, durably, through

@@ -680,6 +680,7 @@ func (n *Node) messageView(ctx context.Context, m store.Message) Message {
 	if r, err := n.hist.room(ctx, m.Room); err == nil {
 		v.RoomName = n.roomView(r).Name
 	}
+	n.addActions(ctx, m, &v)
 	return v
 }
 

@@ -18,6 +18,13 @@ type Message struct {
 	Lamport    uint64    `json:"lamport"`
 	Seq        uint64    `json:"seq"`
 	State      string    `json:"state"` // local until some peer holds it, then delivered
+	// Edits, deletes, reactions and replies (node/actions.go).
+	Edited      bool       `json:"edited"`
+	Deleted     bool       `json:"deleted"` // its text is gone
+	Reactions   []Reaction `json:"reactions"`
+	ReplyTo     string     `json:"reply_to,omitempty"`     // ID of the message replied to
+	ReplyAuthor string     `json:"reply_author,omitempty"` // its author's name
+	ReplyText   string     `json:"reply_text,omitempty"`   // a short quote of it
 }
 
 // Room is a channel or a direct conversation this node can read.

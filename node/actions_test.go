@@ -1,0 +1,251 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+)
+
+// find returns the view of message id in room on n, and whether it is held.
+func find(t *testing.T, n *Node, room, id string) (Message, bool) {
+	t.Helper()
+	ms, err := n.Log(context.Background(), room, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Message{}, false
+}
+
+func readsGeneral(t *testing.T, nodes ...*Node) {
+	t.Helper()
+	eventually(t, 20*time.Second, "every node reads #general", func() bool {
+		for _, n := range nodes {
+			if _, _, err := n.resolveRoom(context.Background(), "general"); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestEditsDeletesReactionsReplies: the author's edit applies everywhere,
+// the later of two edits wins, someone else's edit has no effect, a delete
+// takes the text out of search, reactions are counted and toggled, and a
+// reply names the message it answers.
+func TestEditsDeletesReactionsReplies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	readsGeneral(t, nodes...)
+
+	m, err := ana.Send(ctx, "general", "the meeting is at nine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	everywhere := func(what string, ok func(Message) bool) {
+		t.Helper()
+		eventually(t, 20*time.Second, what, func() bool {
+			for _, n := range nodes {
+				v, held := find(t, n, "general", m.ID)
+				if !held || !ok(v) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	everywhere("the message everywhere", func(Message) bool { return true })
+
+	if _, err := ben.Edit(ctx, "general", m.ID, "hijacked"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ben edits ana's message: %v, want ErrInvalid", err)
+	}
+	// A forged one, past the API's check, is stored and has no effect.
+	if _, _, err := ben.hist.postContent(ctx, generalRoomID(ben.hist.ws), &wire.Content{Kind: wire.KindEdit, Target: mustID(t, m.ID), Text: "hijacked"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ana.Edit(ctx, "general", m.ID, "the meeting is at ten"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := ana.Edit(ctx, "general", m.ID, "the meeting is at eleven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Edited || v.Text != "the meeting is at eleven" {
+		t.Fatalf("after edits: %+v", v)
+	}
+	everywhere("the later edit everywhere", func(v Message) bool {
+		return v.Edited && v.Text == "the meeting is at eleven"
+	})
+
+	// Reactions: ben and cai 👍, cai 🎉 then takes it back.
+	if _, err := ben.React(ctx, "general", m.ID, "👍"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cai.React(ctx, "general", m.ID, "👍"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cai.React(ctx, "general", m.ID, "🎉"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cai.React(ctx, "general", m.ID, "🎉"); err != nil {
+		t.Fatal(err)
+	}
+	everywhere("two 👍 and no 🎉", func(v Message) bool {
+		return len(v.Reactions) == 1 && v.Reactions[0].Emoji == "👍" && v.Reactions[0].Count == 2
+	})
+	if v, _ := find(t, ben, "general", m.ID); !v.Reactions[0].Mine {
+		t.Fatalf("ben's 👍 is not his: %+v", v.Reactions)
+	}
+	if v, _ := find(t, ana, "general", m.ID); v.Reactions[0].Mine {
+		t.Fatalf("ana did not react: %+v", v.Reactions)
+	}
+
+	// A reply carries what it answers.
+	r, err := cai.Reply(ctx, "general", m.ID, "see you there")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ReplyTo != m.ID || r.ReplyText != "the meeting is at eleven" || r.ReplyAuthor != "Ana" {
+		t.Fatalf("reply: %+v", r)
+	}
+	eventually(t, 20*time.Second, "the reply everywhere", func() bool {
+		for _, n := range nodes {
+			if v, ok := find(t, n, "general", r.ID); !ok || v.ReplyTo != m.ID {
+				return false
+			}
+		}
+		return true
+	})
+
+	// ben may not delete ana's message; ana (the owner) may delete cai's reply.
+	if _, err := ben.Delete(ctx, "general", m.ID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ben deletes ana's message: %v, want ErrInvalid", err)
+	}
+	if _, err := ana.Delete(ctx, "general", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ana.Delete(ctx, "general", m.ID); err != nil {
+		t.Fatal(err)
+	}
+	everywhere("deleted everywhere", func(v Message) bool { return v.Deleted && v.Text == "" && len(v.Reactions) == 0 })
+	for _, n := range nodes {
+		if v, _ := find(t, n, "general", r.ID); !v.Deleted {
+			t.Fatalf("reply not deleted: %+v", v)
+		}
+		for _, q := range []string{"eleven", "nine", "hijacked"} {
+			if got, err := n.Search(ctx, q, 10); err != nil || len(got) != 0 {
+				t.Fatalf("search %q after delete: %v %v", q, got, err)
+			}
+		}
+	}
+}
+
+func mustID(t *testing.T, s string) wire.ID {
+	t.Helper()
+	id, err := wire.ParseID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestActionsBeforeTarget: edits and a reaction that arrive before their
+// target apply once it arrives, the later edit winning whatever the order.
+func TestActionsBeforeTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	readsGeneral(t, nodes...)
+	general := generalRoomID(ana.hist.ws)
+	eventually(t, 20*time.Second, "everyone holds ana's feed", func() bool {
+		a, _ := ana.st.Heads(ctx)
+		b, _ := ben.st.Heads(ctx)
+		c, _ := cai.st.Heads(ctx)
+		return len(a) > 0 && len(a) == len(b) && len(b) == len(c)
+	})
+	var head store.Head
+	heads, _ := ana.st.Heads(ctx)
+	for _, h := range heads {
+		if bytes.Equal(h.Author, ana.hist.self) {
+			head = h
+		}
+	}
+	k, err := ana.hist.sendKey(ctx, general)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ana's next three envelopes, made by hand and never published: the
+	// message, then two edits of it.
+	prev, lamport := head.ID, uint64(1<<40)
+	var ids []wire.ID
+	var raws [][]byte
+	for i, c := range []*wire.Content{
+		{Kind: wire.KindText, Text: "draft one"},
+		{Kind: wire.KindEdit, Text: "draft two"},
+		{Kind: wire.KindEdit, Text: "draft three"},
+		{Kind: wire.KindReaction, Text: "👀"},
+	} {
+		if i > 0 {
+			c.Target = ids[0]
+		}
+		body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), c.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := ana.id.SealEnvelope(&wire.Header{
+			Version: wire.Version, Workspace: ana.hist.ws, Author: ana.hist.self, Seq: head.Seq + 1 + uint64(i), Prev: prev,
+			Lamport: lamport + uint64(i), Time: time.Now().UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = env.ID()
+		ids = append(ids, env.ID())
+		raws = append(raws, env.Marshal())
+	}
+	// ben: newest first; cai: oldest first.
+	for i := len(raws) - 1; i >= 0; i-- {
+		if _, err := ben.hist.ingestRaw(ctx, raws[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if _, held := find(t, ben, "general", ids[0].String()); held {
+				t.Fatal("the message is held before it arrived")
+			}
+		}
+	}
+	for i := range raws {
+		if _, err := cai.hist.ingestRaw(ctx, raws[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*Node{ben, cai} {
+		v, held := find(t, n, "general", ids[0].String())
+		if !held || !v.Edited || v.Text != "draft three" || len(v.Reactions) != 1 || v.Reactions[0].Count != 1 {
+			t.Fatalf("after edits in any order: %+v", v)
+		}
+		if got, _ := n.Search(ctx, "draft one", 10); len(got) != 0 {
+			t.Fatalf("search finds the text edited away: %+v", got)
+		}
+		if got, _ := n.Search(ctx, "three", 10); len(got) != 1 {
+			t.Fatalf("search misses the edited text: %+v", got)
+		}
+	}
+}
