@@ -34,7 +34,7 @@ func (e *Error) Is(target error) bool {
 	switch target {
 	case node.ErrInvalid:
 		return e.Status == http.StatusBadRequest
-	case node.ErrUnknownRoom, node.ErrUnknownFile:
+	case node.ErrUnknownRoom, node.ErrUnknownFile, node.ErrUnknownMessage:
 		return e.Status == http.StatusNotFound
 	case node.ErrAmbiguous:
 		return e.Status == http.StatusConflict
@@ -62,6 +62,9 @@ func toError(err error) *Error {
 	case errors.Is(err, node.ErrUnknownFile):
 		e.Status = http.StatusNotFound
 		e.Hint = "'charla files' lists the files you can read"
+	case errors.Is(err, node.ErrUnknownMessage):
+		e.Status = http.StatusNotFound
+		e.Hint = "'charla log ROOM' shows the messages and their IDs"
 	case errors.Is(err, node.ErrAmbiguous):
 		e.Status = http.StatusConflict
 		e.Hint = "name the member by peer ID; 'charla members' lists them"

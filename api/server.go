@@ -113,6 +113,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/doctor", methods{http.MethodGet: s.doctor})
 	mux.Handle("/api/rooms/{room}/messages", methods{http.MethodGet: s.log, http.MethodPost: s.send})
 	mux.Handle("/api/events", methods{http.MethodGet: s.events})
+	mux.Handle("/api/rooms/{room}/messages/{id}/edit", methods{http.MethodPost: s.editMessage})
+	mux.Handle("/api/rooms/{room}/messages/{id}/delete", methods{http.MethodPost: s.deleteMessage})
+	mux.Handle("/api/rooms/{room}/messages/{id}/reactions", methods{http.MethodPost: s.react})
 	mux.Handle("/api/rooms/{room}/files", methods{http.MethodPost: s.sendFile})
 	mux.Handle("/api/files", methods{http.MethodGet: s.files})
 	mux.Handle("/api/files/{id}", methods{http.MethodGet: s.file})
@@ -303,7 +306,8 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) error {
 
 // SendRequest is the body of POST /api/rooms/{room}/messages.
 type SendRequest struct {
-	Text string `json:"text"`
+	Text    string `json:"text"`
+	ReplyTo string `json:"reply_to,omitempty"` // ID of the message replied to
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
@@ -315,6 +319,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusBadRequest, Message: "empty message"}
 	}
 	room := r.PathValue("room")
+	if req.ReplyTo != "" {
+		return s.reply(w, r, room, req)
+	}
 	msg, err := s.backend.Send(r.Context(), room, req.Text)
 	if err != nil {
 		return s.failed("send", roomError(room, err))
