@@ -112,6 +112,24 @@ func (c *Client) Log(ctx context.Context, room string, limit int) ([]node.Messag
 	return msgs, err
 }
 
+// LogBefore returns the limit messages of room just before message before,
+// oldest first: the page above the oldest one the caller holds. An empty
+// list means before is the room's oldest message. A limit of 0 asks for the
+// server's default.
+func (c *Client) LogBefore(ctx context.Context, room, before string, limit int) ([]node.Message, error) {
+	var msgs []node.Message
+	path, err := messagesPath(room)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"before": {before}}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	err = c.call(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &msgs)
+	return msgs, err
+}
+
 // Invite asks the node for a one-time invite code valid for expires.
 func (c *Client) Invite(ctx context.Context, expires time.Duration) (string, error) {
 	var resp InviteResponse

@@ -297,6 +297,9 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) error {
 		limit = n
 	}
 	room := r.PathValue("room")
+	if before := r.URL.Query().Get("before"); before != "" {
+		return s.logBefore(w, r, room, before, limit)
+	}
 	msgs, err := s.backend.Log(r.Context(), room, limit)
 	if err != nil {
 		return s.failed("log", roomError(room, err))
