@@ -13,6 +13,7 @@ const GROUP_MS = 5 * 60 * 1000; // messages closer than this share one header
 const SYNC_STALE_MS = 30000; // a catch-up not heard of for this long is over
 const SEARCH_LIMIT = 50; // results one search shows
 const PREVIEW_MAX = 16 << 20; // images up to this size are previewed; the node's auto-download size
+const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"]; // the reactions offered
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,6 +37,9 @@ const state = {
   found: null, // the ID of the message a search result jumped to
   files: new Map(), // file ID → {info: node.File, preview: blob: URL, loading}
   uploads: [], // {name, loaded, total}
+  replyTo: null, // the message the composer answers
+  editing: null, // the message the composer edits
+  picker: null, // the ID of the message whose reaction picker is open
 };
 
 // ---- strings -------------------------------------------------------------
@@ -209,6 +213,12 @@ function onFrame(frame) {
 function onMessage(m) {
   if (!state.rooms.has(m.room)) refreshRooms();
   const list = state.messages.get(m.room);
+  if (list && replaceMessage(list, m)) {
+    // An edit, delete or reaction: the message is shown anew, not counted.
+    if (m.room === state.current) renderMessages({ keep: true });
+    return;
+  }
+  if (!list && (m.edited || m.deleted || (m.reactions && m.reactions.length))) return; // an update, most likely
   if (list && !insertMessage(list, m)) return; // had it already
   const mine = state.status && m.author === state.status.peer_id;
   const seen = m.room === state.current && !document.hidden;
@@ -222,6 +232,15 @@ function onSync(p) {
   if (p.remaining > 0) state.sync.set(p.peer, { name: p.name || p.peer, remaining: p.remaining, seen: Date.now() });
   else state.sync.delete(p.peer);
   renderBanners();
+}
+
+// replaceMessage puts m in place of the message with its ID in list, if
+// there is one, and reports whether there was.
+function replaceMessage(list, m) {
+  const i = list.findIndex((x) => x.id === m.id);
+  if (i < 0) return false;
+  list[i] = m;
+  return true;
 }
 
 // insertMessage puts m in list in the API's order (lamport, author, seq) and
@@ -324,7 +343,10 @@ function directRoomWith(peerID) {
 }
 
 async function selectRoom(id) {
-  if (id !== state.current) state.found = null;
+  if (id !== state.current) {
+    state.found = null;
+    if (state.replyTo || state.editing) cancelCompose();
+  }
   state.current = id;
   state.pendingDirect = null;
   state.unread.delete(id);
@@ -371,10 +393,15 @@ async function send(e) {
   const text = box.value;
   if (!text.trim() || !state.current) return;
   const room = state.current;
+  if (state.editing) return saveEdit(text);
+  const body = { text };
+  if (state.replyTo) body.reply_to = state.replyTo.id;
+  const replyTo = state.replyTo;
   box.value = "";
   autosize();
+  setComposeMode(null, null);
   try {
-    const m = await api("POST", `/api/rooms/${encodeURIComponent(room)}/messages`, { text });
+    const m = await api("POST", `/api/rooms/${encodeURIComponent(room)}/messages`, body);
     if (!state.rooms.has(m.room)) await refreshRooms();
     if (!state.messages.has(m.room)) state.messages.set(m.room, []);
     insertMessage(state.messages.get(m.room), m);
@@ -382,9 +409,194 @@ async function send(e) {
     if (state.current === m.room) renderMessages({ stick: true });
   } catch (err) {
     if (!box.value) box.value = text; // give it back to edit or retry
+    if (replyTo && !state.replyTo) setComposeMode(replyTo, null);
     autosize();
     showError(t("sendFailed", { error: err.message }));
   }
+}
+
+// ---- replies, edits, deletes, reactions -----------------------------------
+
+function messagePath(m, action) {
+  return `/api/rooms/${encodeURIComponent(m.room)}/messages/${encodeURIComponent(m.id)}/${action}`;
+}
+
+// applyUpdate shows the message an action answered with.
+function applyUpdate(m) {
+  const list = state.messages.get(m.room);
+  if (list) replaceMessage(list, m);
+  if (m.room === state.current) renderMessages({ keep: true });
+}
+
+// setComposeMode makes the composer answer replyTo or edit editing (or
+// neither), and shows which above it.
+function setComposeMode(replyTo, editing) {
+  state.replyTo = replyTo;
+  state.editing = editing;
+  const bar = $("compose-bar");
+  const m = replyTo || editing;
+  if (!m) {
+    bar.hidden = true;
+    bar.replaceChildren();
+    return;
+  }
+  const label = replyTo
+    ? t("replyingTo", { name: m.author_name || m.author.slice(-8) })
+    : t("editingMessage");
+  bar.replaceChildren(
+    el("span", { class: "compose-label" }, label),
+    replyTo ? el("span", { class: "compose-quote" }, quote(m.text)) : null,
+    el("button", { type: "button", class: "icon-button", onclick: cancelCompose, "aria-label": t("cancel"), title: t("cancel") }, "×"),
+  );
+  bar.hidden = false;
+}
+
+function cancelCompose() {
+  const wasEditing = state.editing;
+  setComposeMode(null, null);
+  if (wasEditing) {
+    $("text").value = "";
+    autosize();
+  }
+  $("text").focus();
+}
+
+function quote(text) {
+  const s = (text || "").replace(/\s+/g, " ").trim();
+  return s.length > 100 ? s.slice(0, 100) + "…" : s;
+}
+
+function startReply(m) {
+  setComposeMode(m, null);
+  $("text").focus();
+}
+
+function startEdit(m) {
+  setComposeMode(null, m);
+  const box = $("text");
+  box.value = m.text;
+  autosize();
+  box.focus();
+}
+
+async function saveEdit(text) {
+  const m = state.editing;
+  const box = $("text");
+  if (text === m.text) {
+    cancelCompose();
+    return;
+  }
+  box.value = "";
+  autosize();
+  setComposeMode(null, null);
+  try {
+    applyUpdate(await api("POST", messagePath(m, "edit"), { text }));
+  } catch (err) {
+    if (!box.value) box.value = text;
+    setComposeMode(null, m);
+    autosize();
+    showError(t("editFailed", { error: err.message }));
+  }
+}
+
+async function deleteMessage(m) {
+  if (!window.confirm(t("confirmDelete"))) return;
+  try {
+    applyUpdate(await api("POST", messagePath(m, "delete"), {}));
+  } catch (err) {
+    showError(t("deleteFailed", { error: err.message }));
+  }
+}
+
+async function react(m, emoji) {
+  state.picker = null;
+  try {
+    applyUpdate(await api("POST", messagePath(m, "reactions"), { emoji }));
+  } catch (err) {
+    showError(t("reactFailed", { error: err.message }));
+  }
+}
+
+function isAdmin() {
+  const me = state.status && state.members.find((x) => x.peer_id === state.status.peer_id);
+  return !!me && (me.role === "admin" || me.role === "owner");
+}
+
+// renderActions is the row of buttons shown on a message under the pointer
+// or the keyboard focus.
+function renderActions(m) {
+  if (m.deleted) return null;
+  const mine = state.status && m.author === state.status.peer_id;
+  const button = (label, icon, onclick, cls = "") =>
+    el("button", { type: "button", class: "icon-button " + cls, title: label, "aria-label": label, onclick }, icon);
+  const open = state.picker === m.id;
+  const bar = el(
+    "div",
+    { class: "msg-actions" },
+    button(t("reply"), "↩", () => startReply(m), "act-reply"),
+    button(t("react"), "☺", () => {
+      state.picker = open ? null : m.id;
+      renderMessages({ keep: true });
+    }, "act-react"),
+    mine && m.kind === "text" ? button(t("edit"), "✎", () => startEdit(m), "act-edit") : null,
+    mine || isAdmin() ? button(t("delete"), "🗑", () => deleteMessage(m), "act-delete") : null,
+  );
+  if (open) {
+    bar.append(
+      el(
+        "div",
+        { class: "picker", role: "group", "aria-label": t("react") },
+        ...REACTIONS.map((e) => el("button", { type: "button", class: "emoji", title: e, onclick: () => react(m, e) }, e)),
+      ),
+    );
+    bar.classList.add("open");
+  }
+  return bar;
+}
+
+function renderReactions(m) {
+  if (!m.reactions || !m.reactions.length || m.deleted) return null;
+  return el(
+    "div",
+    { class: "reactions" },
+    ...m.reactions.map((r) =>
+      el(
+        "button",
+        {
+          type: "button",
+          class: "reaction" + (r.mine ? " mine" : ""),
+          "aria-pressed": r.mine ? "true" : "false",
+          title: t("reactionCount", { count: r.count, emoji: r.emoji }),
+          onclick: () => react(m, r.emoji),
+        },
+        r.emoji + " " + r.count,
+      ),
+    ),
+  );
+}
+
+function renderQuote(m) {
+  if (!m.reply_to) return null;
+  const target = (state.messages.get(m.room) || []).find((x) => x.id === m.reply_to);
+  const text = target ? (target.deleted ? t("messageDeleted") : quote(target.text)) : m.reply_text || "…";
+  const who = target ? target.author_name || target.author.slice(-8) : m.reply_author || "";
+  return el(
+    "button",
+    {
+      type: "button",
+      class: "quote",
+      onclick: () => {
+        const e = document.querySelector(`article[data-id="${m.reply_to}"]`);
+        if (e) {
+          e.scrollIntoView({ block: "center" });
+          e.focus();
+        }
+      },
+    },
+    el("span", { class: "author" }, who),
+    " ",
+    text,
+  );
 }
 
 function autosize() {
@@ -525,10 +737,22 @@ function renderMessage(m, first) {
       )
     : null;
   const body = el("div", { class: "body" });
-  if (m.kind === "file") body.append(renderFile(m));
+  if (m.deleted) body.append(el("em", { class: "deleted" }, t("messageDeleted")));
+  else if (m.kind === "file") body.append(renderFile(m));
   else renderText(m.text, body);
-  const cls = ["msg", first ? "first" : "", m.id === state.found ? "found" : ""].filter(Boolean).join(" ");
-  return el("article", { class: cls, "data-id": m.id, tabindex: "-1" }, head, body);
+  if (m.edited && !m.deleted) body.append(" ", el("span", { class: "edited" }, t("edited")));
+  const cls = ["msg", first ? "first" : "", m.id === state.found ? "found" : "", m.deleted ? "is-deleted" : ""]
+    .filter(Boolean)
+    .join(" ");
+  return el(
+    "article",
+    { class: cls, "data-id": m.id, tabindex: "-1" },
+    renderActions(m),
+    renderQuote(m),
+    head,
+    body,
+    renderReactions(m),
+  );
 }
 
 // renderText writes text into parent as light markdown: ```blocks```,
@@ -952,6 +1176,19 @@ function wire() {
   const box = $("text");
   box.addEventListener("input", autosize);
   box.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && (state.replyTo || state.editing)) {
+      e.preventDefault();
+      cancelCompose();
+    }
+    if (e.key === "ArrowUp" && !box.value && !state.editing) {
+      const mine = (state.messages.get(state.current) || []).filter(
+        (m) => state.status && m.author === state.status.peer_id && m.kind === "text" && !m.deleted,
+      );
+      if (mine.length) {
+        e.preventDefault();
+        startEdit(mine[mine.length - 1]);
+      }
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       $("composer").requestSubmit();
