@@ -112,6 +112,14 @@ func (c *Client) Log(ctx context.Context, room string, limit int) ([]node.Messag
 	return msgs, err
 }
 
+// CreateRoom creates a channel called name for the members named (display
+// names or peer IDs) and the node, or, with all, for every current member.
+func (c *Client) CreateRoom(ctx context.Context, name string, members []string, all bool) (node.Room, error) {
+	var room node.Room
+	err := c.call(ctx, http.MethodPost, "/api/rooms", CreateRoomRequest{Name: name, Members: members, All: all}, &room)
+	return room, err
+}
+
 // LogBefore returns the limit messages of room just before message before,
 // oldest first: the page above the oldest one the caller holds. An empty
 // list means before is the room's oldest message. A limit of 0 asks for the

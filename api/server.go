@@ -107,7 +107,7 @@ func (s *Server) Close() error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/status", methods{http.MethodGet: s.status})
-	mux.Handle("/api/rooms", methods{http.MethodGet: s.rooms})
+	mux.Handle("/api/rooms", methods{http.MethodGet: s.rooms, http.MethodPost: s.createRoom})
 	mux.Handle("/api/members", methods{http.MethodGet: s.members})
 	mux.Handle("/api/peers", methods{http.MethodGet: s.peers})
 	mux.Handle("/api/doctor", methods{http.MethodGet: s.doctor})

@@ -49,6 +49,7 @@ func commands() []*command {
 		searchCommand(),
 		tailCommand(),
 		roomsCommand(),
+		roomCommand(),
 		statusCommand(),
 		membersCommand(),
 		peersCommand(),

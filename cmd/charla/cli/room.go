@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+)
+
+func roomCommand() *command {
+	var members stringsFlag
+	var all, private, asJSON bool
+	return &command{
+		name:  "room",
+		args:  "create NAME [--member NAME_OR_PEER]... [--all] [--json]",
+		short: "create a room",
+		long: `room create makes a channel called NAME that only the members named with
+--member (by display name or peer ID, repeatable) and you can read; the
+others hold only its ciphertext. With --all it is for every current member
+instead. --private is accepted and changes nothing: it is the default. With
+--json it prints the room as one JSON object: id, name, kind, members.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.Var(&members, "member", "let `NAME_OR_PEER` read the room; repeatable")
+			fs.BoolVar(&all, "all", false, "make the room for every current member")
+			fs.BoolVar(&private, "private", false, "only the members named (the default)")
+			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 0 || args[0] != "create" {
+				return e.usagef("room needs a subcommand: create")
+			}
+			if len(args) != 2 {
+				return e.usagef("room create needs one name, got %q", args[1:])
+			}
+			if all && (private || len(members) > 0) {
+				return e.usagef("--all is for every member: name no --member, nor --private, with it")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			room, err := c.CreateRoom(ctx, args[1], members, all)
+			if err != nil {
+				return e.apiError(err)
+			}
+			if asJSON {
+				return printJSON(e.stdout, room)
+			}
+			_, err = fmt.Fprintf(e.stdout, "#%s  %d members  %s\n", clean(room.Name), len(room.Members), room.ID)
+			return err
+		},
+	}
+}

@@ -1,0 +1,80 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/wire"
+)
+
+func TestCreateRoomNamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := workspace(t, 3)
+	ctx := context.Background()
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	eventually(t, 20*time.Second, "a knows every member", func() bool { return a.hist.memberCount() == 3 })
+
+	r, err := a.CreateRoomNamed(ctx, "#board", []string{"member1", "@" + b.PeerID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{a.PeerID().String(), b.PeerID().String()}
+	slices.Sort(want)
+	if r.Name != "board" || r.Kind != "channel" || !slices.Equal(r.Members, want) {
+		t.Fatalf("room = %+v, want #board, a channel of %q", r, want)
+	}
+
+	for _, tt := range []struct {
+		name, room string
+		members    []string
+		want       error
+	}{
+		{"unknown member", "plans", []string{"Nobody"}, ErrUnknownRoom},
+		{"name taken", "board", nil, ErrInvalid},
+		{"empty name", " ", nil, ErrInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := a.CreateRoomNamed(ctx, tt.room, tt.members); !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	eventually(t, 20*time.Second, "b reads #board", func() bool {
+		_, err := b.Log(ctx, "board", 10)
+		return err == nil
+	})
+	m, err := b.Send(ctx, "board", "only for the board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := wire.ParseID(m.ID)
+	eventually(t, 20*time.Second, "c stores b's envelope", func() bool {
+		_, err := c.st.Envelope(ctx, id)
+		return err == nil
+	})
+	if _, err := c.Log(ctx, "board", 10); !errors.Is(err, ErrUnknownRoom) {
+		t.Errorf("c reads #board: %v, want ErrUnknownRoom", err)
+	}
+	if _, err := c.Log(ctx, r.ID, 10); !errors.Is(err, ErrUnknownRoom) {
+		t.Errorf("c reads #board by ID: %v, want ErrUnknownRoom", err)
+	}
+	rooms, err := c.Rooms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range rooms {
+		if cr.ID == r.ID {
+			t.Errorf("c lists #board: %+v", cr)
+		}
+	}
+	eventually(t, 20*time.Second, "a reads b's message", func() bool {
+		got := texts(t, a, "board")
+		return len(got) == 1 && got[0] == "only for the board"
+	})
+}
