@@ -539,7 +539,7 @@ function renderActions(m) {
       renderMessages({ keep: true });
     }, "act-react"),
     mine && m.kind === "text" ? button(t("edit"), "✎", () => startEdit(m), "act-edit") : null,
-    mine || isAdmin() ? button(t("delete"), "🗑", () => deleteMessage(m), "act-delete") : null,
+    mine || isAdmin() ? button(t("delete"), "✕", () => deleteMessage(m), "act-delete") : null,
   );
   if (open) {
     bar.append(
