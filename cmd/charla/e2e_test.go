@@ -233,6 +233,7 @@ func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, "CHARLA_NO_BROWSER=1") // a test never opens a desktop browser
 	return cmd
 }
 

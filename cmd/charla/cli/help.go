@@ -36,7 +36,8 @@ func printUsage(w io.Writer) error {
 
 usage:
   charla [--home DIR]                  first time: create an identity and a
-                                       workspace; then run the node
+                                       workspace; then run the node and open
+                                       the web UI (not if CHARLA_NO_BROWSER=1)
   charla [--home DIR] COMMAND [ARGS]
   charla --version
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ type runOptions struct {
 	listen, peers []string
 	api           string
 	mdns          bool
+	openUI        bool // open the web UI in the desktop's browser, if openUIOnStart allows
 }
 
 // runNode runs the node of e.home and its API until ctx is done.
@@ -104,6 +106,15 @@ func runNode(ctx context.Context, e *env, opts runOptions) error {
 	}
 	fmt.Fprintf(e.stdout, "charla: node %s running; API on http://%s\n", st.PeerID, info.API)
 	fmt.Fprintf(e.stdout, "charla: web UI at %s\n", srv.NewLoginURL(info.API))
+	if opts.openUI && openUIOnStart(e.stdout, runtime.GOOS, os.Getenv) {
+		// A login URL works once: the browser gets its own, and the one
+		// printed stays good for another tab.
+		if err := openBrowser(srv.NewLoginURL(info.API)); err != nil {
+			logger.Info("could not open a browser; open the address above yourself", "err", err)
+		} else {
+			fmt.Fprintln(e.stdout, "charla: opened the web UI in your browser")
+		}
+	}
 
 	select {
 	case <-ctx.Done():
