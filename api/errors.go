@@ -64,7 +64,7 @@ func toError(err error) *Error {
 		e.Hint = "'charla files' lists the files you can read"
 	case errors.Is(err, node.ErrUnknownMessage):
 		e.Status = http.StatusNotFound
-		e.Hint = "'charla log ROOM' shows the messages and their IDs"
+		e.Hint = "'charla log ROOM --json' shows the messages with their IDs"
 	case errors.Is(err, node.ErrAmbiguous):
 		e.Status = http.StatusConflict
 		e.Hint = "name the member by peer ID; 'charla members' lists them"

@@ -43,6 +43,7 @@ func commands() []*command {
 		initCommand(),
 		runCommand(),
 		sendCommand(),
+		editCommand(), deleteCommand(), reactCommand(), replyCommand(),
 		filesCommand(),
 		getCommand(),
 		logCommand(),

@@ -45,6 +45,11 @@ func formatMessage(m node.Message, withRoom bool) string {
 	if m.Kind != "" && m.Kind != "text" && text == "" {
 		text = "(" + m.Kind + ")"
 	}
+	if m.Deleted {
+		text = "(deleted)"
+	} else if m.Edited {
+		text += " (edited)"
+	}
 	b.WriteString(strings.ReplaceAll(clean(text), "\n", "\n"+strings.Repeat(" ", len(timeLayout)+2)))
 	return b.String()
 }
