@@ -59,7 +59,8 @@ const (
 //	file-MB/s         ciphertext bytes / time from GetFile's call on B until
 //	                  B's BlobSources counts every ciphertext byte from A
 //	                  (polled every 2 ms): ask which chunks A has, stream
-//	                  them four at a time, check each hash, store each chunk
+//	                  them on two streams with three requests in flight on
+//	                  each, check each hash, store each chunk
 //	get-MB/s          plaintext bytes / GetFile's whole time: the fetch, then
 //	                  reading every chunk back, checking it again,
 //	                  decrypting and writing the output with an fsync
@@ -74,7 +75,8 @@ const (
 //	bare-cpu-ns/B     the same over the bare stream; steadier than the rates
 //	                  on a shared machine
 //	peak-rss-MB       growth: the highest VmRSS of this process seen while A posted
-//	                  and B got the file (polled every 100 ms), less VmRSS
+//	                  and B got the file (polled every 100 ms; the log gives
+//	                  the peak until the fetch's end apart), less VmRSS
 //	                  just before, after a GC that returned freed memory to
 //	                  the OS; both nodes count, as they share the process.
 //	                  Linux only.
@@ -118,8 +120,8 @@ func BenchmarkFileTransfer(b *testing.B) {
 		b.ReportMetric(float64(r.bareCPU.Nanoseconds())/float64(r.cipher), "bare-cpu-ns/B")
 	}
 	if r.rssOK {
-		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while getting",
-			r.rssBase>>10, r.rssPrepare>>10, r.rssGet>>10)
+		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while getting (%d KiB until fetched)",
+			r.rssBase>>10, r.rssPrepare>>10, r.rssGet>>10, r.rssFetch>>10)
 		b.ReportMetric(float64(max(r.rssPrepare, r.rssGet)-r.rssBase)/(1<<20), "peak-rss-MB")
 	}
 }
@@ -138,6 +140,7 @@ type fileResult struct {
 
 	rssOK                       bool
 	rssBase, rssPrepare, rssGet int64 // bytes: before, and peaks while posting and getting
+	rssFetch                    int64 // bytes: the peak while getting, up to the fetch's end
 }
 
 // runFileTransfer writes a file of size random bytes, posts it on one node
@@ -219,6 +222,7 @@ func runFileTransfer(b *testing.B, size int64) fileResult {
 		}
 		d := time.Since(start)
 		r.fetchCPU = processCPU() - cpu0
+		r.rssFetch = poll.peak.Load()
 		fetched <- d
 	}()
 	_, err = rcv.GetFile(ctx, f.ID, out)

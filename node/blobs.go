@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,14 +22,17 @@ import (
 )
 
 // blobProtocol serves ciphertext chunks by hash (wire/doc.go "Blob frames").
-// A stream carries requests one at a time; the requester checks every chunk
-// against its hash, so a server can send nothing readable or wrong.
+// A server answers a stream's requests in the order they came; a requester
+// may send several before reading the first answer. The requester checks
+// every chunk against its hash, so a server can send nothing readable or
+// wrong, and the server does not hash what it sends.
 const blobProtocol = protocol.ID("/charla/blob/1")
 
 // Bounds and pace of file transfer.
 const (
 	chunkSize          = 1 << 20 // ciphertext bytes per chunk; the last is shorter
-	blobStreamsPerPeer = 4       // chunks in flight per peer: memory and yamux windows stay bounded
+	blobStreamsPerPeer = 2       // streams a fetch opens to each peer
+	blobDepth          = 3       // requests in flight per stream: the next chunks travel while one is stored
 	blobStepTimeout    = 30 * time.Second
 	blobMaxBad         = 3 // bad chunks from one peer before a fetch stops asking it
 	blobsDir           = "blobs"
@@ -58,11 +63,19 @@ func (b blobDir) put(h wire.ID, data []byte) error {
 	if sha256.Sum256(data) != h {
 		return errBadChunk
 	}
+	return b.store(h, data)
+}
+
+// store writes data as chunk h, which the caller has just computed or
+// checked, through a temporary file renamed into place.
+func (b blobDir) store(h wire.ID, data []byte) error {
 	p := b.path(h)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("store chunk: %w", err)
-	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".part-*")
+	if errors.Is(err, fs.ErrNotExist) { // the first chunk under this prefix
+		if err = os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+			f, err = os.CreateTemp(filepath.Dir(p), ".part-*")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("store chunk: %w", err)
 	}
@@ -80,19 +93,30 @@ func (b blobDir) put(h wire.ID, data []byte) error {
 	return nil
 }
 
-// read returns chunk h, checked against its hash; a damaged chunk is
-// removed and reported as errBadChunk.
-func (b blobDir) read(h wire.ID) ([]byte, error) {
+// read returns chunk h, checked against its hash, in buf when it has room;
+// a damaged chunk is removed and reported as errBadChunk.
+func (b blobDir) read(h wire.ID, buf []byte) ([]byte, error) {
 	f, err := os.Open(b.path(h))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, wire.MaxChunkBytes+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > wire.MaxChunkBytes || sha256.Sum256(data) != h {
+	if !fi.Mode().IsRegular() || fi.Size() > wire.MaxChunkBytes {
+		os.Remove(b.path(h))
+		return nil, errBadChunk
+	}
+	if int64(cap(buf)) < fi.Size() {
+		buf = make([]byte, fi.Size())
+	}
+	data := buf[:fi.Size()]
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, err
+	}
+	if sha256.Sum256(data) != h {
 		os.Remove(b.path(h))
 		return nil, errBadChunk
 	}
@@ -131,7 +155,7 @@ func (c *chunker) flush() error {
 		return nil
 	}
 	h := sha256.Sum256(c.buf)
-	if err := c.blobs.put(h, c.buf); err != nil {
+	if err := c.blobs.store(h, c.buf); err != nil {
 		return err
 	}
 	c.hashes = append(c.hashes, h)
@@ -165,23 +189,65 @@ func (n *Node) handleBlob(s network.Stream) {
 			s.Reset()
 			return
 		}
-		var answer []byte
+		var err2 error
 		switch req.Op {
 		case wire.BlobHave:
-			answer = make([]byte, wire.BlobHaveLen(len(req.Chunks)))
+			answer := make([]byte, wire.BlobHaveLen(len(req.Chunks)))
 			for i, h := range req.Chunks {
 				if n.files.blobs.has(h, -1) {
 					answer[i/8] |= 1 << (i % 8)
 				}
 			}
+			err2 = wire.WriteFrame(s, answer)
 		case wire.BlobGet:
-			answer, _ = n.files.blobs.read(req.Chunks[0]) // nothing when not held or damaged
+			err2 = n.files.blobs.serve(s, req.Chunks[0])
 		}
-		if err := wire.WriteFrame(s, answer); err != nil {
+		if err2 != nil {
 			s.Reset()
 			return
 		}
 	}
+}
+
+// chunkBufs holds buffers of a frame's length prefix and a whole chunk, so
+// that serving and fetching a file allocate a few of them, not one a chunk.
+var chunkBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func getChunkBuf(n int) *[]byte {
+	b := chunkBufs.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, n, max(n, chunkSize+binary.MaxVarintLen64))
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+// serve writes chunk h to w as one frame, read from disk straight into the
+// frame, unchecked: the requester checks it. A chunk not held, or of an
+// impossible size, is answered with an empty frame.
+func (b blobDir) serve(w io.Writer, h wire.ID) error {
+	f, err := os.Open(b.path(h))
+	if err != nil {
+		return wire.WriteFrame(w, nil)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > wire.MaxChunkBytes {
+		return wire.WriteFrame(w, nil)
+	}
+	size := int(fi.Size())
+	buf := getChunkBuf(binary.MaxVarintLen64 + size)
+	defer chunkBufs.Put(buf)
+	frame := binary.AppendUvarint((*buf)[:0], uint64(size))
+	k := len(frame)
+	frame = frame[:k+size]
+	if _, err := io.ReadFull(f, frame[k:]); err != nil {
+		return wire.WriteFrame(w, nil)
+	}
+	if _, err := w.Write(frame); err != nil {
+		return fmt.Errorf("write chunk: %w", err)
+	}
+	return nil
 }
 
 // BlobSource counts what this node fetched from one peer since it started.
@@ -290,8 +356,9 @@ func newFetchPlan(m *wire.FileManifest) *fetchPlan {
 }
 
 // take returns a pending chunk p holds and may be asked for. While none is
-// pending but others are in flight it waits, since one may come back.
-func (f *fetchPlan) take(ctx context.Context, p peer.ID) (int, bool) {
+// pending but others are in flight it waits, when wait is set, since one may
+// come back.
+func (f *fetchPlan) take(ctx context.Context, p peer.ID, wait bool) (int, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ctx.Err() == nil && f.bad[p] < blobMaxBad {
@@ -302,7 +369,7 @@ func (f *fetchPlan) take(ctx context.Context, p peer.ID) (int, bool) {
 				return i, true
 			}
 		}
-		if f.inflight == 0 {
+		if f.inflight == 0 || !wait {
 			break
 		}
 		f.changed.Wait()
@@ -426,25 +493,50 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) error {
 	return nil
 }
 
-// fetchFrom asks p for chunks of plan until none is left that p holds.
+// fetchFrom asks p for chunks of plan until none is left that p holds,
+// keeping up to blobDepth requests in flight on c: the next chunks cross the
+// network while one is checked and stored. Answers come in request order.
 func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fetchPlan) {
-	for ctx.Err() == nil {
-		i, ok := plan.take(ctx, p)
-		if !ok {
-			return
-		}
-		h, size := plan.m.Chunks[i], plan.m.ChunkLen(i)
-		data, err := c.ask(&wire.BlobRequest{Op: wire.BlobGet, Chunks: []wire.ID{h}}, size)
-		if err != nil {
-			c.s.Reset()
+	var queue []int // chunks asked for, not yet answered, oldest first
+	fail := func() {
+		c.s.Reset()
+		for _, i := range queue {
 			plan.giveBack(i, p, false)
+		}
+	}
+	for ctx.Err() == nil {
+		for len(queue) < blobDepth {
+			i, ok := plan.take(ctx, p, len(queue) == 0)
+			if !ok {
+				break
+			}
+			queue = append(queue, i)
+			c.s.SetWriteDeadline(time.Now().Add(blobStepTimeout))
+			if err := wire.WriteFrame(c.s, (&wire.BlobRequest{Op: wire.BlobGet, Chunks: []wire.ID{plan.m.Chunks[i]}}).Marshal()); err != nil {
+				fail()
+				return
+			}
+		}
+		if len(queue) == 0 {
 			return
 		}
+		i := queue[0]
+		h, size := plan.m.Chunks[i], plan.m.ChunkLen(i)
+		c.s.SetReadDeadline(time.Now().Add(blobStepTimeout))
+		buf, err := readChunkFrame(c.r, size)
+		if err != nil {
+			fail()
+			return
+		}
+		queue = queue[1:]
+		data := *buf
 		if len(data) == 0 { // no longer held there
+			chunkBufs.Put(buf)
 			plan.giveBack(i, p, true)
 			continue
 		}
 		err = n.files.blobs.put(h, data)
+		chunkBufs.Put(buf)
 		if errors.Is(err, errBadChunk) {
 			n.files.stats.add(p, len(data), true)
 			n.log.Warn("discarded a chunk that failed its hash", "peer", p, "chunk", h)
@@ -455,6 +547,7 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			// Disk full or unwritable: the chunks held so far stay, the
 			// download resumes from them later.
 			plan.giveBack(i, p, false)
+			fail()
 			n.log.Warn("store chunk", "err", err)
 			return
 		}
@@ -464,6 +557,25 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			(*hook)(p, h)
 		}
 	}
+	fail()
+}
+
+// readChunkFrame reads one frame of at most max bytes, as wire.ReadFrame
+// does, into a buffer from chunkBufs that the caller puts back.
+func readChunkFrame(r *bufio.Reader, max int) (*[]byte, error) {
+	k, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk frame: %w", err)
+	}
+	if k > uint64(max) {
+		return nil, fmt.Errorf("read chunk frame: length %d, over the limit of %d: %w", k, max, wire.ErrTooLarge)
+	}
+	buf := getChunkBuf(int(k))
+	if _, err := io.ReadFull(r, *buf); err != nil {
+		chunkBufs.Put(buf)
+		return nil, fmt.Errorf("read chunk frame: %w", err)
+	}
+	return buf, nil
 }
 
 // chunkReader reads a file's ciphertext chunk by chunk from the blob store,
@@ -473,22 +585,24 @@ type chunkReader struct {
 	blobs blobDir
 	m     *wire.FileManifest
 	next  int
-	cur   *bytes.Reader
+	cur   bytes.Reader
+	buf   []byte // the chunk being read, reused for the next
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
-	for r.cur == nil || r.cur.Len() == 0 {
+	for r.cur.Len() == 0 {
 		if r.next == len(r.m.Chunks) {
 			return 0, io.EOF
 		}
-		data, err := r.blobs.read(r.m.Chunks[r.next])
+		data, err := r.blobs.read(r.m.Chunks[r.next], r.buf)
 		if err == nil && len(data) != r.m.ChunkLen(r.next) {
 			err = errBadChunk
 		}
 		if err != nil {
 			return 0, fmt.Errorf("chunk %d of %d: %w", r.next+1, len(r.m.Chunks), err)
 		}
-		r.cur = bytes.NewReader(data)
+		r.buf = data
+		r.cur.Reset(data)
 		r.next++
 	}
 	return r.cur.Read(p)

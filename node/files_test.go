@@ -175,7 +175,8 @@ func TestFileBadChunkRefetched(t *testing.T) {
 			}
 		}
 	})
-	path, data := randomFile(t, "contract.pdf", 6<<20)
+	// Many more chunks than one peer keeps in flight, so that b is asked too.
+	path, data := randomFile(t, "contract.pdf", 24<<20)
 	f, err := a.SendFile(ctx, "general", path)
 	if err != nil {
 		t.Fatal(err)
