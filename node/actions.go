@@ -210,8 +210,12 @@ func (n *Node) addActions(ctx context.Context, m store.Message, v *Message) {
 		}
 	}
 	if a, ok, err := n.st.Action(ctx, m.ID); err == nil && ok && wire.ContentKind(a.Kind) == wire.KindText {
-		v.ReplyTo = a.Target.String()
-		if t, err := n.st.Message(ctx, a.Target); err == nil && t.Room == m.Room {
+		t, err := n.st.Message(ctx, a.Target)
+		if err == nil && t.Room != m.Room {
+			return // a reply to another room's message is a plain message
+		}
+		v.ReplyTo = a.Target.String() // the target may not be held yet
+		if err == nil {
 			v.ReplyText = quote(t.Text, 100)
 			if who, ok := n.hist.member(t.Author); ok {
 				v.ReplyAuthor = who.name
