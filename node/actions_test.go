@@ -74,8 +74,13 @@ func TestEditsDeletesReactionsReplies(t *testing.T) {
 		t.Fatalf("ben edits ana's message: %v, want ErrInvalid", err)
 	}
 	// A forged one, past the API's check, is stored and has no effect.
-	if _, _, err := ben.hist.postContent(ctx, generalRoomID(ben.hist.ws), &wire.Content{Kind: wire.KindEdit, Target: mustID(t, m.ID), Text: "hijacked"}); err != nil {
-		t.Fatal(err)
+	for _, c := range []*wire.Content{
+		{Kind: wire.KindEdit, Target: mustID(t, m.ID), Text: "hijacked"},
+		{Kind: wire.KindDelete, Target: mustID(t, m.ID)}, // ben is no admin
+	} {
+		if _, _, err := ben.hist.postContent(ctx, generalRoomID(ben.hist.ws), c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := ana.Edit(ctx, "general", m.ID, "the meeting is at ten"); err != nil {
 		t.Fatal(err)
@@ -88,7 +93,7 @@ func TestEditsDeletesReactionsReplies(t *testing.T) {
 		t.Fatalf("after edits: %+v", v)
 	}
 	everywhere("the later edit everywhere", func(v Message) bool {
-		return v.Edited && v.Text == "the meeting is at eleven"
+		return v.Edited && v.Text == "the meeting is at eleven" && !v.Deleted
 	})
 
 	// Reactions: ben and cai 👍, cai 🎉 then takes it back.
