@@ -31,7 +31,15 @@ import (
 //   - a reply is a text message whose Target is the message replied to.
 //
 // Actions that break these rules are stored (they are envelopes) and have no
-// effect.
+// effect. An admin's delete is judged by the author's role as this node knows
+// it: one applied before the roster op that made its author admin shows the
+// message as deleted (and search skips it) at once, and its text leaves the
+// store when the next action on that message is applied.
+//
+// The view is computed when a message is read (addActions); the stored text
+// is brought in line when a message or an action on it is applied (settle).
+// Replies are kept in the same table, kind text, so a reply's target needs no
+// column in messages.
 
 // ErrUnknownMessage means no message with that ID is held in that room.
 var ErrUnknownMessage = errors.New("no such message")
@@ -120,10 +128,12 @@ func resolve(target store.Message, acts []store.Action, role func([]byte) wire.R
 	return r
 }
 
-// roleOf is a member's current role; none for a removed or unknown member.
+// roleOf is a member's current role, none for an unknown member. A removed
+// member keeps its role here: what it sent before its removal stays valid
+// (DESIGN.md), and nothing after it is ever stored.
 func (h *history) roleOf(p []byte) wire.Role {
 	m, ok := h.member(p)
-	if !ok || m.removed {
+	if !ok {
 		return 0
 	}
 	return m.role

@@ -35,7 +35,9 @@ func (n *Node) Search(ctx context.Context, query string, limit int) ([]Message, 
 	}
 	out := make([]Message, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, n.messageView(ctx, m))
+		if v := n.messageView(ctx, m); !v.Deleted {
+			out = append(out, v)
+		}
 	}
 	return out, nil
 }
