@@ -29,7 +29,7 @@ func find(t *testing.T, n *Node, room, id string) (Message, bool) {
 
 func readsGeneral(t *testing.T, nodes ...*Node) {
 	t.Helper()
-	eventually(t, 20*time.Second, "every node reads #general", func() bool {
+	eventually(t, 60*time.Second, "every node reads #general", func() bool {
 		for _, n := range nodes {
 			if _, _, err := n.resolveRoom(context.Background(), "general"); err != nil {
 				return false
@@ -58,7 +58,7 @@ func TestEditsDeletesReactionsReplies(t *testing.T) {
 	}
 	everywhere := func(what string, ok func(Message) bool) {
 		t.Helper()
-		eventually(t, 20*time.Second, what, func() bool {
+		eventually(t, 60*time.Second, what, func() bool {
 			for _, n := range nodes {
 				v, held := find(t, n, "general", m.ID)
 				if !held || !ok(v) {
@@ -127,7 +127,7 @@ func TestEditsDeletesReactionsReplies(t *testing.T) {
 	if r.ReplyTo != m.ID || r.ReplyText != "the meeting is at eleven" || r.ReplyAuthor != "Ana" {
 		t.Fatalf("reply: %+v", r)
 	}
-	eventually(t, 20*time.Second, "the reply everywhere", func() bool {
+	eventually(t, 60*time.Second, "the reply everywhere", func() bool {
 		for _, n := range nodes {
 			if v, ok := find(t, n, "general", r.ID); !ok || v.ReplyTo != m.ID {
 				return false
@@ -179,7 +179,7 @@ func TestActionsBeforeTarget(t *testing.T) {
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
 	readsGeneral(t, nodes...)
 	general := generalRoomID(ana.hist.ws)
-	eventually(t, 20*time.Second, "everyone holds ana's feed", func() bool {
+	eventually(t, 60*time.Second, "everyone holds ana's feed", func() bool {
 		a, _ := ana.st.Heads(ctx)
 		b, _ := ben.st.Heads(ctx)
 		c, _ := cai.st.Heads(ctx)

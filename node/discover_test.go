@@ -32,7 +32,7 @@ func TestFoundAddressDialled(t *testing.T) {
 
 	addr := func(n *Node) ma.Multiaddr { return n.host.Addrs()[0] }
 	ben.onFound(discovery.Found{Addrs: []ma.Multiaddr{addr(other), addr(ana)}, Via: discovery.ViaMDNS})
-	eventually(t, 10*time.Second, "ben connects to ana", func() bool { return len(ben.connectedMembers()) == 1 })
+	eventually(t, 60*time.Second, "ben connects to ana", func() bool { return len(ben.connectedMembers()) == 1 })
 	ps, err := ben.Peers(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +71,10 @@ func TestPeerExchange(t *testing.T) {
 	}
 	ben := openNode(t, filepath.Join(dir, "ben"), ana.Addrs()[0])
 	cai := openNode(t, filepath.Join(dir, "cai"), ana.Addrs()[0])
-	eventually(t, 20*time.Second, "ana reaches ben and cai", func() bool { return len(ana.connectedMembers()) == 3-1 })
+	eventually(t, 60*time.Second, "ana reaches ben and cai", func() bool { return len(ana.connectedMembers()) == 3-1 })
 	_ = cai
 	lap := openNode(t, filepath.Join(dir, "lap"), ben.Addrs()[0]) // knows Ben only
-	eventually(t, 20*time.Second, "lap reaches all three", func() bool { return len(lap.connectedMembers()) == 3 })
+	eventually(t, 60*time.Second, "lap reaches all three", func() bool { return len(lap.connectedMembers()) == 3 })
 	ps, err := lap.Peers(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -294,7 +294,7 @@ func TestDoctorConnectedMember(t *testing.T) {
 	ctx := context.Background()
 	nodes, _ := workspace(t, 2)
 	ana, ben := nodes[0], nodes[1]
-	eventually(t, 10*time.Second, "ana and ben connect", func() bool {
+	eventually(t, 60*time.Second, "ana and ben connect", func() bool {
 		return len(ana.connectedMembers()) == 1 && len(ben.connectedMembers()) == 1
 	})
 

@@ -23,7 +23,7 @@ func TestFile64MiBThreeNodes(t *testing.T) {
 	nodes, _ := fileWorkspace(t, 0, 0, 0)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := context.Background()
-	eventually(t, 10*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
+	eventually(t, 60*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
 	path, data := randomFile(t, "all-hands.mkv", bigFileSize)
 	want := sha256.Sum256(data)
 
@@ -37,7 +37,7 @@ func TestFile64MiBThreeNodes(t *testing.T) {
 		t.Fatalf("posted: %+v", f)
 	}
 	for _, n := range []*Node{b, c} {
-		eventually(t, 10*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
+		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
 		if s := fileState(n, f.ID); s != "missing" {
 			t.Fatalf("a file over the auto-download size is %s before any get", s)
 		}

@@ -43,7 +43,7 @@ func fileWorkspace(t *testing.T, autos ...int64) ([]*Node, []string) {
 		}
 		nodes = append(nodes, openFileNode(t, homes[i], autos[i], peers...))
 	}
-	eventually(t, 10*time.Second, "every node reads #general", func() bool {
+	eventually(t, 60*time.Second, "every node reads #general", func() bool {
 		for _, n := range nodes {
 			if _, _, err := n.resolveRoom(ctx, "general"); err != nil {
 				return false
@@ -124,7 +124,7 @@ func TestFileReachesMembersFromEveryPeer(t *testing.T) {
 		t.Fatalf("posted: %+v", f)
 	}
 	// B fetches it on arrival (12 MiB is under the default); C does not.
-	eventually(t, 10*time.Second, "b downloads the file by itself", func() bool { return fileState(b, f.ID) == "complete" })
+	eventually(t, 60*time.Second, "b downloads the file by itself", func() bool { return fileState(b, f.ID) == "complete" })
 	if s := fileState(c, f.ID); s != "missing" {
 		t.Fatalf("c with auto-download off: %s", s)
 	}
@@ -154,7 +154,7 @@ func TestFileBadChunkRefetched(t *testing.T) {
 	nodes, _ := fileWorkspace(t, -1, -1, -1)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := context.Background()
-	eventually(t, 10*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
+	eventually(t, 60*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
 	b.host.SetStreamHandler(blobProtocol, func(s network.Stream) {
 		defer s.Close()
 		for {
@@ -181,7 +181,7 @@ func TestFileBadChunkRefetched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "c holds the file message", func() bool { _, err := c.File(ctx, f.ID); return err == nil })
+	eventually(t, 60*time.Second, "c holds the file message", func() bool { _, err := c.File(ctx, f.ID); return err == nil })
 	getAndCompare(t, c, f.ID, data)
 	src := c.BlobSources()
 	fromA, fromB := src[a.PeerID().String()], src[b.PeerID().String()]
@@ -203,7 +203,7 @@ func TestFileResumeAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, f.ID); return err == nil })
+	eventually(t, 60*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, f.ID); return err == nil })
 	var once sync.Once
 	cut := make(chan struct{})
 	got := 0
@@ -246,7 +246,7 @@ func TestFileResumeAfterRestart(t *testing.T) {
 		t.Fatalf("b held %d of %d chunks at the cut", held, len(m.Chunks))
 	}
 	b = openFileNode(t, homes[1], -1, a.Addrs()[0])
-	eventually(t, 10*time.Second, "b reconnects", func() bool { return len(b.connectedMembers()) > 0 })
+	eventually(t, 60*time.Second, "b reconnects", func() bool { return len(b.connectedMembers()) > 0 })
 	getAndCompare(t, b, f.ID, data)
 	fetched := int(b.BlobSources()[a.PeerID().String()].Chunks)
 	t.Logf("held %d of %d chunks at the cut; fetched %d after the restart", held, len(m.Chunks), fetched)
@@ -278,15 +278,15 @@ func TestFileNotInRoomNeverReadable(t *testing.T) {
 	if _, err := a.CreateRoom(ctx, "board", []peer.ID{b.PeerID()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "b reads #board", func() bool { _, _, err := b.resolveRoom(ctx, "board"); return err == nil })
+	eventually(t, 60*time.Second, "b reads #board", func() bool { _, _, err := b.resolveRoom(ctx, "board"); return err == nil })
 	path, data := randomFile(t, "salaries.xlsx", 3<<20)
 	f, err := a.SendFile(ctx, "board", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "b downloads the file", func() bool { return fileState(b, f.ID) == "complete" })
+	eventually(t, 60*time.Second, "b downloads the file", func() bool { return fileState(b, f.ID) == "complete" })
 	id, _ := wire.ParseID(f.ID)
-	eventually(t, 10*time.Second, "c stores the file message as ciphertext", func() bool {
+	eventually(t, 60*time.Second, "c stores the file message as ciphertext", func() bool {
 		_, err := c.st.Envelope(ctx, id)
 		return err == nil
 	})

@@ -22,7 +22,7 @@ func TestForkSameCanonicalEverywhere(t *testing.T) {
 	nodes, _ := workspace(t, 3)
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
 	general := generalRoomID(ana.hist.ws)
-	eventually(t, 20*time.Second, "everyone reads #general and holds ana's feed", func() bool {
+	eventually(t, 60*time.Second, "everyone reads #general and holds ana's feed", func() bool {
 		for _, n := range []*Node{ben, cai} {
 			if _, _, err := n.resolveRoom(ctx, "general"); err != nil {
 				return false

@@ -47,7 +47,7 @@ func TestInviteJoinAndDirectMessages(t *testing.T) {
 		t.Fatalf("roster has %d members, want 3", got)
 	}
 	ben, cai := nodes[0], nodes[1]
-	eventually(t, 20*time.Second, "ben and cai know each other and read #general", func() bool {
+	eventually(t, 60*time.Second, "ben and cai know each other and read #general", func() bool {
 		for _, n := range []*Node{ben, cai} {
 			ms, _ := n.Members(ctx)
 			if _, _, err := n.resolveRoom(ctx, "general"); err != nil || len(ms) != 3 {
@@ -64,20 +64,20 @@ func TestInviteJoinAndDirectMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "ana reads ben's direct message", func() bool {
+	eventually(t, 60*time.Second, "ana reads ben's direct message", func() bool {
 		ms, err := ana.Log(ctx, "@Ben", 10)
 		return err == nil && len(ms) == 1 && ms[0].Text == secret && ms[0].RoomName == "@Ben"
 	})
 	if _, err := ana.Send(ctx, "@Ben", "recibido"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "ben reads ana's answer; cai reads #general", func() bool {
+	eventually(t, 60*time.Second, "ben reads ana's answer; cai reads #general", func() bool {
 		ms, _ := ben.Log(ctx, "@Ana", 10)
 		g, _ := cai.Log(ctx, "general", 10)
 		return len(ms) == 2 && len(g) == 1
 	})
 	id, _ := wire.ParseID(m.ID)
-	eventually(t, 20*time.Second, "cai stores the direct message it cannot read", func() bool {
+	eventually(t, 60*time.Second, "cai stores the direct message it cannot read", func() bool {
 		_, err := cai.st.Envelope(ctx, id)
 		return err == nil
 	})
@@ -168,7 +168,7 @@ func TestRestartReconnectsFromBook(t *testing.T) {
 		}
 		others = append(others, openNode(t, home))
 	}
-	eventually(t, 20*time.Second, "ana connected to both and knows their listen addresses", func() bool {
+	eventually(t, 60*time.Second, "ana connected to both and knows their listen addresses", func() bool {
 		if len(ana.connectedMembers()) != 2 {
 			return false
 		}
@@ -183,7 +183,7 @@ func TestRestartReconnectsFromBook(t *testing.T) {
 		t.Fatal(err)
 	}
 	ana = openNode(t, anaHome)
-	eventually(t, 20*time.Second, "restarted ana reconnects to both from its book", func() bool {
+	eventually(t, 60*time.Second, "restarted ana reconnects to both from its book", func() bool {
 		return len(ana.connectedMembers()) == 2
 	})
 	ps, err := ana.Peers(ctx)
@@ -198,7 +198,7 @@ func TestRestartReconnectsFromBook(t *testing.T) {
 	if _, err := ana.Send(ctx, "general", "back"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "both read it", func() bool {
+	eventually(t, 60*time.Second, "both read it", func() bool {
 		for _, n := range others {
 			if len(texts(t, n, "general")) != 1 {
 				return false

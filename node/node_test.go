@@ -95,7 +95,7 @@ func TestFiveNodesSameHistory(t *testing.T) {
 	}
 	nodes, _ := workspace(t, 5)
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "every node reads #general", func() bool {
+	eventually(t, 60*time.Second, "every node reads #general", func() bool {
 		for _, n := range nodes {
 			if _, _, err := n.resolveRoom(ctx, "general"); err != nil {
 				return false
@@ -146,7 +146,7 @@ func TestUnreadableRoomStoredAsCiphertext(t *testing.T) {
 	if _, err := a.CreateRoom(ctx, "secret", []peer.ID{b.PeerID()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "b reads #secret", func() bool {
+	eventually(t, 60*time.Second, "b reads #secret", func() bool {
 		_, _, err := b.resolveRoom(ctx, "secret")
 		return err == nil
 	})
@@ -156,14 +156,14 @@ func TestUnreadableRoomStoredAsCiphertext(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := wire.ParseID(m.ID)
-	eventually(t, 20*time.Second, "c stores b's envelope", func() bool {
+	eventually(t, 60*time.Second, "c stores b's envelope", func() bool {
 		_, err := c.st.Envelope(ctx, id)
 		return err == nil
 	})
 	if _, _, err := c.resolveRoom(ctx, "secret"); err == nil {
 		t.Fatal("c can name a room it is not in")
 	}
-	eventually(t, 20*time.Second, "a reads b's message in #secret", func() bool {
+	eventually(t, 60*time.Second, "a reads b's message in #secret", func() bool {
 		got := texts(t, a, "secret")
 		return len(got) == 1 && got[0] == text
 	})

@@ -21,7 +21,7 @@ func TestTailLossRepairedByHeartbeat(t *testing.T) {
 	nodes, _ := workspace(t, 2)
 	ana, ben := nodes[0], nodes[1]
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "connected and reading #general", func() bool {
+	eventually(t, 60*time.Second, "connected and reading #general", func() bool {
 		_, _, err := ben.resolveRoom(ctx, "general")
 		return err == nil && len(ana.connectedMembers()) == 1
 	})
@@ -64,7 +64,7 @@ func TestOfflineSendIsLocal(t *testing.T) {
 		t.Fatalf("offline message state %q, want local", m.State)
 	}
 	ben := openNode(t, filepath.Join(dir, "ben"), ana.Addrs()[0])
-	eventually(t, 20*time.Second, "ben gets it and ana sees it delivered", func() bool {
+	eventually(t, 60*time.Second, "ben gets it and ana sees it delivered", func() bool {
 		ms, _ := ana.Log(ctx, "general", 10)
 		got, err := ben.Log(ctx, "general", 10)
 		return err == nil && len(got) == 1 && len(ms) == 1 && ms[0].State == "delivered"
@@ -82,12 +82,12 @@ func TestRestoredNodeLearnsOwnHead(t *testing.T) {
 	nodes, homes := workspace(t, 2)
 	ana, ben := nodes[0], nodes[1]
 	wait := func(n int) {
-		eventually(t, 20*time.Second, "ben holds all of ana's messages", func() bool {
+		eventually(t, 60*time.Second, "ben holds all of ana's messages", func() bool {
 			ms, err := ben.Log(ctx, "general", 100)
 			return err == nil && len(ms) == n
 		})
 	}
-	eventually(t, 20*time.Second, "ben reads #general", func() bool { _, _, err := ben.resolveRoom(ctx, "general"); return err == nil })
+	eventually(t, 60*time.Second, "ben reads #general", func() bool { _, _, err := ben.resolveRoom(ctx, "general"); return err == nil })
 	for _, s := range []string{"one", "two"} {
 		if _, err := ana.Send(ctx, "general", s); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,7 @@ func TestCreateRoomNamed(t *testing.T) {
 	nodes, _ := workspace(t, 3)
 	ctx := context.Background()
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	eventually(t, 20*time.Second, "a knows every member", func() bool { return a.hist.memberCount() == 3 })
+	eventually(t, 60*time.Second, "a knows every member", func() bool { return a.hist.memberCount() == 3 })
 
 	r, err := a.CreateRoomNamed(ctx, "#board", []string{"member1", "@" + b.PeerID().String()})
 	if err != nil {
@@ -45,7 +45,7 @@ func TestCreateRoomNamed(t *testing.T) {
 		})
 	}
 
-	eventually(t, 20*time.Second, "b reads #board", func() bool {
+	eventually(t, 60*time.Second, "b reads #board", func() bool {
 		_, err := b.Log(ctx, "board", 10)
 		return err == nil
 	})
@@ -54,7 +54,7 @@ func TestCreateRoomNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := wire.ParseID(m.ID)
-	eventually(t, 20*time.Second, "c stores b's envelope", func() bool {
+	eventually(t, 60*time.Second, "c stores b's envelope", func() bool {
 		_, err := c.st.Envelope(ctx, id)
 		return err == nil
 	})
@@ -73,7 +73,7 @@ func TestCreateRoomNamed(t *testing.T) {
 			t.Errorf("c lists #board: %+v", cr)
 		}
 	}
-	eventually(t, 20*time.Second, "a reads b's message", func() bool {
+	eventually(t, 60*time.Second, "a reads b's message", func() bool {
 		got := texts(t, a, "board")
 		return len(got) == 1 && got[0] == "only for the board"
 	})
