@@ -3,33 +3,18 @@ package api
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/charla-im/charla/node"
 )
 
 // TestBrowserActions: in the web UI, Bruno replies to Ana's message, Ana
 // reacts to it, edits it and deletes it, and each change shows on the other
 // page.
 func TestBrowserActions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts nodes and Chromium")
-	}
-	exe := findChromium()
-	if exe == "" {
-		t.Skip("no Chromium found; on Debian: apt-get install chromium")
-	}
-	nodes := workspace(t, "Ana", "Bruno")
-	ana, bruno := nodes[0], nodes[1]
+	exe, ana, bruno := browserOffice(t)
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "Bruno reads #general", func() bool {
-		rooms, _ := bruno.node.Rooms(ctx)
-		return slices.ContainsFunc(rooms, func(r node.Room) bool { return r.Name == "general" })
-	})
 	m, err := ana.node.Send(ctx, "general", "Lunch at one?")
 	if err != nil {
 		t.Fatal(err)

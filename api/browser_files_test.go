@@ -11,13 +11,10 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/charla-im/charla/node"
 )
 
 // dropFile is a script that drops a file of the given bytes on the message
@@ -49,20 +46,8 @@ func (p *browserPage) eval(what, script string) {
 // message; a file dropped in one page downloads identical in the other, and
 // an image is previewed.
 func TestBrowserSearchAndFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts nodes and Chromium")
-	}
-	exe := findChromium()
-	if exe == "" {
-		t.Skip("no Chromium found; on Debian: apt-get install chromium")
-	}
-	nodes := workspace(t, "Ana", "Bruno")
-	ana, bruno := nodes[0], nodes[1]
+	exe, ana, bruno := browserOffice(t)
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "Bruno reads #general", func() bool {
-		rooms, _ := bruno.node.Rooms(ctx)
-		return slices.ContainsFunc(rooms, func(r node.Room) bool { return r.Name == "general" })
-	})
 	// The message searched for is older than the first page the UI loads.
 	target, err := ana.node.Send(ctx, "general", "The quarterly budget spreadsheet is on the shared drive")
 	if err != nil {

@@ -151,23 +151,30 @@ func hasMessage(s string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll(".msg .body")].some(e => e.textContent.includes(%q))`, s)
 }
 
-// TestBrowser drives the web UI of two nodes in Debian's Chromium: a message
-// typed in one page appears in the other, and unread counts rise and clear.
-func TestBrowser(t *testing.T) {
+// browserOffice skips unless Chromium is here and the test is long, then
+// starts Ana's and Bruno's nodes and waits until Bruno reads #general.
+func browserOffice(t *testing.T) (exe string, ana, bruno *liveNode) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts nodes and Chromium")
 	}
-	exe := findChromium()
-	if exe == "" {
+	if exe = findChromium(); exe == "" {
 		t.Skip("no Chromium found; on Debian: apt-get install chromium")
 	}
 	nodes := workspace(t, "Ana", "Bruno")
-	ana, bruno := nodes[0], nodes[1]
-	ctx := context.Background()
+	ana, bruno = nodes[0], nodes[1]
 	eventually(t, 20*time.Second, "Bruno reads #general", func() bool {
-		rooms, _ := bruno.node.Rooms(ctx)
+		rooms, _ := bruno.node.Rooms(context.Background())
 		return slices.ContainsFunc(rooms, func(r node.Room) bool { return r.Name == "general" })
 	})
+	return exe, ana, bruno
+}
+
+// TestBrowser drives the web UI of two nodes in Debian's Chromium: a message
+// typed in one page appears in the other, and unread counts rise and clear.
+func TestBrowser(t *testing.T) {
+	exe, ana, bruno := browserOffice(t)
+	ctx := context.Background()
 	for _, m := range []struct {
 		from *liveNode
 		text string
@@ -180,7 +187,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Each answers the one before, so each waits until both have it.
-		for _, n := range nodes {
+		for _, n := range []*liveNode{ana, bruno} {
 			eventually(t, 20*time.Second, "the message reaches every node", func() bool {
 				log, _ := n.node.Log(ctx, "general", 10)
 				return len(log) > 0 && log[len(log)-1].Text == m.text
