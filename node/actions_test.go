@@ -1,14 +1,11 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/charla-im/charla/crypto"
-	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 )
 
@@ -178,24 +175,7 @@ func TestActionsBeforeTarget(t *testing.T) {
 	nodes, _ := workspace(t, 3)
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
 	readsGeneral(t, nodes...)
-	general := generalRoomID(ana.hist.ws)
-	eventually(t, 60*time.Second, "everyone holds ana's feed", func() bool {
-		a, _ := ana.st.Heads(ctx)
-		b, _ := ben.st.Heads(ctx)
-		c, _ := cai.st.Heads(ctx)
-		return len(a) > 0 && len(a) == len(b) && len(b) == len(c)
-	})
-	var head store.Head
-	heads, _ := ana.st.Heads(ctx)
-	for _, h := range heads {
-		if bytes.Equal(h.Author, ana.hist.self) {
-			head = h
-		}
-	}
-	k, err := ana.hist.sendKey(ctx, general)
-	if err != nil {
-		t.Fatal(err)
-	}
+	head := feedHeld(t, ana, ben, cai)
 	// ana's next three envelopes, made by hand and never published: the
 	// message, then two edits of it.
 	prev, lamport := head.ID, uint64(1<<40)
@@ -210,17 +190,7 @@ func TestActionsBeforeTarget(t *testing.T) {
 		if i > 0 {
 			c.Target = ids[0]
 		}
-		body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), c.Marshal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := ana.id.SealEnvelope(&wire.Header{
-			Version: wire.Version, Workspace: ana.hist.ws, Author: ana.hist.self, Seq: head.Seq + 1 + uint64(i), Prev: prev,
-			Lamport: lamport + uint64(i), Time: time.Now().UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		env := forgeContent(t, ana, head.Seq+1+uint64(i), prev, lamport+uint64(i), c)
 		prev = env.ID()
 		ids = append(ids, env.ID())
 		raws = append(raws, env.Marshal())

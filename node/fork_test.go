@@ -21,42 +21,17 @@ func TestForkSameCanonicalEverywhere(t *testing.T) {
 	ctx := context.Background()
 	nodes, _ := workspace(t, 3)
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
-	general := generalRoomID(ana.hist.ws)
-	eventually(t, 60*time.Second, "everyone reads #general and holds ana's feed", func() bool {
+	eventually(t, 60*time.Second, "everyone reads #general", func() bool {
 		for _, n := range []*Node{ben, cai} {
 			if _, _, err := n.resolveRoom(ctx, "general"); err != nil {
 				return false
 			}
 		}
-		a, _ := ana.st.Heads(ctx)
-		b, _ := ben.st.Heads(ctx)
-		c, _ := cai.st.Heads(ctx)
-		return len(a) > 0 && len(a) == len(b) && len(b) == len(c)
+		return true
 	})
-	var head store.Head
-	heads, _ := ana.st.Heads(ctx)
-	for _, h := range heads {
-		if bytes.Equal(h.Author, ana.hist.self) {
-			head = h
-		}
-	}
-	k, err := ana.hist.sendKey(ctx, general)
-	if err != nil {
-		t.Fatal(err)
-	}
+	head := feedHeld(t, ana, ben, cai)
 	forge := func(text string) []byte {
-		body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), (&wire.Content{Kind: wire.KindText, Text: text}).Marshal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := ana.id.SealEnvelope(&wire.Header{
-			Version: wire.Version, Workspace: ana.hist.ws, Author: ana.hist.self, Seq: head.Seq + 1, Prev: head.ID,
-			Lamport: 1 << 40, Time: time.Now().UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env.Marshal()
+		return forgeContent(t, ana, head.Seq+1, head.ID, 1<<40, &wire.Content{Kind: wire.KindText, Text: text}).Marshal()
 	}
 	x, y := forge("branch x"), forge("branch y")
 	if _, err := ben.hist.ingestRaw(ctx, [][]byte{x}); err != nil {
@@ -133,4 +108,52 @@ func TestSyncSkipsWhatIsHeldAboveAGap(t *testing.T) {
 	if len(seqs) != 2 || seqs[0] != base+1 || seqs[1] != base+3 {
 		t.Fatalf("sent seqs %v, want %d and %d", seqs, base+1, base+3)
 	}
+}
+
+// feedHeld waits until every node holds as many feeds as the first, and
+// returns the first node's own head.
+func feedHeld(t *testing.T, nodes ...*Node) store.Head {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "everyone holds the same feeds", func() bool {
+		a, _ := nodes[0].st.Heads(ctx)
+		for _, n := range nodes[1:] {
+			if b, _ := n.st.Heads(ctx); len(a) == 0 || len(b) != len(a) {
+				return false
+			}
+		}
+		return true
+	})
+	heads, _ := nodes[0].st.Heads(ctx)
+	for _, h := range heads {
+		if bytes.Equal(h.Author, nodes[0].hist.self) {
+			return h
+		}
+	}
+	t.Fatal("the node holds no feed of its own")
+	return store.Head{}
+}
+
+// forgeContent signs, as n and by hand, a #general envelope at seq after
+// prev that was never published: for tests that deliver envelopes in an
+// order of their choosing, or sign two at one seq.
+func forgeContent(t *testing.T, n *Node, seq uint64, prev wire.ID, lamport uint64, c *wire.Content) *wire.Envelope {
+	t.Helper()
+	general := generalRoomID(n.hist.ws)
+	k, err := n.hist.sendKey(context.Background(), general)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), c.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := n.id.SealEnvelope(&wire.Header{
+		Version: wire.Version, Workspace: n.hist.ws, Author: n.hist.self, Seq: seq, Prev: prev,
+		Lamport: lamport, Time: time.Now().UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }
