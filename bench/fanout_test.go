@@ -605,18 +605,7 @@ func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcom
 	subs := make([]*pubsub.Subscription, fanoutNodes)
 	drops := make([]*dropTracer, fanoutNodes)
 	for i := range fanoutNodes {
-		h, err := libp2p.New(
-			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-			libp2p.Transport(tcp.NewTCPTransport),
-			libp2p.Security(noise.ID, noise.New),
-			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-			libp2p.PrivateNetwork(psk),
-			libp2p.DisableRelay(),
-			libp2p.DisableMetrics(),
-		)
-		if err != nil {
-			b.Fatal(err)
-		}
+		h := bareHost(b, psk)
 		hosts = append(hosts, h)
 		drops[i] = &dropTracer{}
 		opts := []pubsub.Option{
@@ -758,4 +747,23 @@ func (d *dropTracer) String() string {
 		fmt.Fprintf(&s, "rejected %q %d ", k, v)
 	}
 	return string(bytes.TrimSpace(s.Bytes()))
+}
+
+// bareHost is a plain libp2p host on loopback set up as a node's is (TCP,
+// Noise, yamux, the private network of psk): the baseline's transport.
+func bareHost(b *testing.B, psk []byte) host.Host {
+	b.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.PrivateNetwork(psk),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
 }

@@ -20,13 +20,8 @@ import (
 	"time"
 
 	"github.com/charla-im/charla/node"
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
 // The file transfer workload.
@@ -314,22 +309,7 @@ func bareStream(b *testing.B, n int64) (time.Duration, time.Duration) {
 	ctx := context.Background()
 	psk := make([]byte, 32)
 	rand.Read(psk)
-	newHost := func() host.Host {
-		h, err := libp2p.New(
-			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-			libp2p.Transport(tcp.NewTCPTransport),
-			libp2p.Security(noise.ID, noise.New),
-			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-			libp2p.PrivateNetwork(psk),
-			libp2p.DisableRelay(),
-			libp2p.DisableMetrics(),
-		)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return h
-	}
-	src, dst := newHost(), newHost()
+	src, dst := bareHost(b, psk), bareHost(b, psk)
 	defer src.Close()
 	defer dst.Close()
 	type got struct {
