@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
 
 	"github.com/charla-im/charla/api"
 	"github.com/charla-im/charla/node"
@@ -46,17 +45,7 @@ object a message: id, room, room_name, author, author_name, time, kind, text.`,
 			if err != nil {
 				return e.apiError(err)
 			}
-			for _, m := range msgs {
-				if asJSON {
-					err = printJSON(e.stdout, m)
-				} else {
-					_, err = fmt.Fprintln(e.stdout, formatMessage(m, false))
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return printMessages(e.stdout, msgs, asJSON, false)
 		},
 	}
 }

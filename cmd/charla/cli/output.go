@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"unicode"
@@ -23,6 +24,23 @@ func nonNil[T any](s []T) []T {
 }
 
 const timeLayout = "2006-01-02 15:04"
+
+// printMessages writes messages one per line: JSON objects, or lines for a
+// person (with their room when withRoom is set).
+func printMessages(w io.Writer, msgs []node.Message, asJSON, withRoom bool) error {
+	for _, m := range msgs {
+		var err error
+		if asJSON {
+			err = printJSON(w, m)
+		} else {
+			_, err = fmt.Fprintln(w, formatMessage(m, withRoom))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // formatMessage renders a message for a person: "2026-11-26 14:03  Ana: hola",
 // with the room before the author when withRoom is set. Lines after the first

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
 	"strings"
 
 	"github.com/charla-im/charla/api"
@@ -41,17 +40,7 @@ one JSON object a message, as 'charla log --json' does.`,
 			if err != nil {
 				return e.apiError(err)
 			}
-			for _, m := range msgs {
-				if asJSON {
-					err = printJSON(e.stdout, m)
-				} else {
-					_, err = fmt.Fprintln(e.stdout, formatMessage(m, true))
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return printMessages(e.stdout, msgs, asJSON, true)
 		},
 	}
 }
