@@ -1,6 +1,7 @@
 package wire
 
-var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind", 6: "file"}
+var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind", 6: "file",
+	7: "room_op", 8: "peer", 9: "private"}
 
 // Marshal returns the canonical encoding of c, the plaintext a content envelope
 // encrypts.
@@ -15,7 +16,14 @@ func (c *Content) Marshal() []byte {
 	if c.File != nil {
 		file = c.File.Marshal()
 	}
-	return appendBytes(b, 6, file)
+	b = appendBytes(b, 6, file)
+	b = appendUint(b, 7, uint64(c.RoomOp))
+	b = appendBytes(b, 8, c.Peer)
+	var private uint64
+	if c.Private {
+		private = 1
+	}
+	return appendUint(b, 9, private)
 }
 
 // DecodeContent decodes the canonical encoding of a content plaintext and checks
@@ -37,6 +45,9 @@ func DecodeContent(b []byte) (*Content, error) {
 		d.nested(6, err)
 		c.File = m
 	}
+	c.RoomOp = RoomOpKind(d.enum(7, uint64(RoomOpName), uint64(RoomOpLeave)))
+	c.Peer = d.bytes(8, 0, MaxAuthorBytes)
+	c.Private = d.enum(9, 0, 1) == 1
 	if err := d.end(b, c.Marshal); err != nil {
 		return nil, err
 	}

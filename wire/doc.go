@@ -67,6 +67,10 @@
 //	  4 room_name  string   at most MaxNameBytes
 //	  5 room_kind  varint   0, 1 channel, 2 direct
 //	  6 file       bytes    an encoded FileManifest for kind file; empty otherwise
+//	  7 room_op    varint   room op: 0 name, 1 add, 2 remove, 3 leave
+//	  8 peer       bytes    room op add, remove: binary peer ID, at most MaxAuthorBytes
+//	  9 private    varint   0 or 1: room op name of a room that keeps history from
+//	                        later members
 //
 //	FileManifest (DESIGN.md "Files")
 //	  1 name        string  1 to MaxNameBytes
@@ -101,12 +105,18 @@
 //	  4 nonce      bytes    exactly GenesisNonceBytes
 //
 //	RosterOp (the body of a roster envelope, in clear)
-//	  1 kind       varint   1 admit, 2 remove, 3 role
+//	  1 kind       varint   1 admit, 2 remove, 3 role, 4 policy, 5 invite, 6 revoke,
+//	                        7 profile
 //	  2 member     bytes    an encoded Member; empty for the zero Member
 //	  3 role       varint   0, 1 member, 2 admin, 3 owner
 //	  4 target     bytes    binary peer ID, at most MaxAuthorBytes
 //	  5 target_seq varint
 //	  6 target_id  bytes    32
+//	  7 key        string   policy: the setting, at most MaxPolicyKeyBytes
+//	  8 value      string   policy: its value, at most MaxPolicyValBytes
+//	  9 room       bytes    32: policy: the room, zero for workspace-wide
+//	 10 invite     bytes    32: invite, revoke: the invite's ID
+//	 11 expires    sint64   invite: unix milliseconds
 //
 // The zero Member is encoded as an empty field and any other Member as its full
 // encoding, which DecodeMember accepts only with a non-empty peer: one encoding each.

@@ -98,6 +98,18 @@ func testRemoveOp() *RosterOp {
 	return &RosterOp{Kind: RosterRemove, Target: peer(0xb2), TargetSeq: 41, TargetID: fill(0x55)}
 }
 
+func testPolicyOp() *RosterOp {
+	return &RosterOp{Kind: RosterPolicy, Key: "retention-days", Value: "90", Room: fill(0x33)}
+}
+
+func testInviteOp() *RosterOp {
+	return &RosterOp{Kind: RosterInvite, Role: RoleMember, Invite: fill(0x77), Expires: 1767312000000}
+}
+
+func testRoomOp() *Content {
+	return &Content{Kind: KindRoomOp, RoomOp: RoomOpRemove, Peer: peer(0xb2)}
+}
+
 func testKeyShare() *KeyShare {
 	var key [32]byte
 	for i := range key {

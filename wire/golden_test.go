@@ -32,6 +32,9 @@ func TestGolden(t *testing.T) {
 		{"genesis", testGenesis().Marshal(), decodeGenesisAny},
 		{"rosterop_admit", testRosterOp().Marshal(), decodeRosterOpAny},
 		{"rosterop_remove", testRemoveOp().Marshal(), decodeRosterOpAny},
+		{"rosterop_policy", testPolicyOp().Marshal(), decodeRosterOpAny},
+		{"rosterop_invite", testInviteOp().Marshal(), decodeRosterOpAny},
+		{"content_roomop", testRoomOp().Marshal(), decodeContentAny},
 		{"vector", testVector().Marshal(), decodeVectorAny},
 		{"batch", testBatch().Marshal(), decodeBatchAny},
 		{"content_file", testFileContent().Marshal(), decodeContentAny},
@@ -111,6 +114,8 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"valid-file":       testFileContent().Marshal(),
 			"invalid-utf8":     (&Content{Kind: KindText, Text: "\xff"}).Marshal(),
 			"invalid-nonminvl": {0x08, 0x81, 0x00},
+			"valid-roomop":     testRoomOp().Marshal(),
+			"invalid-private2": join(pick(fields(testRoomOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7), varintField(9, 2)),
 		},
 		"FuzzDecodeFileManifest": {
 			"valid":           testManifest().Marshal(),
@@ -129,8 +134,11 @@ func fuzzSeeds() map[string]map[string][]byte {
 		"FuzzDecodeRosterOp": {
 			"valid-admit":      testRosterOp().Marshal(),
 			"valid-remove":     testRemoveOp().Marshal(),
-			"invalid-zeromemb": join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5)),
+			"invalid-zeromemb": join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5, 6, 7, 8, 9, 10)),
 			"invalid-kind":     (&RosterOp{Kind: 9}).Marshal(),
+			"valid-policy":     testPolicyOp().Marshal(),
+			"valid-invite":     testInviteOp().Marshal(),
+			"invalid-longkey":  (&RosterOp{Kind: RosterPolicy, Key: strings.Repeat("k", MaxPolicyKeyBytes+1)}).Marshal(),
 		},
 		"FuzzDecodeVector": {
 			"valid":          testVector().Marshal(),

@@ -127,11 +127,13 @@ func TestReject(t *testing.T) {
 		{"genesis name not UTF-8", decodeGenesisAny, (&Genesis{Name: "\xc3", Founder: *testMember(), Nonce: make([]byte, 16)}).Marshal(), "field 1 (name) is not valid UTF-8", false},
 
 		// Roster op.
-		{"roster kind 0", decodeRosterOpAny, (&RosterOp{}).Marshal(), "field 1 (kind) is 0, want 1 to 3", false},
-		{"roster kind 4", decodeRosterOpAny, (&RosterOp{Kind: 4}).Marshal(), "field 1 (kind) is 4", false},
+		{"roster kind 0", decodeRosterOpAny, (&RosterOp{}).Marshal(), "field 1 (kind) is 0, want 1 to 7", false},
+		{"roster kind 8", decodeRosterOpAny, (&RosterOp{Kind: 8}).Marshal(), "field 1 (kind) is 8", false},
+		{"roster policy key too long", decodeRosterOpAny, (&RosterOp{Kind: RosterPolicy, Key: strings.Repeat("k", 65)}).Marshal(), "field 7 (key) is 65 bytes", true},
+		{"room op 4", decodeContentAny, (&Content{Kind: KindRoomOp, RoomOp: 4}).Marshal(), "field 7 (room_op) is 4", false},
 		{"roster role 4", decodeRosterOpAny, (&RosterOp{Kind: RosterRole, Role: 4}).Marshal(), "field 3 (role) is 4, want 0 to 3", false},
 		{"roster target too long", decodeRosterOpAny, (&RosterOp{Kind: RosterRemove, Target: make([]byte, 65)}).Marshal(), "field 4 (target) is 65 bytes", true},
-		{"roster zero member spelled out", decodeRosterOpAny, join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5)), "field 2 (member): decode member: field 1 (peer) is empty", false},
+		{"roster zero member spelled out", decodeRosterOpAny, join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5, 6, 7, 8, 9, 10)), "field 2 (member): decode member: field 1 (peer) is empty", false},
 		{"roster member out of order", decodeRosterOpAny, pick(fields(testRosterOp().Marshal()), 0, 2, 1, 3, 4, 5), "field 2 (member) out of order", false},
 		{"roster target id 0 bytes", decodeRosterOpAny, join(pick(fields(testRemoveOp().Marshal()), 0, 1, 2, 3, 4), bytesField(6, nil)), "field 6 (target_id) is 0 bytes, want 32", false},
 

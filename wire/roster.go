@@ -99,17 +99,23 @@ func DecodeGenesis(b []byte) (*Genesis, error) {
 // ID returns the workspace ID that g founds: the SHA-256 of its encoding.
 func (g *Genesis) ID() ID { return sha256.Sum256(g.Marshal()) }
 
-var rosterOpFields = []string{1: "kind", 2: "member", 3: "role", 4: "target", 5: "target_seq", 6: "target_id"}
+var rosterOpFields = []string{1: "kind", 2: "member", 3: "role", 4: "target", 5: "target_seq", 6: "target_id",
+	7: "key", 8: "value", 9: "room", 10: "invite", 11: "expires"}
 
 // Marshal returns the canonical encoding of o, the body of a roster envelope.
 func (o *RosterOp) Marshal() []byte {
-	b := make([]byte, 0, len(o.Target)+len(ID{})+256)
+	b := make([]byte, 0, len(o.Target)+len(o.Key)+len(o.Value)+3*len(ID{})+256)
 	b = appendUint(b, 1, uint64(o.Kind))
 	b = appendMember(b, 2, &o.Member)
 	b = appendUint(b, 3, uint64(o.Role))
 	b = appendBytes(b, 4, o.Target)
 	b = appendUint(b, 5, o.TargetSeq)
-	return appendBytes(b, 6, o.TargetID[:])
+	b = appendBytes(b, 6, o.TargetID[:])
+	b = appendString(b, 7, o.Key)
+	b = appendString(b, 8, o.Value)
+	b = appendBytes(b, 9, o.Room[:])
+	b = appendBytes(b, 10, o.Invite[:])
+	return appendInt(b, 11, o.Expires)
 }
 
 // DecodeRosterOp decodes the canonical encoding of a roster op and checks its
@@ -121,12 +127,17 @@ func DecodeRosterOp(b []byte) (*RosterOp, error) {
 	}
 	d := newDecoder("roster op", rosterOpFields, b)
 	o := new(RosterOp)
-	o.Kind = RosterKind(d.enum(1, uint64(RosterAdmit), uint64(RosterRole)))
+	o.Kind = RosterKind(d.enum(1, uint64(RosterAdmit), uint64(RosterProfile)))
 	o.Member = d.member(2, true)
 	o.Role = Role(d.enum(3, 0, uint64(RoleOwner)))
 	o.Target = d.bytes(4, 0, MaxAuthorBytes)
 	o.TargetSeq = d.uvarint(5)
 	o.TargetID = d.id(6)
+	o.Key = d.text(7, MaxPolicyKeyBytes)
+	o.Value = d.text(8, MaxPolicyValBytes)
+	o.Room = d.id(9)
+	o.Invite = d.id(10)
+	o.Expires = d.sint64(11)
 	if err := d.end(b, o.Marshal); err != nil {
 		return nil, err
 	}

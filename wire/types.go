@@ -15,6 +15,8 @@ const (
 	MaxTextBytes       = 64 << 10  // text of one message
 	MaxAuthorBytes     = 64        // an encoded peer ID
 	MaxNameBytes       = 256       // display, workspace and room names
+	MaxPolicyKeyBytes  = 64        // a policy setting's name
+	MaxPolicyValBytes  = 256       // a policy setting's value
 	MaxRecipients      = 32        // recipients of one key share
 	MaxRecipientBytes  = 2048      // one age recipient string
 	MaxSigBytes        = 64        // an Ed25519 signature
@@ -146,6 +148,33 @@ type Content struct {
 	RoomName string        // room op: the room's name
 	RoomKind RoomKind      // room op
 	File     *FileManifest // file: what was posted; nil for other kinds
+	RoomOp   RoomOpKind    // room op: what it does; 0 is RoomOpName
+	Peer     []byte        // room op add, remove: the member concerned
+	Private  bool          // room op name: only invited members, with no history for later ones
+}
+
+// RoomOpKind names a room op. The numbers go on the wire.
+type RoomOpKind uint8
+
+const (
+	RoomOpName   RoomOpKind = 0 // create or rename
+	RoomOpAdd    RoomOpKind = 1 // Peer was given the room's keys
+	RoomOpRemove RoomOpKind = 2 // Peer is out; the next sender rotates the key
+	RoomOpLeave  RoomOpKind = 3 // the author left; the next sender rotates the key
+)
+
+func (k RoomOpKind) String() string {
+	switch k {
+	case RoomOpName:
+		return "name"
+	case RoomOpAdd:
+		return "add"
+	case RoomOpRemove:
+		return "remove"
+	case RoomOpLeave:
+		return "leave"
+	}
+	return fmt.Sprintf("roomop(%d)", uint8(k))
 }
 
 // Role is a member's standing in the workspace. Higher is more.
@@ -190,9 +219,13 @@ type Genesis struct {
 type RosterKind uint8
 
 const (
-	RosterAdmit  RosterKind = 1
-	RosterRemove RosterKind = 2
-	RosterRole   RosterKind = 3
+	RosterAdmit   RosterKind = 1
+	RosterRemove  RosterKind = 2
+	RosterRole    RosterKind = 3
+	RosterPolicy  RosterKind = 4 // set one policy key, workspace-wide or for a room
+	RosterInvite  RosterKind = 5 // an invite was issued (its ID and expiry, never its token)
+	RosterRevoke  RosterKind = 6 // an invite is revoked
+	RosterProfile RosterKind = 7 // a member's own new self-signed record (a rename)
 )
 
 func (k RosterKind) String() string {
@@ -203,6 +236,14 @@ func (k RosterKind) String() string {
 		return "remove"
 	case RosterRole:
 		return "role"
+	case RosterPolicy:
+		return "policy"
+	case RosterInvite:
+		return "invite"
+	case RosterRevoke:
+		return "revoke"
+	case RosterProfile:
+		return "profile"
 	}
 	return fmt.Sprintf("roster(%d)", uint8(k))
 }
@@ -210,11 +251,16 @@ func (k RosterKind) String() string {
 // RosterOp is the body of a roster envelope, in clear.
 type RosterOp struct {
 	Kind      RosterKind
-	Member    Member // admit: the joiner's self-signed record
-	Role      Role   // admit, role
+	Member    Member // admit: the joiner's self-signed record; profile: the author's new one
+	Role      Role   // admit, role, invite (the role the invite admits to)
 	Target    []byte // remove, role: binary peer ID
 	TargetSeq uint64 // remove: the last valid seq of the target
 	TargetID  ID     // remove: the ID of that envelope
+	Key       string // policy: which setting (see node's policy keys)
+	Value     string // policy: its new value; empty resets it to the default
+	Room      ID     // policy: the room it applies to; zero for workspace-wide
+	Invite    ID     // invite, revoke: the invite's ID
+	Expires   int64  // invite: unix milliseconds
 }
 
 // KeyCause says why a room key was shared.
