@@ -38,6 +38,10 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case node.ErrAmbiguous:
 		return e.Status == http.StatusConflict
+	case node.ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case node.ErrRemoved:
+		return e.Status == http.StatusGone
 	}
 	return false
 }
@@ -68,6 +72,12 @@ func toError(err error) *Error {
 	case errors.Is(err, node.ErrAmbiguous):
 		e.Status = http.StatusConflict
 		e.Hint = "name the member by peer ID; 'charla members' lists them"
+	case errors.Is(err, node.ErrForbidden):
+		e.Status = http.StatusForbidden
+		e.Hint = "'charla members' shows roles; 'charla policy' the workspace's settings"
+	case errors.Is(err, node.ErrRemoved):
+		e.Status = http.StatusGone
+		e.Hint = "an admin removed this device; join again with a new invite and a new --home"
 	}
 	return e
 }

@@ -12,6 +12,8 @@ var (
 	ErrUnknownRoom = errors.New("no such room")   // 404
 	ErrAmbiguous   = errors.New("ambiguous name") // 409: a name matches several members
 	ErrInvalid     = errors.New("invalid input")  // 400: empty text, text over the limit, …
+	ErrForbidden   = errors.New("not allowed")    // 403: the roster or policy does not let this member do it
+	ErrRemoved     = errors.New("this node was removed from the workspace")
 	ErrNotInit     = errors.New("no charla identity in this home")
 	ErrLocked      = errors.New("home is in use by another charla")
 )

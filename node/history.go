@@ -63,6 +63,14 @@ type memberState struct {
 	recipient string
 	role      wire.Role
 	removed   bool
+	cut       cut     // removed: where its feed ends
+	admitted  wire.ID // the op that admitted it; zero for the founder
+}
+
+// refuses reports whether m's feed refuses the envelope (seq, id): a removed
+// member's chain stays valid up to its cut, wherever and whenever it arrives.
+func (m memberState) refuses(seq uint64, id wire.ID) bool {
+	return m.removed && m.cut.after(seq, id)
 }
 
 // history is a workspace's state on one node and the only writer of its
@@ -82,8 +90,13 @@ type history struct {
 	// appendMu serialises local appends, so a seq is never used twice.
 	appendMu sync.Mutex
 
+	roster rosterCache // decoded roster ops, by envelope ID
+
 	mu       sync.Mutex // guards the fields below
 	members  map[string]memberState
+	policy   Policy
+	invites  map[wire.ID]*inviteState
+	validOps map[wire.ID]bool // roster ops that took effect
 	lamport  uint64 // highest lamport seen
 	pending  map[string][]*checked
 	npending int
@@ -100,6 +113,7 @@ type history struct {
 	onMessages func([]store.Message)
 	onGap      func(author []byte)
 	onAdmit    func(peer []byte)
+	onRemove   func(peer []byte)
 }
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
@@ -122,13 +136,9 @@ func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog
 
 // reload rebuilds the in-memory roster and clock from the store.
 func (h *history) reload(ctx context.Context) error {
-	ms, err := h.st.Members(ctx)
+	envs, err := h.st.RosterEnvelopes(ctx)
 	if err != nil {
 		return fmt.Errorf("load roster: %w", err)
-	}
-	heads, err := h.st.Heads(ctx)
-	if err != nil {
-		return fmt.Errorf("load feeds: %w", err)
 	}
 	lamport, err := h.st.MaxLamport(ctx)
 	if err != nil {
@@ -139,20 +149,24 @@ func (h *history) reload(ctx context.Context) error {
 		return fmt.Errorf("load forks: %w", err)
 	}
 	h.forksHeld.Store(forks)
+	r := computeRoster(h.genesis, h.decodeRoster(envs))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.members = map[string]memberState{}
+	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
 	h.keys, h.sendKeys, h.rooms = map[wire.ID]store.RoomKey{}, map[wire.ID]store.RoomKey{}, map[wire.ID]store.Room{}
-	f := h.genesis.Founder
-	h.members[string(f.Peer)] = memberState{name: f.Name, recipient: f.Recipient, role: wire.RoleOwner}
-	for _, m := range ms {
-		h.members[string(m.Peer)] = memberState{name: m.Name, recipient: m.Recipient, role: m.Role, removed: m.Removed}
-	}
-	_ = heads
+	h.roomList = nil
 	if lamport > h.lamport {
 		h.lamport = lamport
 	}
 	return nil
+}
+
+func (h *history) decodeRoster(envs []store.Envelope) []*rosterOp {
+	ops := make([]*rosterOp, len(envs))
+	for i, e := range envs {
+		ops[i] = h.roster.decode(e)
+	}
+	return ops
 }
 
 func (h *history) count(reason string) {
@@ -287,9 +301,7 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	switch {
 	case !ok:
 		return c, outPending, reasonNonMember
-	case m.removed:
-		// Until removal cuts are implemented, a removed member's later
-		// envelopes are simply not taken.
+	case m.refuses(hdr.Seq, c.id):
 		return c, outIgnore, reasonRemoved
 	}
 	return c, outAccept, ""
@@ -361,15 +373,36 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 		return a.Seq < b.Seq
 	})
 	var (
-		msgs     []store.Message
-		admitted [][]byte
-		gaps     [][]byte
-		forked   [][]byte
-		stored   int
+		msgs    []store.Message
+		changes rosterChange
+		gaps    [][]byte
+		forked  [][]byte
+		stored  int
 	)
 	err := h.st.Update(ctx, durable, func(tx *store.Tx) error {
-		msgs, admitted, gaps, forked, stored = nil, nil, nil, nil, 0
+		msgs, changes, gaps, forked, stored = nil, rosterChange{}, nil, nil, 0
+		var rosterIDs []wire.ID // roster ops stored and not yet applied to the roster
+		settle := func() error {
+			if len(rosterIDs) == 0 {
+				return nil
+			}
+			ch, err := h.recomputeRoster(ctx, tx, rosterIDs)
+			if err != nil {
+				return err
+			}
+			changes.add(ch)
+			msgs = append(msgs, ch.msgs...)
+			rosterIDs = nil
+			return nil
+		}
 		for _, c := range cs {
+			// Roster ops sort first: the roster is computed once they are all
+			// in, before the key shares and content they let in.
+			if c.hdr.Class != wire.ClassRoster {
+				if err := settle(); err != nil {
+					return err
+				}
+			}
 			res, err := h.apply(ctx, tx, c)
 			if err != nil {
 				return err
@@ -379,8 +412,8 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 			}
 			stored++
 			msgs = append(msgs, res.msgs...)
-			if res.admitted != nil {
-				admitted = append(admitted, res.admitted)
+			if res.roster {
+				rosterIDs = append(rosterIDs, c.id)
 			}
 			if res.gap {
 				gaps = append(gaps, c.hdr.Author)
@@ -389,7 +422,7 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 				forked = append(forked, c.hdr.Author)
 			}
 		}
-		return nil
+		return settle()
 	})
 	if err != nil {
 		// The transaction rolled back: memory may hold roster changes that
@@ -399,6 +432,8 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 		}
 		return 0, fmt.Errorf("store envelopes: %w", err)
 	}
+	admitted := changes.admitted
+	h.announce(changes)
 	h.committed()
 	if len(msgs) > 0 && h.onMessages != nil {
 		h.onMessages(msgs)
@@ -414,9 +449,6 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 		}
 	}
 	for _, p := range admitted {
-		if h.onAdmit != nil {
-			h.onAdmit(p)
-		}
 		if ps := h.takePending(p); len(ps) > 0 {
 			raws := make([][]byte, len(ps))
 			for i, c := range ps {
@@ -469,8 +501,8 @@ type applied struct {
 	stored     bool
 	reshuffled bool // a fork was decided for this envelope: revisit its author's forks
 	gap        bool
+	roster     bool // a roster op was stored
 	msgs       []store.Message
-	admitted   []byte
 }
 
 // apply stores one envelope and its effect inside tx (step 4's feed check and step 5).
@@ -484,7 +516,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		h.hold(c)
 		return res, nil
 	}
-	if m.removed {
+	if m.refuses(hd.Seq, c.id) {
 		h.count(reasonRemoved)
 		return res, nil
 	}
@@ -544,7 +576,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 	}
 	switch hd.Class {
 	case wire.ClassRoster:
-		res.admitted, err = h.applyRoster(tx, c, m)
+		res.roster = true // the caller computes the roster again once the batch's ops are in
 	case wire.ClassKeyShare:
 		res.msgs, err = h.applyKeyShare(ctx, tx, c)
 	case wire.ClassContent:
@@ -571,48 +603,6 @@ func (h *history) nextLamport() uint64 {
 	defer h.mu.Unlock()
 	h.lamport++
 	return h.lamport
-}
-
-// applyRoster applies a roster op whose author holds the role it needs.
-func (h *history) applyRoster(tx *store.Tx, c *checked, author memberState) ([]byte, error) {
-	op, err := wire.DecodeRosterOp(c.hdr.Body)
-	if err != nil {
-		h.count(reasonMalformed)
-		return nil, nil
-	}
-	switch op.Kind {
-	case wire.RosterAdmit:
-		if author.role < wire.RoleAdmin || op.Role > author.role {
-			h.count(reasonForbidden)
-			return nil, nil
-		}
-		if err := crypto.VerifyMember(&op.Member); err != nil {
-			h.count(reasonForged)
-			return nil, nil
-		}
-		if prev, ok := h.member(op.Member.Peer); ok && prev.removed {
-			h.count(reasonRemoved) // a removed peer ID is never re-admitted
-			return nil, nil
-		}
-		role := op.Role
-		if role == 0 {
-			role = wire.RoleMember
-		}
-		if err := tx.PutMember(store.Member{
-			Peer: op.Member.Peer, Name: op.Member.Name, Recipient: op.Member.Recipient,
-			Role: role, Admitted: c.id,
-		}); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		h.members[string(op.Member.Peer)] = memberState{name: op.Member.Name, recipient: op.Member.Recipient, role: role}
-		h.mu.Unlock()
-		return op.Member.Peer, nil
-	default:
-		// Removal, roles and policy come with office control; until then
-		// the op is stored and replicated but has no effect.
-		return nil, nil
-	}
 }
 
 // applyKeyShare takes a room key shared with this node, and decrypts the
@@ -760,10 +750,15 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key wire.ID, body []byte) (*checked, []store.Message, error) {
 	h.appendMu.Lock()
 	defer h.appendMu.Unlock()
+	if h.removedSelf() {
+		return nil, nil, ErrRemoved
+	}
 	var hd *wire.Header
 	var msgs []store.Message
 	var c *checked
+	var changes rosterChange
 	err := h.st.Update(ctx, true, func(tx *store.Tx) error {
+		changes = rosterChange{}
 		head, ok, err := tx.Head(h.self)
 		if err != nil {
 			return err
@@ -790,14 +785,39 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 			return err
 		}
 		if !res.stored {
+			if h.removedSelf() {
+				return ErrRemoved
+			}
 			return fmt.Errorf("store own envelope %d: not taken (is this node still a member?)", hd.Seq)
 		}
 		msgs = res.msgs
+		if res.roster {
+			// An op the roster would not take is refused here, before anyone
+			// sees it, rather than relayed and ignored everywhere.
+			ch, err := h.recomputeRoster(ctx, tx, nil)
+			if err != nil {
+				return err
+			}
+			h.mu.Lock()
+			valid := h.validOps[c.id]
+			h.mu.Unlock()
+			if !valid {
+				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(body))
+			}
+			changes = ch
+			msgs = append(msgs, ch.msgs...)
+		}
 		return nil
 	})
 	if err != nil {
+		if class == wire.ClassRoster {
+			if rerr := h.reload(ctx); rerr != nil {
+				h.log.Error("reload roster after a refused op", "err", rerr)
+			}
+		}
 		return nil, nil, err
 	}
+	h.announce(changes)
 	h.committed()
 	if len(msgs) > 0 && h.onMessages != nil {
 		h.onMessages(msgs)

@@ -67,6 +67,8 @@ type Member struct {
 	Role      wire.Role
 	Admitted  wire.ID // the envelope that admitted it; zero for the founder
 	Removed   bool
+	CutSeq    uint64  // removed: the last seq of its feed that stays valid
+	CutID     wire.ID // removed: the ID of that envelope
 }
 
 // Head is one author's entry of the vector: the highest seq held with no gap
@@ -369,20 +371,26 @@ func (tx *Tx) PutMember(m Member) error {
 	if m.Removed {
 		removed = 1
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO members (peer, name, recipient, role, admitted, removed)
-		VALUES (?, ?, ?, ?, ?, ?)
+	cut, err := sqlInt("cut seq", m.CutSeq)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO members (peer, name, recipient, role, admitted, removed, cut_seq, cut_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (peer) DO UPDATE SET name = excluded.name, recipient = excluded.recipient,
-			role = excluded.role, admitted = excluded.admitted, removed = excluded.removed`,
-		m.Peer, m.Name, m.Recipient, int64(m.Role), m.Admitted[:], removed); err != nil {
+			role = excluded.role, admitted = excluded.admitted, removed = excluded.removed,
+			cut_seq = excluded.cut_seq, cut_id = excluded.cut_id`,
+		m.Peer, m.Name, m.Recipient, int64(m.Role), m.Admitted[:], removed, cut, m.CutID[:]); err != nil {
 		return fmt.Errorf("put member: %w", err)
 	}
 	return nil
 }
 
-const memberCols = `peer, name, recipient, role, admitted, removed`
+const memberCols = `peer, name, recipient, role, admitted, removed, cut_seq, coalesce(cut_id, zeroblob(32))`
 
 func scanMember(sc interface{ Scan(...any) error }, m *Member) error {
-	return sc.Scan(&m.Peer, &m.Name, &m.Recipient, uintCol[wire.Role]{&m.Role}, idCol{&m.Admitted}, &m.Removed)
+	return sc.Scan(&m.Peer, &m.Name, &m.Recipient, uintCol[wire.Role]{&m.Role}, idCol{&m.Admitted}, &m.Removed,
+		uintCol[uint64]{&m.CutSeq}, idCol{&m.CutID})
 }
 
 // Member returns the roster entry of peer, or false if there is none.

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// RosterEnvelopes returns every canonical roster envelope, in the total order
+// roster ops are applied in: (lamport, author, seq).
+func (tx *Tx) RosterEnvelopes() ([]Envelope, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
+		WHERE class = ? AND raw IS NOT NULL ORDER BY lamport, author, seq`, int64(wire.ClassRoster))
+	if err != nil {
+		return nil, fmt.Errorf("roster envelopes: %w", err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("roster envelopes: %w", err)
+	}
+	return envs, nil
+}
+
+// ReplaceMembers makes ms the whole roster table: the roster is recomputed
+// from the roster envelopes, never patched.
+func (tx *Tx) ReplaceMembers(ms []Member) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM members`); err != nil {
+		return fmt.Errorf("replace roster: %w", err)
+	}
+	for _, m := range ms {
+		if err := tx.PutMember(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CutFeed drops what a removal made invalid: every envelope of author above
+// seq, and the one at seq unless it is keep (a zero seq drops the whole
+// feed), with their messages, files and actions; the author's forks go too,
+// and its head is lowered. It returns the targets of the actions it dropped,
+// whose view must be computed again.
+func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error) {
+	s, err := sqlInt("cut seq", seq)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT a.target FROM actions a JOIN envelopes e ON e.id = a.id
+		WHERE e.author = ? AND (e.seq > ? OR (e.seq = ? AND e.id <> ?))`, author, s, s, keep[:])
+	if err != nil {
+		return nil, fmt.Errorf("cut feed: %w", err)
+	}
+	var targets []wire.ID
+	for rows.Next() {
+		var t wire.ID
+		if err := rows.Scan(idCol{&t}); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cut feed: %w", err)
+		}
+		targets = append(targets, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cut feed: %w", err)
+	}
+	// Messages, files and actions go by the envelopes' foreign keys.
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND (seq > ? OR (seq = ? AND id <> ?))`,
+		author, s, s, keep[:]); err != nil {
+		return nil, fmt.Errorf("cut feed: %w", err)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM forks WHERE author = ?`, author); err != nil {
+		return nil, fmt.Errorf("cut feed: drop forks: %w", err)
+	}
+	// A head above the cut had no gap below it, so the new head is the cut,
+	// or the seq below it when the envelope at the cut was another branch.
+	head, ok, err := tx.Head(author)
+	if err != nil || !ok || head.Seq <= seq {
+		return targets, err
+	}
+	for at := seq; ; at-- {
+		if at == 0 {
+			_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
+			break
+		}
+		if id, held, err2 := tx.EnvelopeAt(author, at); err2 != nil {
+			return nil, err2
+		} else if held {
+			a, _ := sqlInt("seq", at)
+			_, err = tx.tx.ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ?`, a, id[:], author)
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cut feed: lower head: %w", err)
+	}
+	return targets, nil
+}
+
+// LeaveRooms takes peer out of the members of every room: it was removed
+// from the workspace, and no key may be shared with it again.
+func (tx *Tx) LeaveRooms(peer []byte) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE peer = ?`, peer); err != nil {
+		return fmt.Errorf("take removed member out of rooms: %w", err)
+	}
+	return nil
+}
+
+// LeaveRoom takes peer out of one room's members.
+func (tx *Tx) LeaveRoom(room wire.ID, peer []byte) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ? AND peer = ?`, room[:], peer); err != nil {
+		return fmt.Errorf("take member out of room %s: %w", room, err)
+	}
+	return nil
+}
+
+// Envelope returns the envelope with id inside the transaction, or false.
+func (tx *Tx) Envelope(id wire.ID) (Envelope, bool, error) {
+	var e Envelope
+	err := scanEnvelope(tx.tx.QueryRowContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes WHERE id = ?`, id[:]), &e)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Envelope{}, false, nil
+	}
+	if err != nil {
+		return Envelope{}, false, fmt.Errorf("envelope %s: %w", id, err)
+	}
+	return e, true, nil
+}
+
+// RosterEnvelopes returns every canonical roster envelope in roster order,
+// outside any write: what a node computes its roster from at start.
+func (s *Store) RosterEnvelopes(ctx context.Context) ([]Envelope, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+envelopeCols+` FROM envelopes
+		WHERE class = ? AND raw IS NOT NULL ORDER BY lamport, author, seq`, int64(wire.ClassRoster))
+	if err != nil {
+		return nil, fmt.Errorf("roster envelopes: %w", err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("roster envelopes: %w", err)
+	}
+	return envs, nil
+}
