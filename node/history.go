@@ -97,7 +97,7 @@ type history struct {
 	policy   Policy
 	invites  map[wire.ID]*inviteState
 	validOps map[wire.ID]bool // roster ops that took effect
-	lamport  uint64 // highest lamport seen
+	lamport  uint64           // highest lamport seen
 	pending  map[string][]*checked
 	npending int
 	rejected map[string]int64
