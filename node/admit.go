@@ -16,10 +16,15 @@ import (
 // record, then hands it the keys of #general so it can read the office's
 // main room from the start.
 func (n *Node) admit(ctx context.Context, m wire.Member, role wire.Role) error {
+	return n.admitWith(ctx, m, role, wire.ID{})
+}
+
+// admitWith is admit for the redeemer of invite inv (zero for none).
+func (n *Node) admitWith(ctx context.Context, m wire.Member, role wire.Role, inv wire.ID) error {
 	if err := crypto.VerifyMember(&m); err != nil {
 		return fmt.Errorf("admit %q: %w", m.Name, err)
 	}
-	op := wire.RosterOp{Kind: wire.RosterAdmit, Member: m, Role: role}
+	op := wire.RosterOp{Kind: wire.RosterAdmit, Member: m, Role: role, Invite: inv}
 	c, _, err := n.hist.appendLocal(ctx, wire.ClassRoster, wire.ID{}, wire.ID{}, op.Marshal())
 	if err != nil {
 		return fmt.Errorf("admit %q: %w", m.Name, err)

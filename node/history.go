@@ -89,6 +89,8 @@ type history struct {
 
 	// appendMu serialises local appends, so a seq is never used twice.
 	appendMu sync.Mutex
+	// rotateMu keeps two sends from rotating one room at once.
+	rotateMu sync.Mutex
 
 	roster rosterCache // decoded roster ops, by envelope ID
 
@@ -114,6 +116,8 @@ type history struct {
 	onGap      func(author []byte)
 	onAdmit    func(peer []byte)
 	onRemove   func(peer []byte)
+	onRoster   func()         // after any roster computation was committed
+	onPublish  func(*checked) // an envelope history made on its own (a key rotation)
 }
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
@@ -301,7 +305,10 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	switch {
 	case !ok:
 		return c, outPending, reasonNonMember
-	case m.refuses(hdr.Seq, c.id):
+	case m.refuses(hdr.Seq, c.id) && hdr.Class != wire.ClassRoster:
+		// A removed member's roster ops beyond its cut are still held: a
+		// concurrent op may yet void the removal, and every node must compute
+		// the roster from the same set of ops.
 		return c, outIgnore, reasonRemoved
 	}
 	return c, outAccept, ""
@@ -516,7 +523,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		h.hold(c)
 		return res, nil
 	}
-	if m.refuses(hd.Seq, c.id) {
+	if m.refuses(hd.Seq, c.id) && hd.Class != wire.ClassRoster {
 		h.count(reasonRemoved)
 		return res, nil
 	}
@@ -641,8 +648,18 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	h.mu.Lock()
 	h.keys[key.ID()] = store.RoomKey{Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key}
 	h.mu.Unlock()
+	if err := tx.AddKeyRecipients(key.ID(), ks.Recipients); err != nil {
+		return nil, err
+	}
 	h.roomsChanged()
-	r := store.Room{ID: ks.Room, Kind: ks.RoomKind, Members: ks.Recipients}
+	// A stale share never brings a removed member back into a room.
+	var current [][]byte
+	for _, p := range ks.Recipients {
+		if m, ok := h.member(p); ok && !m.removed {
+			current = append(current, p)
+		}
+	}
+	r := store.Room{ID: ks.Room, Kind: ks.RoomKind, Members: current}
 	if ks.RoomKind == wire.RoomDirect {
 		r.Name = "" // direct rooms are named after the other party when shown
 	}
@@ -704,7 +721,7 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 	switch content.Kind {
 	case wire.KindRoomOp:
 		h.roomsChanged()
-		return nil, tx.PutRoom(store.Room{ID: c.hdr.Room, Name: content.RoomName, Kind: content.RoomKind})
+		return nil, h.applyRoomOp(tx, c, content)
 	case wire.KindText:
 		m := store.Message{
 			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Seq: c.hdr.Seq,
@@ -828,6 +845,9 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 // sendKey is the key new content in room is encrypted with: the newest epoch,
 // ties broken by key ID.
 func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, error) {
+	if h.removedSelf() {
+		return store.RoomKey{}, ErrRemoved
+	}
 	h.mu.Lock()
 	k, ok := h.sendKeys[room]
 	h.mu.Unlock()
@@ -841,16 +861,56 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	if len(keys) == 0 {
 		return store.RoomKey{}, ErrUnknownRoom
 	}
-	best := keys[0]
-	for _, k := range keys[1:] {
-		if k.Epoch > best.Epoch || (k.Epoch == best.Epoch && bytes.Compare(k.KeyID[:], best.KeyID[:]) > 0) {
-			best = k
+	best := newestKey(keys)
+	// A key that reached a removed member, or one who left, is never a send
+	// key again: rotate first (DESIGN.md).
+	r, err := h.room(ctx, room)
+	if err != nil {
+		return store.RoomKey{}, err
+	}
+	rotate, err := h.needsRotation(ctx, r, best)
+	if err != nil {
+		return store.RoomKey{}, err
+	}
+	if rotate && r.Kind != wire.RoomDirect {
+		h.rotateMu.Lock()
+		defer h.rotateMu.Unlock()
+		if keys, err = h.st.RoomKeys(ctx, room); err != nil {
+			return store.RoomKey{}, err
+		}
+		if newest := newestKey(keys); newest.KeyID != best.KeyID {
+			best = newest // another send rotated meanwhile
+		} else {
+			shares, err := h.rotate(ctx, r, best)
+			for _, c := range shares {
+				if h.onPublish != nil {
+					h.onPublish(c)
+				}
+			}
+			if err != nil {
+				return store.RoomKey{}, err
+			}
+			if keys, err = h.st.RoomKeys(ctx, room); err != nil {
+				return store.RoomKey{}, err
+			}
+			best = newestKey(keys)
 		}
 	}
 	h.mu.Lock()
 	h.sendKeys[room] = best
 	h.mu.Unlock()
 	return best, nil
+}
+
+// newestKey is the newest epoch of keys, ties broken by key ID.
+func newestKey(keys []store.RoomKey) store.RoomKey {
+	best := keys[0]
+	for _, k := range keys[1:] {
+		if k.Epoch > best.Epoch || (k.Epoch == best.Epoch && bytes.Compare(k.KeyID[:], best.KeyID[:]) > 0) {
+			best = k
+		}
+	}
+	return best
 }
 
 // postContent encrypts content to the room's send key and appends it.

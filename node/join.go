@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,13 +51,15 @@ const (
 
 // invite is an issued invite as the issuer keeps it: the token only hashed.
 type invite struct {
-	Hash    []byte `json:"hash"`    // crypto.HashToken(token)
-	PSK     []byte `json:"psk"`     // the door's private-network key, derived from the token
-	Expires int64  `json:"expires"` // unix ms
-	Used    bool   `json:"used"`    // redeemed
-	UsedAt  int64  `json:"used_at"` // unix ms
-	Revoked bool   `json:"revoked"` //
-	Joiner  string `json:"joiner"`  // peer ID admitted with it
+	ID      string    `json:"id"`      // hex of its ID in the roster
+	Role    wire.Role `json:"role"`    // what it admits to
+	Hash    []byte    `json:"hash"`    // crypto.HashToken(token)
+	PSK     []byte    `json:"psk"`     // the door's private-network key, derived from the token
+	Expires int64     `json:"expires"` // unix ms
+	Used    bool      `json:"used"`    // redeemed
+	UsedAt  int64     `json:"used_at"` // unix ms
+	Revoked bool      `json:"revoked"` //
+	Joiner  string    `json:"joiner"`  // peer ID admitted with it
 }
 
 // doors are the join-only hosts of this node's pending invites.
@@ -87,18 +90,35 @@ func (n *Node) saveInvites(ctx context.Context) error {
 	return n.st.SetMeta(ctx, metaInvites, b)
 }
 
-// Invite issues a one-time invite valid for expires, opens its door and
-// returns the code to hand to the new member.
+// Invite issues a one-time invite for a member, valid for expires, opens its
+// door and returns the code to hand to the new member.
 func (n *Node) Invite(ctx context.Context, expires time.Duration) (string, error) {
+	return n.InviteAs(ctx, expires, "member")
+}
+
+// InviteAs is Invite for a role: "member" or "admin". The invite goes into
+// the roster (its ID, issuer, role and expiry, never its token), so every
+// member lists it and an admin can revoke it; the roster's policy decides
+// who may invite.
+func (n *Node) InviteAs(ctx context.Context, expires time.Duration, role string) (string, error) {
 	if expires <= 0 {
 		expires = DefaultInviteValid
+	}
+	r, err := parseRole(role)
+	if err != nil {
+		return "", err
 	}
 	token, err := crypto.NewToken()
 	if err != nil {
 		return "", err
 	}
 	h := crypto.HashToken(token)
-	inv := &invite{Hash: h[:], PSK: crypto.TokenPSK(token), Expires: time.Now().Add(expires).UnixMilli()}
+	id := inviteID(h)
+	inv := &invite{ID: hex.EncodeToString(id[:]), Role: r, Hash: h[:], PSK: crypto.TokenPSK(token), Expires: time.Now().Add(expires).UnixMilli()}
+	op := wire.RosterOp{Kind: wire.RosterInvite, Role: r, Invite: id, Expires: inv.Expires}
+	if err := n.appendRoster(ctx, &op); err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
 	n.doors.mu.Lock()
 	n.doors.invites = append(n.doors.invites, inv)
 	err = n.saveInvites(ctx)
@@ -135,7 +155,7 @@ func (n *Node) openDoors() {
 
 func (n *Node) doorWanted(inv *invite, now time.Time) bool {
 	switch {
-	case inv.Revoked:
+	case inv.Revoked || n.inviteRevoked(inv):
 		return false
 	case inv.Used:
 		return now.Before(time.UnixMilli(inv.UsedAt).Add(usedDoorGrace)) && now.UnixMilli() < inv.Expires
@@ -266,7 +286,7 @@ func (n *Node) redeem(s network.Stream, key string) *joinAnswer {
 	case inv == nil || string(inv.Hash) != key:
 		n.doors.mu.Unlock()
 		return refuse(wire.JoinUnknown, "unknown invite")
-	case inv.Revoked:
+	case inv.Revoked || n.inviteRevoked(inv):
 		n.doors.mu.Unlock()
 		return refuse(wire.JoinRevoked, "invite revoked")
 	case inv.Used:
@@ -291,7 +311,11 @@ func (n *Node) redeem(s network.Stream, key string) *joinAnswer {
 	if err != nil {
 		return refuse(wire.JoinRefused, "issuer could not record the invite")
 	}
-	if err := n.admit(ctx, req.Member, wire.RoleMember); err != nil {
+	role := inv.Role
+	if role == 0 {
+		role = wire.RoleMember
+	}
+	if err := n.admitWith(ctx, req.Member, role, inv.rosterID()); err != nil {
 		n.log.Error("admit joiner", "err", err)
 		return refuse(wire.JoinRefused, "issuer could not admit you")
 	}
@@ -301,6 +325,30 @@ func (n *Node) redeem(s network.Stream, key string) *joinAnswer {
 		return refuse(wire.JoinRefused, "issuer could not hand over the workspace")
 	}
 	return &joinAnswer{JoinResponse: *resp, joiner: req.Member.Peer}
+}
+
+// inviteRevoked reports whether the roster holds a revocation of inv.
+func (n *Node) inviteRevoked(inv *invite) bool {
+	id := inv.rosterID()
+	n.hist.mu.Lock()
+	defer n.hist.mu.Unlock()
+	st, ok := n.hist.invites[id]
+	return ok && st.Revoked
+}
+
+// rosterID is the invite's ID in the roster; zero for invites issued before
+// invites were roster ops.
+func (inv *invite) rosterID() wire.ID {
+	b, err := hex.DecodeString(inv.ID)
+	if err != nil || len(b) != len(wire.ID{}) {
+		return wire.ID{}
+	}
+	return wire.ID(b)
+}
+
+// rosterChanged closes the doors of invites the roster revoked.
+func (n *Node) rosterChanged() {
+	n.closeDoors(false)
 }
 
 func (n *Node) allowAttempt(key string) bool {

@@ -270,6 +270,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		},
 	})
 	n.hist.onAdmit = func(p []byte) { n.dialKnown() }
+	n.hist.onRemove = n.memberRemoved
+	n.hist.onRoster = n.rosterChanged
+	n.hist.onPublish = n.publish
 	if err := n.loadInvites(ctx); err != nil {
 		return nil, fmt.Errorf("read invites: %w", err)
 	}
@@ -416,6 +419,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		Envelopes:     count,
 		Sync:          n.prog.snapshot(),
 		Forks:         []Fork{},
+		Role:          self.role.String(),
+		Removed:       self.removed,
 	}
 	forks, err := n.st.Forks(ctx)
 	if err != nil {

@@ -245,12 +245,14 @@ func (r *rosterState) apply(o *rosterOp, a memberState) bool {
 
 // rosterChange is what a roster computation changed, for after the commit.
 type rosterChange struct {
+	computed bool
 	admitted [][]byte // new members: their pending envelopes go through again
 	removed  [][]byte // members removed (or whose admission fell away)
 	msgs     []store.Message
 }
 
 func (c *rosterChange) add(o rosterChange) {
+	c.computed = c.computed || o.computed
 	c.admitted = append(c.admitted, o.admitted...)
 	c.removed = append(c.removed, o.removed...)
 	c.msgs = append(c.msgs, o.msgs...)
@@ -261,7 +263,7 @@ func (c *rosterChange) add(o rosterChange) {
 // a removal drops its target's envelopes beyond the cut and their effects,
 // and takes it out of every room.
 func (h *history) recomputeRoster(ctx context.Context, tx *store.Tx, stored []wire.ID) (rosterChange, error) {
-	var ch rosterChange
+	ch := rosterChange{computed: true}
 	envs, err := tx.RosterEnvelopes()
 	if err != nil {
 		return ch, err
@@ -376,6 +378,9 @@ func (h *history) announce(ch rosterChange) {
 		if h.onRemove != nil {
 			h.onRemove(p)
 		}
+	}
+	if ch.computed && h.onRoster != nil {
+		h.onRoster()
 	}
 }
 

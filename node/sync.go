@@ -39,7 +39,7 @@ const (
 // handleSync serves a pull from a member.
 func (n *Node) handleSync(s network.Stream) {
 	defer s.Close()
-	if !n.hist.isMember(s.Conn().RemotePeer()) {
+	if !n.hist.isMember(s.Conn().RemotePeer()) || n.hist.removedSelf() {
 		s.Reset()
 		return
 	}
@@ -204,6 +204,9 @@ func (n *Node) behind(ctx context.Context, v *wire.Vector) bool {
 
 // pull asks p for everything this node lacks and ingests it.
 func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
+	if n.hist.removedSelf() {
+		return 0, ErrRemoved
+	}
 	if !n.syncing.begin(p) {
 		return 0, nil
 	}

@@ -37,9 +37,10 @@ type Room struct {
 
 // Member is one member of the workspace roster.
 type Member struct {
-	PeerID string `json:"peer_id"`
-	Name   string `json:"name"`
-	Role   string `json:"role"`
+	PeerID  string `json:"peer_id"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Removed bool   `json:"removed,omitempty"`
 }
 
 // Peer is a peer this node knows how to reach.
@@ -63,8 +64,10 @@ type Status struct {
 	Rejected      map[string]int64 `json:"rejected"` // counts by reason
 	Dropped       map[string]int64 `json:"dropped"`  // gossip drops by reason
 	Envelopes     int64            `json:"envelopes"`
-	Sync          []SyncProgress   `json:"sync"`  // catch-ups under way
-	Forks         []Fork           `json:"forks"` // authors seen signing two envelopes at one seq
+	Sync          []SyncProgress   `json:"sync"`    // catch-ups under way
+	Forks         []Fork           `json:"forks"`   // authors seen signing two envelopes at one seq
+	Role          string           `json:"role"`    // this member's role: member, admin, owner
+	Removed       bool             `json:"removed"` // an admin removed this node; it no longer syncs
 }
 
 // SyncProgress is one catch-up from one peer.

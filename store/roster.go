@@ -41,7 +41,8 @@ func (tx *Tx) ReplaceMembers(ms []Member) error {
 // CutFeed drops what a removal made invalid: every envelope of author above
 // seq, and the one at seq unless it is keep (a zero seq drops the whole
 // feed), with their messages, files and actions; the author's forks go too,
-// and its head is lowered. It returns the targets of the actions it dropped,
+// and its head is lowered. Roster ops stay, held above the cut: the roster
+// is computed from every op, and a concurrent op may void the removal. It returns the targets of the actions it dropped,
 // whose view must be computed again.
 func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error) {
 	s, err := sqlInt("cut seq", seq)
@@ -67,8 +68,8 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 		return nil, fmt.Errorf("cut feed: %w", err)
 	}
 	// Messages, files and actions go by the envelopes' foreign keys.
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND (seq > ? OR (seq = ? AND id <> ?))`,
-		author, s, s, keep[:]); err != nil {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND (seq > ? OR (seq = ? AND id <> ?))
+		AND class <> ?`, author, s, s, keep[:], int64(wire.ClassRoster)); err != nil {
 		return nil, fmt.Errorf("cut feed: %w", err)
 	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM forks WHERE author = ?`, author); err != nil {
@@ -142,4 +143,33 @@ func (s *Store) RosterEnvelopes(ctx context.Context) ([]Envelope, error) {
 		return nil, fmt.Errorf("roster envelopes: %w", err)
 	}
 	return envs, nil
+}
+
+// AddKeyRecipients records that the room key keyID was shared with peers.
+func (tx *Tx) AddKeyRecipients(keyID wire.ID, peers [][]byte) error {
+	for _, p := range peers {
+		if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer) VALUES (?, ?)
+			ON CONFLICT DO NOTHING`, keyID[:], p); err != nil {
+			return fmt.Errorf("record recipients of key %s: %w", keyID, err)
+		}
+	}
+	return nil
+}
+
+// KeyRecipients returns the peers the room key keyID is known to have reached.
+func (s *Store) KeyRecipients(ctx context.Context, keyID wire.ID) ([][]byte, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT peer FROM key_recipients WHERE key_id = ? ORDER BY peer`, keyID[:])
+	if err != nil {
+		return nil, fmt.Errorf("recipients of key %s: %w", keyID, err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("recipients of key %s: %w", keyID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

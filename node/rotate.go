@@ -1,0 +1,120 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
+	"github.com/charla-im/charla/wire"
+)
+
+// applyRoomOp stores what a room op says about the room: its name, or who
+// is in it. Leaving and removal take effect at once for this node's view;
+// the next member to send rotates the key away from them.
+func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) error {
+	room := c.hdr.Room
+	switch content.RoomOp {
+	case wire.RoomOpName:
+		return tx.PutRoom(store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind})
+	case wire.RoomOpAdd:
+		if m, ok := h.member(content.Peer); !ok || m.removed {
+			h.count(reasonForbidden)
+			return nil
+		}
+		return tx.PutRoom(store.Room{ID: room, Members: [][]byte{content.Peer}})
+	case wire.RoomOpRemove:
+		// Taking someone else out of a room is for admins who can read it.
+		if h.roleOf(c.hdr.Author) < wire.RoleAdmin {
+			h.count(reasonForbidden)
+			return nil
+		}
+		return tx.LeaveRoom(room, content.Peer)
+	case wire.RoomOpLeave:
+		return tx.LeaveRoom(room, c.hdr.Author)
+	}
+	return nil
+}
+
+// needsRotation reports whether the room key k reached someone who may no
+// longer read room: a removed member, or one no longer in the room.
+func (h *history) needsRotation(ctx context.Context, room store.Room, k store.RoomKey) (bool, error) {
+	got, err := h.st.KeyRecipients(ctx, k.KeyID)
+	if err != nil {
+		return false, err
+	}
+	general := room.ID == generalRoomID(h.ws)
+	for _, p := range got {
+		m, ok := h.member(p)
+		if !ok || m.removed {
+			return true, nil
+		}
+		if !general && !containsPeer(room.Members, p) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// rotationRecipients is who gets a room's next key: every current member
+// for #general, the room's current members otherwise; this node always.
+func (h *history) rotationRecipients(room store.Room) [][]byte {
+	var out [][]byte
+	if room.ID == generalRoomID(h.ws) {
+		h.mu.Lock()
+		for p, m := range h.members {
+			if !m.removed {
+				out = append(out, []byte(p))
+			}
+		}
+		h.mu.Unlock()
+	} else {
+		for _, p := range room.Members {
+			if m, ok := h.member(p); ok && !m.removed {
+				out = append(out, p)
+			}
+		}
+	}
+	if !containsPeer(out, h.self) {
+		out = append(out, h.self)
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })
+	return out
+}
+
+// rotate gives room a new key epoch, shared with its current members in
+// key shares of at most MaxRecipients each (this node in every one).
+func (h *history) rotate(ctx context.Context, room store.Room, parent store.RoomKey) ([]*checked, error) {
+	if room.Kind == wire.RoomDirect {
+		return nil, fmt.Errorf("rotate a direct room: %w", ErrInvalid)
+	}
+	key, err := crypto.NewRoomKey()
+	if err != nil {
+		return nil, err
+	}
+	all := h.rotationRecipients(room)
+	var others [][]byte
+	for _, p := range all {
+		if !bytes.Equal(p, h.self) {
+			others = append(others, p)
+		}
+	}
+	var out []*checked
+	for len(others) > 0 || len(out) == 0 {
+		n := min(len(others), wire.MaxRecipients-1)
+		chunk := append([][]byte{h.self}, others[:n]...)
+		others = others[n:]
+		share, err := h.shareKey(ctx, &wire.KeyShare{
+			Workspace: h.ws, Room: room.ID, RoomKind: room.Kind, Epoch: parent.Epoch + 1,
+			Parent: parent.KeyID, Cause: wire.CauseRotate, Recipients: chunk, Key: key,
+		})
+		if err != nil {
+			return out, fmt.Errorf("rotate the key of %s: %w", room.ID, err)
+		}
+		out = append(out, share)
+	}
+	h.log.Info("rotated room key", "room", room.ID, "epoch", parent.Epoch+1, "recipients", len(all))
+	return out, nil
+}
