@@ -123,7 +123,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/files/{id}/content", methods{http.MethodGet: s.content})
 	mux.Handle("/api/rooms/{room}/upload", methods{http.MethodPost: s.upload})
 	mux.Handle("/api/search", methods{http.MethodGet: s.search})
-	mux.Handle("/api/invites", methods{http.MethodPost: s.invite})
+	mux.Handle("/api/invites", methods{http.MethodGet: s.invites, http.MethodPost: s.invite})
+	s.routeOffice(mux)
 	mux.Handle("/api/session", methods{http.MethodPost: s.session})
 	mux.Handle("/api/login-urls", methods{http.MethodPost: s.loginURL})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -335,6 +336,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 // InviteRequest is the body of POST /api/invites.
 type InviteRequest struct {
 	Expires string `json:"expires,omitempty"` // a Go duration; empty means DefaultInviteExpiry
+	Role    string `json:"role,omitempty"`    // member (the default) or admin
 }
 
 // InviteResponse answers POST /api/invites.
@@ -359,7 +361,13 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 		}
 		expires = d
 	}
-	code, err := s.backend.Invite(r.Context(), expires)
+	var code string
+	var err error
+	if o, ok := s.backend.(node.Office); ok && req.Role != "" {
+		code, err = o.InviteAs(r.Context(), expires, req.Role)
+	} else {
+		code, err = s.backend.Invite(r.Context(), expires)
+	}
 	if err != nil {
 		return s.failed("invite", err)
 	}

@@ -868,6 +868,9 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	if err != nil {
 		return store.RoomKey{}, err
 	}
+	if r.Kind == wire.RoomChannel && room != generalRoomID(h.ws) && len(r.Members) > 0 && !containsPeer(r.Members, h.self) {
+		return store.RoomKey{}, fmt.Errorf("%w: this member is no longer in that room; a member can add it back", ErrForbidden)
+	}
 	rotate, err := h.needsRotation(ctx, r, best)
 	if err != nil {
 		return store.RoomKey{}, err

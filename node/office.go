@@ -249,3 +249,21 @@ func (n *Node) memberRemoved(p []byte) {
 		}
 	})
 }
+
+// Office is what the local API asks of a node for office control. It is
+// apart from Backend so that backends without it serve the rest.
+type Office interface {
+	SetRole(ctx context.Context, who, role string) (Member, error)
+	RemoveMember(ctx context.Context, who string) (Member, error)
+	Rename(ctx context.Context, name string) (Member, error)
+	Policy(ctx context.Context) (Policy, error)
+	SetPolicy(ctx context.Context, key, value, room string) (Policy, error)
+	InviteAs(ctx context.Context, expires time.Duration, role string) (string, error)
+	Invites(ctx context.Context, all bool) ([]InviteView, error)
+	RevokeInvite(ctx context.Context, id string) (InviteView, error)
+	RoomAdd(ctx context.Context, room, who string) (Room, error)
+	RoomRemove(ctx context.Context, room, who string) (Room, error)
+	RoomLeave(ctx context.Context, room string) (Room, error)
+}
+
+var _ Office = (*Node)(nil)

@@ -367,3 +367,71 @@ func TestRename(t *testing.T) {
 		return rosterOf(a)["Beatriz"] == "member"
 	})
 }
+
+// TestRoomAddRemoveLeave: a member added to a room reads its history; one
+// taken out gets no key for what is sent afterwards.
+func TestRoomAddRemoveLeave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, homes := workspace(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if _, err := a.CreateRoomNamed(ctx, "legal", []string{"Member1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, "legal", "old contract notes"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RoomAdd(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "c reads the history of #legal", func() bool {
+		got, err := c.Log(ctx, "legal", 10)
+		return err == nil && len(got) == 1 && got[0].Text == "old contract notes"
+	})
+	if _, err := b.RoomRemove(ctx, "legal", "Member2"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a member takes another out of a room: %v", err)
+	}
+	if _, err := a.RoomRemove(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	const canary = "canary-legal-after-remove-91c"
+	// Once b holds the removal (and a's new key), nothing b sends reaches c.
+	legal := mustRoom(t, a, "legal")
+	eventually(t, 60*time.Second, "b holds the removal and the new key", func() bool {
+		ka, _ := a.st.RoomKeys(ctx, legal)
+		kb, _ := b.st.RoomKeys(ctx, legal)
+		r, err := b.hist.room(ctx, legal)
+		return err == nil && len(ka) == 2 && len(kb) == 2 && !containsPeer(r.Members, c.hist.self)
+	})
+	if _, err := b.Send(ctx, "legal", canary); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "a reads b's canary", func() bool {
+		got, _ := a.Log(ctx, "legal", 10)
+		return len(got) > 0 && got[len(got)-1].Text == canary
+	})
+	eventually(t, 60*time.Second, "c holds b's canary envelope", func() bool {
+		n, _ := c.st.EnvelopeCount(ctx)
+		m, _ := b.st.EnvelopeCount(ctx)
+		return n == m
+	})
+	c.Close()
+	noCanary(t, homes[2], canary)
+	if _, err := b.RoomLeave(ctx, "legal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, "legal", "still here?"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("send after leaving: %v", err)
+	}
+}
+
+func mustRoom(t *testing.T, n *Node, name string) wire.ID {
+	t.Helper()
+	id, _, err := n.resolveRoom(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -63,6 +64,116 @@ func (n *Node) CreateRoomNamed(ctx context.Context, name string, members []strin
 	r, err := n.hist.room(ctx, rid)
 	if err != nil {
 		return Room{}, fmt.Errorf("room %s created but not readable: %w", id, err)
+	}
+	return n.roomView(r), nil
+}
+
+// roomForChange resolves a channel this node can read, for a membership
+// change; #general is every member's and changes only with the roster.
+func (n *Node) roomForChange(ctx context.Context, room string) (store.Room, error) {
+	id, other, err := n.resolveRoom(ctx, room)
+	if err != nil {
+		return store.Room{}, err
+	}
+	if other != nil {
+		return store.Room{}, fmt.Errorf("%w: a direct conversation has two members for good", ErrInvalid)
+	}
+	if id == generalRoomID(n.hist.ws) {
+		return store.Room{}, fmt.Errorf("%w: #general is every member's; 'charla members remove' takes someone out of the workspace", ErrInvalid)
+	}
+	return n.hist.room(ctx, id)
+}
+
+// RoomAdd lets the member who read room: it gets every key of the room, so
+// it reads the history from before it joined, and the room's members learn
+// of it from a room op.
+func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
+	r, err := n.roomForChange(ctx, room)
+	if err != nil {
+		return Room{}, err
+	}
+	p, err := n.resolveMember(strings.TrimPrefix(strings.TrimSpace(who), "@"))
+	if err != nil {
+		return Room{}, err
+	}
+	if containsPeer(r.Members, p) {
+		return n.roomView(r), nil
+	}
+	keys, err := n.st.RoomKeys(ctx, r.ID)
+	if err != nil {
+		return Room{}, err
+	}
+	for _, k := range keys {
+		share, err := n.hist.shareKey(ctx, &wire.KeyShare{
+			Workspace: n.hist.ws, Room: r.ID, RoomKind: r.Kind, Epoch: k.Epoch, Parent: k.Parent,
+			Cause: wire.CauseReshare, Recipients: [][]byte{n.hist.self, p}, Key: k.Key,
+		})
+		if err != nil {
+			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+		}
+		n.publish(share)
+	}
+	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
+	n.publish(op)
+	return n.roomAfter(ctx, r.ID)
+}
+
+// RoomRemove takes a member out of room (admins only); the room gets a new
+// key at once, shared with the members left.
+func (n *Node) RoomRemove(ctx context.Context, room, who string) (Room, error) {
+	r, err := n.roomForChange(ctx, room)
+	if err != nil {
+		return Room{}, err
+	}
+	if n.hist.roleOf(n.hist.self) < wire.RoleAdmin {
+		return Room{}, fmt.Errorf("%w: only admins take others out of a room; 'charla room leave' leaves it yourself", ErrForbidden)
+	}
+	p, err := n.resolveMember(strings.TrimPrefix(strings.TrimSpace(who), "@"))
+	if err != nil {
+		return Room{}, err
+	}
+	if string(p) == string(n.hist.self) {
+		return Room{}, fmt.Errorf("%w: to leave a room yourself use 'charla room leave'", ErrInvalid)
+	}
+	return n.postRoomExit(ctx, r, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpRemove, Peer: p})
+}
+
+// RoomLeave takes this node out of room. It keeps the keys it had (history
+// it could read stays readable); the next member to send rotates the key.
+func (n *Node) RoomLeave(ctx context.Context, room string) (Room, error) {
+	r, err := n.roomForChange(ctx, room)
+	if err != nil {
+		return Room{}, err
+	}
+	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpLeave})
+	if err != nil {
+		return Room{}, fmt.Errorf("leave #%s: %w", r.Name, err)
+	}
+	n.publish(op)
+	return n.roomAfter(ctx, r.ID)
+}
+
+// postRoomExit posts a room op that takes someone out, then rotates the key
+// right away rather than at the next message.
+func (n *Node) postRoomExit(ctx context.Context, r store.Room, content *wire.Content) (Room, error) {
+	op, _, err := n.hist.postContent(ctx, r.ID, content)
+	if err != nil {
+		return Room{}, fmt.Errorf("change #%s: %w", r.Name, err)
+	}
+	n.publish(op)
+	if _, err := n.hist.sendKey(ctx, r.ID); err != nil {
+		return Room{}, fmt.Errorf("rotate the key of #%s: %w", r.Name, err)
+	}
+	return n.roomAfter(ctx, r.ID)
+}
+
+func (n *Node) roomAfter(ctx context.Context, id wire.ID) (Room, error) {
+	r, err := n.hist.room(ctx, id)
+	if err != nil {
+		return Room{}, err
 	}
 	return n.roomView(r), nil
 }

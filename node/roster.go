@@ -351,6 +351,9 @@ func (h *history) cutMember(tx *store.Tx, p []byte, c cut) ([]wire.ID, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := tx.TaintRoomsOf(p, generalRoomID(h.ws)); err != nil {
+		return nil, err
+	}
 	if err := tx.LeaveRooms(p); err != nil {
 		return nil, err
 	}

@@ -31,8 +31,14 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 			h.count(reasonForbidden)
 			return nil
 		}
+		if err := tx.TaintKeys(room, content.Peer); err != nil {
+			return err
+		}
 		return tx.LeaveRoom(room, content.Peer)
 	case wire.RoomOpLeave:
+		if err := tx.TaintKeys(room, c.hdr.Author); err != nil {
+			return err
+		}
 		return tx.LeaveRoom(room, c.hdr.Author)
 	}
 	return nil

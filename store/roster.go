@@ -173,3 +173,26 @@ func (s *Store) KeyRecipients(ctx context.Context, keyID wire.ID) ([][]byte, err
 	}
 	return out, rows.Err()
 }
+
+// TaintKeys records every key of room held now as having reached peer: a
+// member leaving or taken out may hold any of them, even one whose share
+// this node could not read, so none of them is a send key again.
+func (tx *Tx) TaintKeys(room wire.ID, peer []byte) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
+		SELECT key_id, ? FROM room_keys WHERE room = ? ON CONFLICT DO NOTHING`, peer, room[:]); err != nil {
+		return fmt.Errorf("mark the keys of room %s: %w", room, err)
+	}
+	return nil
+}
+
+// TaintRoomsOf is TaintKeys for every room peer is a member of, and for
+// also (#general, which every member reads).
+func (tx *Tx) TaintRoomsOf(peer []byte, also wire.ID) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
+		SELECT k.key_id, ? FROM room_keys k
+		WHERE k.room = ? OR k.room IN (SELECT room FROM room_members WHERE peer = ?)
+		ON CONFLICT DO NOTHING`, peer, also[:], peer); err != nil {
+		return fmt.Errorf("mark the keys of a removed member's rooms: %w", err)
+	}
+	return nil
+}

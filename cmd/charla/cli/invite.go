@@ -11,15 +11,19 @@ import (
 
 func inviteCommand() *command {
 	var expires string
+	var admin bool
 	return &command{
 		name:  "invite",
-		args:  "[--expires DURATION]",
+		args:  "[--expires DURATION] [--admin]",
 		short: "create a one-time invite code for a new member",
 		long: `invite asks the running node for a one-time invite code and prints it.
 Whoever runs 'charla join CODE' on another machine before it expires becomes
-a member. DURATION is like 24h, 90m or 7d.`,
+a member (an admin with --admin). DURATION is like 24h, 90m or 7d. Every
+member sees the invite in 'charla invites'; an admin can revoke it. Who may
+invite is the workspace's policy ('charla policy').`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&expires, "expires", "7d", "the code is valid for `DURATION`")
+			fs.BoolVar(&admin, "admin", false, "the new member is an admin")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -33,7 +37,11 @@ a member. DURATION is like 24h, 90m or 7d.`,
 			if err != nil {
 				return err
 			}
-			code, err := c.Invite(ctx, d)
+			role := "member"
+			if admin {
+				role = "admin"
+			}
+			code, err := c.InviteAs(ctx, d, role)
 			if err != nil {
 				return e.apiError(err)
 			}
