@@ -98,11 +98,17 @@ func (n *Node) autoDownload() int64 {
 	return n.cfg.AutoDownload
 }
 
+// maxFileSize is the largest file this node posts: its own limit, or the
+// workspace policy's when that is lower.
 func (n *Node) maxFileSize() int64 {
-	if n.cfg.MaxFileSize <= 0 {
-		return DefaultMaxFileSize
+	limit := n.cfg.MaxFileSize
+	if limit <= 0 {
+		limit = DefaultMaxFileSize
 	}
-	return n.cfg.MaxFileSize
+	if p := n.hist.currentPolicy(); p.MaxFileSize > 0 && p.MaxFileSize < limit {
+		limit = p.MaxFileSize
+	}
+	return limit
 }
 
 // SendFile encrypts the file at path to the room key as it reads it, stores
@@ -122,6 +128,9 @@ func (n *Node) SendFile(ctx context.Context, room, path string) (File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return File{}, fmt.Errorf("%w: %s is not a regular file", ErrInvalid, path)
+	}
+	if err := n.hist.currentPolicy().checkFile(fi.Size()); err != nil {
+		return File{}, err
 	}
 	if fi.Size() > n.maxFileSize() {
 		return File{}, fmt.Errorf("%w: %s is %d bytes; the largest file is %d bytes", ErrInvalid, path, fi.Size(), n.maxFileSize())

@@ -30,6 +30,7 @@ const (
 	reasonFork       = "fork"
 	reasonPendingCap = "pending-full"
 	reasonUnreadable = "undecryptable"
+	reasonPolicy     = "policy" // readable, but the workspace's policy refuses it (a file)
 )
 
 // outcome is what steps 1–4 of the pipeline decided about an envelope.
@@ -747,6 +748,16 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 		m := store.Message{
 			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Seq: c.hdr.Seq,
 			Lamport: c.hdr.Lamport, Time: c.hdr.Time, Kind: uint8(content.Kind), Text: content.File.Name,
+		}
+		if err := h.currentPolicy().checkFile(int64(content.File.Size)); err != nil {
+			// Policy is enforced by whoever can read the message: it shows,
+			// but its file is neither fetched nor served here.
+			h.count(reasonPolicy)
+			m.Text = content.File.Name + " (refused: " + err.Error() + ")"
+			if err := tx.PutMessage(m); err != nil {
+				return nil, err
+			}
+			return h.settle(tx, m)
 		}
 		if err := tx.PutMessage(m); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -434,4 +435,42 @@ func mustRoom(t *testing.T, n *Node, name string) wire.ID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestFilePolicy: a node refuses to post a file the policy forbids, and one
+// that did not know the policy yet has its file refused by the readers.
+func TestFilePolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, homes := workspace(t, 2)
+	a, b := nodes[0], nodes[1]
+	readsGeneral(t, a, b)
+	b.Close()
+	b = openNodeAlone(t, homes[1])
+	path, _ := randomFile(t, "plan.pdf", 5000)
+	if _, err := b.SendFile(ctx, "general", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetPolicy(ctx, PolicyMaxFileSize, "1KB", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SendFile(ctx, "general", path); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a posts a file over the policy's size: %v", err)
+	}
+	give(t, b, a)
+	if a.hist.rejectedCounts()[reasonPolicy] == 0 {
+		t.Fatal("a did not count b's file as refused by policy")
+	}
+	if fs, err := a.Files(ctx, "general"); err != nil || len(fs) != 0 {
+		t.Fatalf("a lists %d files (err %v), want none", len(fs), err)
+	}
+	if _, err := a.SetPolicy(ctx, PolicyFiles, "off", ""); err != nil {
+		t.Fatal(err)
+	}
+	small, _ := randomFile(t, "note.txt", 10)
+	if _, err := a.SendFile(ctx, "general", small); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "off") {
+		t.Fatalf("a posts a file with files off: %v", err)
+	}
 }

@@ -34,6 +34,9 @@ var _ FileStreamer = (*Node)(nil)
 // the node's home, posts it as SendFile does, and removes it. The home is
 // on the disk the blobs go to, and readable by this node alone.
 func (n *Node) UploadFile(ctx context.Context, room, name string, r io.Reader) (File, error) {
+	if err := n.hist.currentPolicy().checkFile(0); err != nil {
+		return File{}, err
+	}
 	if err := checkUploadName(name); err != nil {
 		return File{}, err
 	}
