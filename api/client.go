@@ -120,6 +120,13 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	return room, err
 }
 
+// CreateRoomWith creates a room as the request describes it (no_history too).
+func (c *Client) CreateRoomWith(ctx context.Context, req CreateRoomRequest) (node.Room, error) {
+	var room node.Room
+	err := c.call(ctx, http.MethodPost, "/api/rooms", req, &room)
+	return room, err
+}
+
 // LogBefore returns the limit messages of room just before message before,
 // oldest first: the page above the oldest one the caller holds. An empty
 // list means before is the room's oldest message. A limit of 0 asks for the

@@ -14,6 +14,8 @@ type CreateRoomRequest struct {
 	Name    string   `json:"name"`
 	Members []string `json:"members,omitempty"`
 	All     bool     `json:"all,omitempty"`
+	// NoHistory: members added later read only from their joining on.
+	NoHistory bool `json:"no_history,omitempty"`
 }
 
 // createRoom answers POST /api/rooms with 201 and the new node.Room.
@@ -39,7 +41,11 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) error {
 			members = append(members, m.PeerID)
 		}
 	}
-	room, err := rc.CreateRoomNamed(r.Context(), req.Name, members)
+	create := rc.CreateRoomNamed
+	if req.NoHistory {
+		create = rc.CreateRoomNoHistory
+	}
+	room, err := create(r.Context(), req.Name, members)
 	if errors.Is(err, node.ErrUnknownRoom) { // only a member can be unknown here
 		return &Error{Status: http.StatusNotFound, Message: err.Error(), Hint: "'charla members' lists the members"}
 	}

@@ -258,7 +258,7 @@ func TestRequests(t *testing.T) {
 		{name: "backend failure", req: request{path: "/api/peers"}, want: 500},
 		{name: "invite", req: request{method: "POST", path: "/api/invites", body: `{"expires":"24h"}`}, want: 201},
 		{name: "invite bad expiry", req: request{method: "POST", path: "/api/invites", body: `{"expires":"-1h"}`}, want: 400},
-		{name: "GET invites", req: request{path: "/api/invites"}, want: 405},
+		{name: "PUT invites", req: request{method: http.MethodPut, path: "/api/invites"}, want: 405},
 		{name: "POST status", req: request{method: "POST", path: "/api/status", body: `{}`}, want: 405},
 		{name: "unknown endpoint", req: request{path: "/api/nope"}, want: 404},
 		{name: "API root", req: request{path: "/api/"}, want: 404}, // "/" is the web UI: see session_test.go

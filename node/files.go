@@ -153,7 +153,7 @@ func (n *Node) SendFile(ctx context.Context, room, path string) (File, error) {
 	n.awaitOwnHead(ctx)
 	if other != nil {
 		if _, err := n.hist.sendKey(ctx, id); errors.Is(err, ErrUnknownRoom) {
-			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other})
+			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other}, false)
 			if err != nil {
 				return File{}, err
 			}

@@ -157,3 +157,58 @@ func forgeContent(t *testing.T, n *Node, seq uint64, prev wire.ID, lamport uint6
 	}
 	return env
 }
+
+// forgeRoster signs, as n and by hand, a roster op at seq after prev.
+func forgeRoster(t *testing.T, n *Node, seq uint64, prev wire.ID, lamport uint64, op *wire.RosterOp) *wire.Envelope {
+	t.Helper()
+	env, err := n.id.SealEnvelope(&wire.Header{
+		Version: wire.Version, Workspace: n.hist.ws, Author: n.hist.self, Seq: seq, Prev: prev,
+		Lamport: lamport, Time: time.Now().UnixMilli(), Class: wire.ClassRoster, Body: op.Marshal(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestForkUndoesRosterOp: the owner signs two envelopes at one seq, a
+// promotion and a message. Where the promotion lost the fork, its effect
+// is undone, on every node alike, whatever order the branches arrive in.
+func TestForkUndoesRosterOp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	readsGeneral(t, ben, cai)
+	head := feedHeld(t, ana, ben, cai)
+	var promote, text []byte
+	var pid, tid wire.ID
+	// Sign pairs until the message has the lower ID: the promotion must lose.
+	for i := 0; ; i++ {
+		p := forgeRoster(t, ana, head.Seq+1, head.ID, 1<<40+uint64(i), &wire.RosterOp{Kind: wire.RosterRole, Target: ben.hist.self, Role: wire.RoleAdmin})
+		m := forgeContent(t, ana, head.Seq+1, head.ID, 1<<40+uint64(i), &wire.Content{Kind: wire.KindText, Text: "the other branch"})
+		pid, tid = p.ID(), m.ID()
+		if bytes.Compare(tid[:], pid[:]) < 0 {
+			promote, text = p.Marshal(), m.Marshal()
+			break
+		}
+	}
+	for _, order := range []struct {
+		n     *Node
+		first []byte
+		then  []byte
+	}{{ben, promote, text}, {cai, text, promote}} {
+		for _, raw := range [][]byte{order.first, order.then} {
+			if _, err := order.n.hist.ingestRaw(ctx, [][]byte{raw}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name, n := range map[string]*Node{"ben": ben, "cai": cai} {
+		if r := rosterOf(n)["Member1"]; r != "member" {
+			t.Errorf("%s: Member1 is %s; the promotion lost the fork", name, r)
+		}
+	}
+}

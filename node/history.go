@@ -390,10 +390,12 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 	err := h.st.Update(ctx, durable, func(tx *store.Tx) error {
 		msgs, changes, gaps, forked, stored = nil, rosterChange{}, nil, nil, 0
 		var rosterIDs []wire.ID // roster ops stored and not yet applied to the roster
+		demoted := false        // a fork moved a branch aside: it may have held roster ops
 		settle := func() error {
-			if len(rosterIDs) == 0 {
+			if len(rosterIDs) == 0 && !demoted {
 				return nil
 			}
+			demoted = false
 			ch, err := h.recomputeRoster(ctx, tx, rosterIDs)
 			if err != nil {
 				return err
@@ -428,6 +430,7 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 			}
 			if res.reshuffled {
 				forked = append(forked, c.hdr.Author)
+				demoted = true
 			}
 		}
 		return settle()
@@ -961,7 +964,7 @@ func (h *history) shareKey(ctx context.Context, ks *wire.KeyShare) (*checked, er
 
 // createRoom makes a new room with a fresh key shared to members (this node
 // included) and, for channels, names it.
-func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind, name string, members [][]byte) ([]*checked, error) {
+func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind, name string, members [][]byte, noHistory bool) ([]*checked, error) {
 	if !containsPeer(members, h.self) {
 		members = append(members, h.self)
 	}
@@ -978,7 +981,7 @@ func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind
 	}
 	out := []*checked{share}
 	if kind == wire.RoomChannel {
-		op, _, err := h.postContent(ctx, id, &wire.Content{Kind: wire.KindRoomOp, RoomName: name, RoomKind: kind})
+		op, _, err := h.postContent(ctx, id, &wire.Content{Kind: wire.KindRoomOp, RoomName: name, RoomKind: kind, Private: noHistory})
 		if err != nil {
 			return out, err
 		}

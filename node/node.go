@@ -140,7 +140,7 @@ func Init(ctx context.Context, home string, opts InitOptions) (string, error) {
 		return "", err
 	}
 	ws := g.ID()
-	if _, err := hist.createRoom(ctx, generalRoomID(ws), wire.RoomChannel, "general", nil); err != nil {
+	if _, err := hist.createRoom(ctx, generalRoomID(ws), wire.RoomChannel, "general", nil, false); err != nil {
 		return "", fmt.Errorf("create #general: %w", err)
 	}
 	return id.PeerID().String(), nil
@@ -592,7 +592,7 @@ func (n *Node) Send(ctx context.Context, room, text string) (Message, error) {
 	n.awaitOwnHead(ctx)
 	if other != nil {
 		if _, err := n.hist.sendKey(ctx, id); errors.Is(err, ErrUnknownRoom) {
-			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other})
+			cs, err := n.hist.createRoom(ctx, id, wire.RoomDirect, "", [][]byte{other}, false)
 			if err != nil {
 				return Message{}, err
 			}
@@ -738,6 +738,12 @@ func (n *Node) emitEvent(ev Event) {
 
 // CreateRoom makes a channel readable only by the given members and this node.
 func (n *Node) CreateRoom(ctx context.Context, name string, members []peer.ID) (string, error) {
+	return n.createChannel(ctx, name, members, false)
+}
+
+// createChannel is CreateRoom; with noHistory, members added later get only
+// the keys from their joining on.
+func (n *Node) createChannel(ctx context.Context, name string, members []peer.ID, noHistory bool) (string, error) {
 	name, err := checkName("room name", strings.TrimPrefix(name, "#"))
 	if err != nil {
 		return "", err
@@ -748,7 +754,7 @@ func (n *Node) CreateRoom(ctx context.Context, name string, members []peer.ID) (
 	for _, m := range members {
 		ps = append(ps, []byte(m))
 	}
-	cs, err := n.hist.createRoom(ctx, id, wire.RoomChannel, name, ps)
+	cs, err := n.hist.createRoom(ctx, id, wire.RoomChannel, name, ps, noHistory)
 	for _, c := range cs {
 		n.publish(c)
 	}

@@ -19,6 +19,9 @@ type RoomCreator interface {
 	// name that is no member, ErrAmbiguous for one several members carry,
 	// and ErrInvalid for a bad room name or one a readable channel has.
 	CreateRoomNamed(ctx context.Context, name string, members []string) (Room, error)
+	// CreateRoomNoHistory is CreateRoomNamed for a room whose later members
+	// read only what is said from their joining on.
+	CreateRoomNoHistory(ctx context.Context, name string, members []string) (Room, error)
 }
 
 var _ RoomCreator = (*Node)(nil)
@@ -26,6 +29,15 @@ var _ RoomCreator = (*Node)(nil)
 // CreateRoomNamed resolves members as Send resolves "@Name", then creates
 // the room with CreateRoom.
 func (n *Node) CreateRoomNamed(ctx context.Context, name string, members []string) (Room, error) {
+	return n.createRoomNamed(ctx, name, members, false)
+}
+
+// CreateRoomNoHistory implements RoomCreator.
+func (n *Node) CreateRoomNoHistory(ctx context.Context, name string, members []string) (Room, error) {
+	return n.createRoomNamed(ctx, name, members, true)
+}
+
+func (n *Node) createRoomNamed(ctx context.Context, name string, members []string, noHistory bool) (Room, error) {
 	name = strings.TrimPrefix(strings.TrimSpace(name), "#")
 	rs, err := n.hist.allRooms(ctx)
 	if err != nil {
@@ -53,7 +65,7 @@ func (n *Node) CreateRoomNamed(ctx context.Context, name string, members []strin
 	if len(seen) > wire.MaxRecipients {
 		return Room{}, fmt.Errorf("%w: a room has at most %d members, this node included; %d named", ErrInvalid, wire.MaxRecipients, len(seen))
 	}
-	id, err := n.CreateRoom(ctx, name, ps)
+	id, err := n.createChannel(ctx, name, ps, noHistory)
 	if err != nil {
 		return Room{}, err
 	}
@@ -98,6 +110,9 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	}
 	if containsPeer(r.Members, p) {
 		return n.roomView(r), nil
+	}
+	if r.NoHistory {
+		return n.roomAddNoHistory(ctx, r, p)
 	}
 	keys, err := n.st.RoomKeys(ctx, r.ID)
 	if err != nil {
@@ -176,4 +191,33 @@ func (n *Node) roomAfter(ctx context.Context, id wire.ID) (Room, error) {
 		return Room{}, err
 	}
 	return n.roomView(r), nil
+}
+
+// roomAddNoHistory adds p to a room created with --no-history: the room op
+// goes out under the old key (p cannot read it), then a new epoch is shared
+// with the members, p among them, so p reads only from here on.
+func (n *Node) roomAddNoHistory(ctx context.Context, r store.Room, p []byte) (Room, error) {
+	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
+	n.publish(op)
+	r, err = n.hist.room(ctx, r.ID)
+	if err != nil {
+		return Room{}, err
+	}
+	keys, err := n.st.RoomKeys(ctx, r.ID)
+	if err != nil {
+		return Room{}, err
+	}
+	n.hist.rotateMu.Lock()
+	shares, err := n.hist.rotate(ctx, r, newestKey(keys))
+	n.hist.rotateMu.Unlock()
+	for _, c := range shares {
+		n.publish(c)
+	}
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
+	return n.roomAfter(ctx, r.ID)
 }

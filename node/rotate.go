@@ -18,7 +18,7 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 	room := c.hdr.Room
 	switch content.RoomOp {
 	case wire.RoomOpName:
-		return tx.PutRoom(store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind})
+		return tx.PutRoom(store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind, NoHistory: content.Private})
 	case wire.RoomOpAdd:
 		if m, ok := h.member(content.Peer); !ok || m.removed {
 			h.count(reasonForbidden)

@@ -47,6 +47,9 @@ type Room struct {
 	Name    string
 	Kind    wire.RoomKind
 	Members [][]byte // binary peer IDs, sorted
+	// NoHistory: later members get only keys from their joining on. Once
+	// set, it stays set.
+	NoHistory bool
 }
 
 // RoomKey is one epoch's key of a room.
@@ -288,11 +291,12 @@ func (tx *Tx) putMessage(m Message) error {
 // PutRoom creates or updates room r: a non-empty Name and a non-zero Kind
 // overwrite what is stored; Members are added to those stored, never removed.
 func (tx *Tx) PutRoom(r Room) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind) VALUES (?, ?, ?)
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind, no_history) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE rooms.name END,
-			kind = CASE WHEN excluded.kind <> 0 THEN excluded.kind ELSE rooms.kind END`,
-		r.ID[:], r.Name, int64(r.Kind)); err != nil {
+			kind = CASE WHEN excluded.kind <> 0 THEN excluded.kind ELSE rooms.kind END,
+			no_history = max(rooms.no_history, excluded.no_history)`,
+		r.ID[:], r.Name, int64(r.Kind), r.NoHistory); err != nil {
 		return fmt.Errorf("put room %s: %w", r.ID, err)
 	}
 	if len(r.Members) == 0 {

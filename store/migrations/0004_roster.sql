@@ -12,3 +12,7 @@ CREATE TABLE key_recipients (
     peer   BLOB NOT NULL,
     PRIMARY KEY (key_id, peer)
 ) STRICT, WITHOUT ROWID;
+
+-- A room created with --no-history: a member added later gets a new key
+-- epoch, not the keys from before it joined.
+ALTER TABLE rooms ADD COLUMN no_history INTEGER NOT NULL DEFAULT 0;

@@ -5,20 +5,23 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/charla-im/charla/api"
 	"github.com/charla-im/charla/node"
 )
 
 func roomCommand() *command {
 	var members stringsFlag
-	var all, private, asJSON bool
+	var all, private, noHistory, asJSON bool
 	return &command{
 		name:  "room",
-		args:  "create NAME [--member NAME_OR_PEER]... [--all] [--json] | add|remove ROOM NAME_OR_PEER | leave ROOM",
+		args:  "create NAME [--member NAME_OR_PEER]... [--all] [--no-history] [--json] | add|remove ROOM NAME_OR_PEER | leave ROOM",
 		short: "create a room; add or remove a member; leave one",
 		long: `room create makes a channel called NAME that only the members named with
 --member (by display name or peer ID, repeatable) and you can read; the
 others hold only its ciphertext. With --all it is for every current member
 instead. --private is accepted and changes nothing: it is the default. With
+--no-history, members added later read only what is said from their joining
+on (each addition shares a new key). With
 --json it prints the room as one JSON object: id, name, kind, members.
 
 room add ROOM NAME_OR_PEER lets a member read ROOM, history included. room
@@ -29,6 +32,7 @@ the next member to write rotates the key.`,
 			fs.Var(&members, "member", "let `NAME_OR_PEER` read the room; repeatable")
 			fs.BoolVar(&all, "all", false, "make the room for every current member")
 			fs.BoolVar(&private, "private", false, "only the members named (the default)")
+			fs.BoolVar(&noHistory, "no-history", false, "members added later do not read earlier history")
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -48,7 +52,7 @@ the next member to write rotates the key.`,
 			if err != nil {
 				return err
 			}
-			room, err := c.CreateRoom(ctx, args[1], members, all)
+			room, err := c.CreateRoomWith(ctx, api.CreateRoomRequest{Name: args[1], Members: members, All: all, NoHistory: noHistory})
 			if err != nil {
 				return e.apiError(err)
 			}

@@ -34,6 +34,10 @@ func (r *roomsNode) CreateRoomNamed(ctx context.Context, name string, members []
 	return node.Room{ID: "ef56", Name: name, Kind: "channel", Members: append([]string{"12D3KooWAna"}, members...)}, nil
 }
 
+func (r *roomsNode) CreateRoomNoHistory(ctx context.Context, name string, members []string) (node.Room, error) {
+	return r.CreateRoomNamed(ctx, name, members)
+}
+
 func TestRoomCreate(t *testing.T) {
 	r := &roomsNode{fakeNode: &fakeNode{events: make(chan node.Event), subscribed: make(chan struct{})}}
 	home := serveBackend(t, r)
