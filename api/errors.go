@@ -42,6 +42,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusForbidden
 	case node.ErrRemoved:
 		return e.Status == http.StatusGone
+	case node.ErrDiskFull:
+		return e.Status == http.StatusInsufficientStorage
 	}
 	return false
 }
@@ -75,6 +77,9 @@ func toError(err error) *Error {
 	case errors.Is(err, node.ErrForbidden):
 		e.Status = http.StatusForbidden
 		e.Hint = "'charla members' shows roles; 'charla policy' the workspace's settings"
+	case errors.Is(err, node.ErrDiskFull):
+		e.Status = http.StatusInsufficientStorage
+		e.Hint = "free space on that disk, then run the same command again: it resumes"
 	case errors.Is(err, node.ErrRemoved):
 		e.Status = http.StatusGone
 		e.Hint = "an admin removed this device; join again with a new invite and a new --home"

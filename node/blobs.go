@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/charla-im/charla/wire"
@@ -88,9 +89,17 @@ func (b blobDir) store(h wire.ID, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("store chunk: %w", err)
+		return diskFull(fmt.Errorf("store chunk: %w", err), b.dir)
 	}
 	return nil
+}
+
+// diskFull names the disk when err is a full one: what the user must free.
+func diskFull(err error, dir string) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: no space left on the disk holding %s; free some space there and the download resumes from the chunks already stored", ErrDiskFull, dir)
+	}
+	return err
 }
 
 // read returns chunk h, checked against its hash, in buf when it has room;
@@ -347,6 +356,7 @@ type fetchPlan struct {
 	held     map[peer.ID][]bool
 	refused  map[int]map[peer.ID]bool // a peer that failed chunk i is not asked for i again
 	bad      map[peer.ID]int
+	storeErr error // the first chunk this node could not store (disk full)
 }
 
 func newFetchPlan(m *wire.FileManifest) *fetchPlan {
@@ -406,6 +416,21 @@ func (f *fetchPlan) wake() {
 	f.mu.Lock()
 	f.changed.Broadcast()
 	f.mu.Unlock()
+}
+
+// failStore records that a chunk could not be stored: every worker stops,
+// since no other peer's copy would fit either.
+func (f *fetchPlan) failStore(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.storeErr == nil {
+		f.storeErr = err
+	}
+	f.bad = map[peer.ID]int{}
+	for p := range f.held {
+		f.bad[p] = blobMaxBad // take hands out nothing more
+	}
+	f.changed.Broadcast()
 }
 
 func (f *fetchPlan) left() int {
@@ -487,6 +512,12 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	plan.mu.Lock()
+	storeErr := plan.storeErr
+	plan.mu.Unlock()
+	if storeErr != nil {
+		return storeErr
+	}
 	if left := plan.left(); left > 0 {
 		return fmt.Errorf("%d of %d chunks held by no connected member", left, len(m.Chunks))
 	}
@@ -547,6 +578,7 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			// Disk full or unwritable: the chunks held so far stay, the
 			// download resumes from them later.
 			plan.giveBack(i, p, false)
+			plan.failStore(err)
 			fail()
 			n.log.Warn("store chunk", "err", err)
 			return

@@ -33,6 +33,10 @@ const fileRetry = 30 * time.Second
 // or cannot read.
 var ErrUnknownFile = errors.New("no such file")
 
+// ErrDiskFull is returned (wrapped, naming the disk) when a chunk or a saved
+// file does not fit; what was stored stays, and the download resumes.
+var ErrDiskFull = errors.New("disk full")
+
 // FileBackend is what the local API asks of a node about files. It is apart
 // from Backend so that backends without files still serve the rest.
 type FileBackend interface {
@@ -344,14 +348,15 @@ func (n *Node) decryptFile(ctx context.Context, f store.File, m *wire.FileManife
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
 	written, err := io.Copy(tmp, pr)
+	err = diskFull(err, filepath.Dir(path))
 	if err == nil && uint64(written) != m.Size {
 		err = fmt.Errorf("decrypted %d bytes, the manifest says %d", written, m.Size)
 	}
 	if err == nil {
-		err = tmp.Sync()
+		err = diskFull(tmp.Sync(), filepath.Dir(path))
 	}
 	if cerr := tmp.Close(); err == nil {
-		err = cerr
+		err = diskFull(cerr, filepath.Dir(path))
 	}
 	if err != nil {
 		return err

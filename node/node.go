@@ -421,6 +421,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		Forks:         []Fork{},
 		Role:          self.role.String(),
 		Removed:       self.removed,
+		Sources:       n.BlobSources(),
 	}
 	forks, err := n.st.Forks(ctx)
 	if err != nil {

@@ -64,10 +64,13 @@ type Status struct {
 	Rejected      map[string]int64 `json:"rejected"` // counts by reason
 	Dropped       map[string]int64 `json:"dropped"`  // gossip drops by reason
 	Envelopes     int64            `json:"envelopes"`
-	Sync          []SyncProgress   `json:"sync"`    // catch-ups under way
-	Forks         []Fork           `json:"forks"`   // authors seen signing two envelopes at one seq
-	Role          string           `json:"role"`    // this member's role: member, admin, owner
-	Removed       bool             `json:"removed"` // an admin removed this node; it no longer syncs
+	Sync          []SyncProgress   `json:"sync"`  // catch-ups under way
+	Forks         []Fork           `json:"forks"` // authors seen signing two envelopes at one seq
+	// Sources counts, per peer ID, the file chunks this node fetched from
+	// it since it started (and those that failed their hash).
+	Sources map[string]BlobSource `json:"sources"`
+	Role    string                `json:"role"`    // this member's role: member, admin, owner
+	Removed bool                  `json:"removed"` // an admin removed this node; it no longer syncs
 }
 
 // SyncProgress is one catch-up from one peer.
