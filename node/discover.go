@@ -188,6 +188,9 @@ func (n *Node) handshake(ctx context.Context, a ma.Multiaddr) (peer.ID, error) {
 // dialKnown dials static peers and every member in the address book that
 // is not connected.
 func (n *Node) dialKnown() {
+	if n.hist.removedSelf() {
+		return // every member's gater refuses a removed node
+	}
 	targets := map[peer.ID][]ma.Multiaddr{}
 	for _, ai := range n.static {
 		targets[ai.ID] = append(targets[ai.ID], ai.Addrs...)
