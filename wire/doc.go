@@ -143,6 +143,43 @@
 //	  1 envelopes  bytes    repeated, at most MaxBatchEnvelopes encoded envelopes,
 //	                        each 1 to MaxEnvelopeBytes (decoded by the receiver)
 //
+// # Ephemeral frames
+//
+// Each message of a workspace's ephemeral GossipSub topic is one Ephemeral (at
+// most MaxEphemeralBytes). Ephemerals are signed with Ed25519("charla/ephemeral/v1\0"
+// ‖ the frame's fields before sig) by the peer they name, and never stored.
+//
+//	Ephemeral
+//	  1 kind       varint   1 presence, 2 signal
+//	  2 body       bytes    the encoded Presence or Signal
+//
+//	Presence (a heartbeat, at most MaxPresenceBytes)
+//	  1 workspace  bytes    32
+//	  2 peer       bytes    binary peer ID of the sender, 1 to MaxAuthorBytes
+//	  3 time       sint64   sender's unix ms, strictly increasing per sender
+//	  4 digest     bytes    32: SHA-256 of the sender's encoded Vector
+//	  5 envelopes  varint   how many envelopes the sender holds
+//	  6 heads      bytes    repeated, at most MaxPresenceHeads encoded VectorEntry
+//	  7 state      varint   1 online, 2 away (its user is idle)
+//	  8 sig        bytes    1 to MaxSigBytes
+//
+//	Signal (a typing indicator or read marker, at most MaxSignalBytes)
+//	  1 workspace  bytes    32
+//	  2 peer       bytes    binary peer ID of the sender, 1 to MaxAuthorBytes
+//	  3 time       sint64   sender's unix ms, strictly increasing per sender
+//	  4 room       bytes    32, not zero
+//	  5 key        bytes    32, not zero: ID of the room key that seals field 6
+//	  6 sealed     bytes    1 to MaxSignalSealedBytes: age ciphertext, to the room
+//	                        key, of an encoded SignalBody
+//	  7 sig        bytes    1 to MaxSigBytes
+//
+//	SignalBody (the plaintext sealed in a Signal)
+//	  1 kind       varint   1 typing, 2 read
+//	  2 room       bytes    32: the Signal's room
+//	  3 time       sint64   the Signal's time
+//	  4 message    bytes    32: read, the newest message read (not zero);
+//	                        typing, zero
+//
 // # Blob frames
 //
 // On a /charla/blob/1 stream the requester sends BlobRequest frames (at most

@@ -190,3 +190,22 @@ func varintField(n protowire.Number, v uint64) []byte {
 func bytesField(n protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(protowire.AppendTag(nil, n, protowire.BytesType), v)
 }
+
+func testPresence() *Presence {
+	return &Presence{
+		Workspace: fill(0x11), Peer: peer(0xa1), Time: 1767225600123, Digest: fill(0x81),
+		Envelopes: 1234, Heads: []VectorEntry{{Author: peer(0xa2), Seq: 9, ID: fill(0x78)}},
+		State: StateAway, Sig: bytes.Repeat([]byte{0x5a}, 64),
+	}
+}
+
+func testSignal() *Signal {
+	return &Signal{
+		Workspace: fill(0x11), Peer: peer(0xa1), Time: 1767225600456, Room: fill(0x33), Key: fill(0x44),
+		Sealed: []byte("age-encryption.org/v1 sealed signal body"), Sig: bytes.Repeat([]byte{0x5b}, 64),
+	}
+}
+
+func testSignalBody() *SignalBody {
+	return &SignalBody{Kind: SignalRead, Room: fill(0x33), Time: 1767225600456, Message: fill(0x91)}
+}

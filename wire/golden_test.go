@@ -40,6 +40,10 @@ func TestGolden(t *testing.T) {
 		{"content_file", testFileContent().Marshal(), decodeContentAny},
 		{"file_manifest", testManifest().Marshal(), func(b []byte) error { _, err := DecodeFileManifest(b); return err }},
 		{"blob_request", testBlobRequest().Marshal(), func(b []byte) error { _, err := DecodeBlobRequest(b); return err }},
+		{"presence", testPresence().Marshal(), func(b []byte) error { _, err := DecodePresence(b); return err }},
+		{"signal", testSignal().Marshal(), func(b []byte) error { _, err := DecodeSignal(b); return err }},
+		{"signal_body", testSignalBody().Marshal(), func(b []byte) error { _, err := DecodeSignalBody(b); return err }},
+		{"ephemeral_signal", (&Ephemeral{Kind: EphemeralSignal, Signal: testSignal()}).Marshal(), func(b []byte) error { _, err := DecodeEphemeral(b); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +149,34 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"valid-empty":    {},
 			"invalid-seq0":   (&Vector{Entries: []VectorEntry{{Author: []byte{1}}}}).Marshal(),
 			"invalid-unsort": (&Vector{Entries: []VectorEntry{{Author: []byte{2}, Seq: 1}, {Author: []byte{1}, Seq: 1}}}).Marshal(),
+		},
+		"FuzzDecodePresence": {
+			"valid":         testPresence().Marshal(),
+			"valid-online":  (&Presence{Workspace: fill(1), Peer: []byte{2}, Time: 3, Digest: fill(4), State: StateOnline, Sig: []byte{5}}).Marshal(),
+			"invalid-state": (&Presence{Workspace: fill(1), Peer: []byte{2}, Time: 3, Digest: fill(4), State: 3, Sig: []byte{5}}).Marshal(),
+			// The heartbeat before it carried a state: a signature where the state belongs.
+			"invalid-nostate": join(pick(fields(testPresence().Marshal()), 0, 1, 2, 3, 4, 5), bytesField(7, make([]byte, 64))),
+		},
+		"FuzzDecodeSignal": {
+			"valid":          testSignal().Marshal(),
+			"invalid-noroom": (&Signal{Workspace: fill(1), Peer: []byte{2}, Time: 3, Key: fill(4), Sealed: []byte{5}, Sig: []byte{6}}).Marshal(),
+			"invalid-empty":  (&Signal{Workspace: fill(1), Peer: []byte{2}, Time: 3, Room: fill(4), Key: fill(4), Sig: []byte{6}}).Marshal(),
+		},
+		"FuzzDecodeSignalBody": {
+			"valid-read":      testSignalBody().Marshal(),
+			"valid-typing":    (&SignalBody{Kind: SignalTyping, Room: fill(0x33), Time: -5}).Marshal(),
+			"invalid-typing":  (&SignalBody{Kind: SignalTyping, Room: fill(0x33), Message: fill(1)}).Marshal(),
+			"invalid-read":    (&SignalBody{Kind: SignalRead, Room: fill(0x33)}).Marshal(),
+			"invalid-kind":    (&SignalBody{Kind: 7, Room: fill(0x33)}).Marshal(),
+			"invalid-trailer": append(testSignalBody().Marshal(), 0x28, 0x00),
+		},
+		"FuzzDecodeEphemeral": {
+			"valid-presence":  (&Ephemeral{Kind: EphemeralPresence, Presence: testPresence()}).Marshal(),
+			"valid-signal":    (&Ephemeral{Kind: EphemeralSignal, Signal: testSignal()}).Marshal(),
+			"invalid-mixed":   join(varintField(1, uint64(EphemeralPresence)), bytesField(2, testSignal().Marshal())),
+			"invalid-kind":    join(varintField(1, 3), bytesField(2, testSignal().Marshal())),
+			"invalid-nobody":  varintField(1, uint64(EphemeralSignal)),
+			"invalid-oversig": join(varintField(1, uint64(EphemeralSignal)), bytesField(2, append(testSignal().Marshal()[:len(testSignal().Marshal())-66:len(testSignal().Marshal())-66], bytesField(7, make([]byte, 65))...))),
 		},
 		"FuzzDecodeBatch": {
 			"valid":         testBatch().Marshal(),

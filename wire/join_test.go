@@ -113,7 +113,7 @@ func FuzzDecodeJoinResponse(f *testing.F) {
 func TestPresenceRoundTrip(t *testing.T) {
 	p := &Presence{
 		Workspace: ID{1}, Peer: bytes.Repeat([]byte{2}, 38), Time: 1790000000000, Digest: ID{3},
-		Envelopes: 42, Heads: []VectorEntry{{Author: []byte{4}, Seq: 7, ID: ID{5}}}, Sig: bytes.Repeat([]byte{6}, 64),
+		Envelopes: 42, Heads: []VectorEntry{{Author: []byte{4}, Seq: 7, ID: ID{5}}}, State: StateOnline, Sig: bytes.Repeat([]byte{6}, 64),
 	}
 	got, err := DecodePresence(p.Marshal())
 	if err != nil || got.Envelopes != 42 || len(got.Heads) != 1 || got.Heads[0].Seq != 7 {

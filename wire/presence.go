@@ -1,11 +1,15 @@
 package wire
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+)
 
 // Presence is the ephemeral heartbeat every node publishes a few times a
-// minute: who is online, and a digest of what it holds, so a loss at the tail
-// of a burst (no later seq reveals it) is found within seconds. It is signed
-// with its own domain ("charla/ephemeral/v1\0") and never stored as history.
+// minute: who is online or away, and a digest of what it holds, so a loss at
+// the tail of a burst (no later seq reveals it) is found within seconds. It is
+// signed with its own domain ("charla/ephemeral/v1\0") and never stored as
+// history. On the ephemeral topic it travels inside an Ephemeral.
 type Presence struct {
 	Workspace ID
 	Peer      []byte        // binary peer ID of the sender
@@ -13,13 +17,33 @@ type Presence struct {
 	Digest    ID            // SHA-256 of the sender's Vector encoding
 	Envelopes uint64        // how many envelopes the sender holds
 	Heads     []VectorEntry // heads that moved since the sender's last heartbeats, at most MaxPresenceHeads
+	State     PresenceState // online, or away when its user is idle
 	Sig       []byte
+}
+
+// PresenceState is what a heartbeat says of its sender's user. The numbers
+// go on the wire. Offline is no heartbeat at all.
+type PresenceState uint8
+
+const (
+	StateOnline PresenceState = 1
+	StateAway   PresenceState = 2
+)
+
+func (s PresenceState) String() string {
+	switch s {
+	case StateOnline:
+		return "online"
+	case StateAway:
+		return "away"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
 // MaxPresenceHeads bounds the heads one heartbeat carries.
 const MaxPresenceHeads = 64
 
-var presenceFields = []string{1: "workspace", 2: "peer", 3: "time", 4: "digest", 5: "envelopes", 6: "heads", 7: "sig"}
+var presenceFields = []string{1: "workspace", 2: "peer", 3: "time", 4: "digest", 5: "envelopes", 6: "heads", 7: "state", 8: "sig"}
 
 // SignedBytes is the canonical encoding of p without its signature.
 func (p *Presence) SignedBytes() []byte {
@@ -34,11 +58,11 @@ func (p *Presence) SignedBytes() []byte {
 		e = p.Heads[i].appendTo(e[:0])
 		b = appendBytes(b, 6, e)
 	}
-	return b
+	return appendUint(b, 7, uint64(p.State))
 }
 
 // Marshal returns the canonical encoding of p with its signature.
-func (p *Presence) Marshal() []byte { return appendBytes(p.SignedBytes(), 7, p.Sig) }
+func (p *Presence) Marshal() []byte { return appendBytes(p.SignedBytes(), 8, p.Sig) }
 
 // MaxPresenceBytes bounds an encoded heartbeat.
 const MaxPresenceBytes = 16 << 10
@@ -70,7 +94,8 @@ func DecodePresence(b []byte) (*Presence, error) {
 		}
 		p.Heads = append(p.Heads, e)
 	}
-	p.Sig = d.bytes(7, 1, MaxSigBytes)
+	p.State = PresenceState(d.enum(7, uint64(StateOnline), uint64(StateAway)))
+	p.Sig = d.bytes(8, 1, MaxSigBytes)
 	if err := d.end(b, p.Marshal); err != nil {
 		return nil, err
 	}
