@@ -63,6 +63,7 @@ type Node struct {
 	mdns       *discovery.MDNS
 	find       finder
 	pres       presence
+	sig        signals
 	prog       progress
 	// headKnown is closed once a pull from a peer has completed: from then
 	// on this node holds its own feed's head as the office knows it.
@@ -471,13 +472,18 @@ func (n *Node) roomView(r store.Room) Room {
 // Members lists the workspace roster.
 func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	n.hist.mu.Lock()
-	defer n.hist.mu.Unlock()
 	out := make([]Member, 0, len(n.hist.members))
+	var ids []peer.ID
 	for p, m := range n.hist.members {
 		if m.removed {
 			continue
 		}
 		out = append(out, Member{PeerID: peer.ID(p).String(), Name: m.name, Role: m.role.String()})
+		ids = append(ids, peer.ID(p))
+	}
+	n.hist.mu.Unlock()
+	for i := range out {
+		out[i].Presence = n.presenceOf(ids[i])
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
@@ -687,6 +693,7 @@ func (n *Node) messageView(ctx context.Context, m store.Message) Message {
 		v.RoomName = n.roomView(r).Name
 	}
 	n.addActions(ctx, m, &v)
+	v.Mentions = n.mentionsIn(v.Text)
 	return v
 }
 

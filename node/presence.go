@@ -37,8 +37,12 @@ type presence struct {
 	lastTime  map[peer.ID]int64
 	lastSeen  map[peer.ID]time.Time
 	lastPull  map[peer.ID]time.Time
-	sentHeads map[string]uint64 // heads in our previous heartbeats
-	delivered uint64            // highest own seq a peer holds
+	sentHeads map[string]uint64              // heads in our previous heartbeats
+	delivered uint64                         // highest own seq a peer holds
+	state     wire.PresenceState             // ours; zero is online
+	states    map[peer.ID]wire.PresenceState // what each peer's last heartbeat said
+	shown     map[peer.ID]string             // the presence last told to subscribers
+	nudged    time.Time                      // our last heartbeat sent out of turn
 }
 
 func (n *Node) startPresence(ctx context.Context) error {
@@ -47,9 +51,24 @@ func (n *Node) startPresence(ctx context.Context) error {
 		if from == n.host.ID() {
 			return pubsub.ValidationAccept
 		}
-		p, err := wire.DecodePresence(m.Data)
-		if err != nil || p.Workspace != n.hist.ws {
+		e, err := wire.DecodeEphemeral(m.Data)
+		if err != nil {
 			n.hist.count(reasonMalformed)
+			return pubsub.ValidationReject
+		}
+		if e.Kind == wire.EphemeralSignal {
+			switch ok, reject := n.validateSignal(e.Signal); {
+			case reject:
+				return pubsub.ValidationReject
+			case !ok:
+				return pubsub.ValidationIgnore
+			}
+			m.ValidatorData = e.Signal
+			return pubsub.ValidationAccept
+		}
+		p := e.Presence
+		if p.Workspace != n.hist.ws {
+			n.hist.count(reasonForeign)
 			return pubsub.ValidationReject
 		}
 		sender := peer.ID(p.Peer)
@@ -83,9 +102,10 @@ func (n *Node) startPresence(ctx context.Context) error {
 	if b, err := n.st.Meta(ctx, metaDelivered); err == nil {
 		n.pres.delivered, _ = strconv.ParseUint(string(b), 10, 64)
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.receivePresence(n.ctx) }()
 	go func() { defer n.wg.Done(); n.heartbeat(n.ctx) }()
+	go func() { defer n.wg.Done(); n.signalLoop(n.ctx) }()
 	return nil
 }
 
@@ -98,6 +118,7 @@ func (n *Node) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		n.showPresence()
 		if len(n.connectedMembers()) == 0 {
 			continue
 		}
@@ -131,6 +152,10 @@ func (n *Node) publishPresence(ctx context.Context) error {
 	}
 	p := &wire.Presence{Workspace: n.hist.ws, Peer: []byte(n.host.ID()), Time: time.Now().UnixMilli(), Digest: digest, Envelopes: uint64(count)}
 	n.pres.mu.Lock()
+	p.State = n.pres.state
+	if p.State == 0 {
+		p.State = wire.StateOnline
+	}
 	if p.Time <= n.pres.lastTime[n.host.ID()] {
 		p.Time = n.pres.lastTime[n.host.ID()] + 1 // our clock went back
 	}
@@ -145,7 +170,7 @@ func (n *Node) publishPresence(ctx context.Context) error {
 	if p.Sig, err = n.id.Sign(crypto.DomainEphemeral, p.SignedBytes()); err != nil {
 		return err
 	}
-	return n.pres.topic.Publish(ctx, p.Marshal())
+	return n.pres.topic.Publish(ctx, (&wire.Ephemeral{Kind: wire.EphemeralPresence, Presence: p}).Marshal())
 }
 
 func (n *Node) receivePresence(ctx context.Context) {
@@ -154,11 +179,14 @@ func (n *Node) receivePresence(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		p, ok := m.ValidatorData.(*wire.Presence)
-		if !ok || m.ReceivedFrom == n.host.ID() && peer.ID(p.Peer) == n.host.ID() {
-			continue
+		switch v := m.ValidatorData.(type) {
+		case *wire.Presence:
+			if peer.ID(v.Peer) != n.host.ID() {
+				n.onPresence(ctx, v)
+			}
+		case *wire.Signal:
+			n.onSignal(ctx, v)
 		}
-		n.onPresence(ctx, p)
 	}
 }
 
@@ -186,6 +214,10 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 	now := time.Now()
 	n.pres.mu.Lock()
 	n.pres.lastSeen[sender] = now
+	if n.pres.states == nil {
+		n.pres.states = map[peer.ID]wire.PresenceState{}
+	}
+	n.pres.states[sender] = p.State
 	pull := ahead || (digest != p.Digest && now.Sub(n.pres.lastPull[sender]) >= digestPullEvery)
 	if pull {
 		n.pres.lastPull[sender] = now
@@ -194,6 +226,7 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 	if pull && n.host.Network().Connectedness(sender) == 1 {
 		n.pullAsync(sender)
 	}
+	n.showPresence()
 }
 
 // ack records that a peer holds our feed up to seq.
@@ -220,6 +253,90 @@ func (n *Node) online(p peer.ID) bool {
 	n.pres.mu.Lock()
 	defer n.pres.mu.Unlock()
 	return time.Since(n.pres.lastSeen[p]) < onlineFor
+}
+
+// presenceOf says whether a member is online, away or offline: offline
+// when no heartbeat of it came within onlineFor. This node's own member is
+// what SetPresence last said.
+func (n *Node) presenceOf(p peer.ID) string {
+	n.pres.mu.Lock()
+	defer n.pres.mu.Unlock()
+	return n.presenceLocked(p)
+}
+
+func (n *Node) presenceLocked(p peer.ID) string {
+	if p == n.host.ID() {
+		if n.pres.state == wire.StateAway {
+			return "away"
+		}
+		return "online"
+	}
+	if time.Since(n.pres.lastSeen[p]) >= onlineFor {
+		return "offline"
+	}
+	if n.pres.states[p] == wire.StateAway {
+		return "away"
+	}
+	return "online"
+}
+
+// showPresence tells subscribers of every member whose presence changed
+// since it was last told: heartbeats that come or stop, and away.
+func (n *Node) showPresence() {
+	type change struct {
+		p     peer.ID
+		state string
+	}
+	var changes []change
+	n.pres.mu.Lock()
+	if n.pres.shown == nil {
+		n.pres.shown = map[peer.ID]string{}
+	}
+	for p := range n.pres.lastSeen {
+		if now := n.presenceLocked(p); now != n.pres.shown[p] {
+			n.pres.shown[p] = now
+			changes = append(changes, change{p, now})
+		}
+	}
+	n.pres.mu.Unlock()
+	for _, c := range changes {
+		m, _ := n.hist.member([]byte(c.p))
+		n.emitEvent(Event{Type: "presence", Presence: &PresenceChange{Peer: c.p.String(), Name: m.name, State: c.state}})
+	}
+}
+
+// SetPresence records whether this member's user is away, and tells the
+// office at once with a heartbeat (at most one a second out of turn).
+func (n *Node) SetPresence(ctx context.Context, state string) error {
+	var s wire.PresenceState
+	switch state {
+	case "online":
+		s = wire.StateOnline
+	case "away":
+		s = wire.StateAway
+	default:
+		return fmt.Errorf("%w: presence %q; want online or away", ErrInvalid, state)
+	}
+	n.pres.mu.Lock()
+	changed := n.pres.state != s && !(n.pres.state == 0 && s == wire.StateOnline)
+	n.pres.state = s
+	nudge := changed && time.Since(n.pres.nudged) >= time.Second
+	if nudge {
+		n.pres.nudged = time.Now()
+	}
+	n.pres.mu.Unlock()
+	if changed {
+		n.emitEvent(Event{Type: "presence", Presence: &PresenceChange{Peer: n.host.ID().String(), Name: n.selfName(), State: state}})
+	}
+	if nudge && len(n.connectedMembers()) > 0 {
+		return n.publishPresence(ctx)
+	}
+	return nil
+}
+
+func (n *Node) selfName() string {
+	m, _ := n.hist.member(n.hist.self)
+	return m.name
 }
 
 // stateOf is a message's delivery state: "local" until some peer is known to

@@ -25,6 +25,9 @@ type Message struct {
 	ReplyTo     string     `json:"reply_to,omitempty"`     // ID of the message replied to
 	ReplyAuthor string     `json:"reply_author,omitempty"` // its author's name
 	ReplyText   string     `json:"reply_text,omitempty"`   // a short quote of it
+	// Mentions are the peer IDs of the members the text names as
+	// "@Name" (node/mentions.go).
+	Mentions []string `json:"mentions,omitempty"`
 }
 
 // Room is a channel or a direct conversation this node can read.
@@ -41,6 +44,9 @@ type Member struct {
 	Name    string `json:"name"`
 	Role    string `json:"role"`
 	Removed bool   `json:"removed,omitempty"`
+	// Presence is online, away (its user is idle) or offline (no
+	// heartbeat heard lately); this node's own member is never offline.
+	Presence string `json:"presence,omitempty"`
 }
 
 // Peer is a peer this node knows how to reach.
@@ -89,9 +95,13 @@ type Fork struct {
 	ID         string `json:"id"` // the envelope kept apart
 }
 
-// Event is pushed to subscribers when the node's history changes.
+// Event is pushed to subscribers when the node's history changes, and for
+// ephemerals: typing, read markers and presence.
 type Event struct {
-	Type    string        `json:"type"` // "message", "sync"
-	Message *Message      `json:"message,omitempty"`
-	Sync    *SyncProgress `json:"sync,omitempty"`
+	Type     string          `json:"type"` // "message", "sync", "typing", "read", "presence"
+	Message  *Message        `json:"message,omitempty"`
+	Sync     *SyncProgress   `json:"sync,omitempty"`
+	Typing   *Typing         `json:"typing,omitempty"`
+	Read     *ReadMarker     `json:"read,omitempty"`
+	Presence *PresenceChange `json:"presence,omitempty"`
 }
