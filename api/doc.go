@@ -41,6 +41,10 @@
 //	POST /api/files/{id}/get              {"path": "/abs/out"} → 200 node.File once the
 //	                                      file is complete, verified and written
 //	POST /api/invites                     {"expires": "24h"} → 201 {"code": "..."}
+//	POST /api/rooms/{room}/typing         {} → 200 {"sent": bool}, at most one signal per node.TypingEvery
+//	GET  /api/rooms/{room}/read           node.ReadState
+//	POST /api/rooms/{room}/read           {"message": "ID"} → 200 node.ReadState
+//	POST /api/presence                    {"state": "online" | "away"} → 200 the same
 //	GET  /api/events                      server-sent events, below
 //	POST /api/login-urls                  {} → 201 {"url": "http://127.0.0.1:P/#login=..."}
 //	POST /api/session                     {"login": "..."} → 201 {"token": "..."}
@@ -79,7 +83,7 @@
 //
 // A failed request answers a JSON object {"error": "...", "hint": "..."}
 // (hint may be absent). Errors from the node map to statuses by their
-// sentinel: node.ErrInvalid → 400, node.ErrUnknownRoom and node.ErrUnknownFile → 404,
-// node.ErrAmbiguous → 409, anything else → 500. The client returns them as
-// *Error, which matches those sentinels with errors.Is.
+// sentinel: node.ErrInvalid → 400, node.ErrUnknownRoom, node.ErrUnknownFile and
+// node.ErrUnknownMessage → 404, node.ErrAmbiguous → 409, anything else → 500. The
+// client returns them as *Error, which matches those sentinels with errors.Is.
 package api

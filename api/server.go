@@ -125,6 +125,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/search", methods{http.MethodGet: s.search})
 	mux.Handle("/api/invites", methods{http.MethodGet: s.invites, http.MethodPost: s.invite})
 	s.routeOffice(mux)
+	mux.Handle("/api/rooms/{room}/typing", methods{http.MethodPost: s.typing})
+	mux.Handle("/api/rooms/{room}/read", methods{http.MethodGet: s.readState, http.MethodPost: s.markRead})
+	mux.Handle("/api/presence", methods{http.MethodPost: s.presence})
 	mux.Handle("/api/session", methods{http.MethodPost: s.session})
 	mux.Handle("/api/login-urls", methods{http.MethodPost: s.loginURL})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
