@@ -6,14 +6,20 @@ import { catalogues } from "./i18n/index.js";
 const SESSION_KEY = "charla.session"; // sessionStorage: gone with the tab
 const LANG_KEY = "charla.lang"; // localStorage: a preference, not a secret
 const PAGE = 50; // messages fetched per step back through history
+const JUMP_PAGE = 500; // messages fetched per step back when looking for a search result
 const MAX_LIMIT = 10000; // the API's MaxLogLimit
-const POLL_MS = 10000; // status, members and peers
+const POLL_MS = 10000; // status, members, peers and rooms
 const RETRY_MS = 2000; // reconnecting the event stream
 const GROUP_MS = 5 * 60 * 1000; // messages closer than this share one header
 const SYNC_STALE_MS = 30000; // a catch-up not heard of for this long is over
 const SEARCH_LIMIT = 50; // results one search shows
 const PREVIEW_MAX = 16 << 20; // images up to this size are previewed; the node's auto-download size
 const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "🙏"]; // the reactions offered
+const TYPING_EVERY_MS = 3000; // the node sends one typing signal per room in this time
+const TYPING_SHOWN_MS = 6000; // "… is typing" lasts this long after a signal
+const IDLE_MS = 5 * 60 * 1000; // no input for this long: away
+const NOTIFY_RECENT_MS = 10 * 60 * 1000; // older messages (caught up) notify nobody
+const MENTION_CHOICES = 8; // members offered after @
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,10 +30,10 @@ const state = {
   rooms: new Map(), // room ID → node.Room
   current: null, // a room ID, or "@<peer ID>" for a direct room not yet made
   pendingDirect: null, // {id, name} while current is such a room
-  messages: new Map(), // room ID → [node.Message], in the API's order
-  limits: new Map(), // room ID → how many messages were asked for
+  messages: new Map(), // room ID → [node.Message], in the API's order: the newest, and the pages above them read so far
   complete: new Set(), // rooms whose whole history is loaded
   unread: new Map(), // room ID → count
+  mentioned: new Set(), // rooms with an unread message that mentions me
   members: [],
   online: new Set(), // connected peer IDs
   sync: new Map(), // peer ID → {name, remaining, seen}
@@ -40,6 +46,14 @@ const state = {
   replyTo: null, // the message the composer answers
   editing: null, // the message the composer edits
   picker: null, // the ID of the message whose reaction picker is open
+  managing: null, // the peer ID whose admin tools are open in the members panel
+  typing: new Map(), // room ID → Map(peer ID → {name, until})
+  typingSent: new Map(), // room ID → when we last told the node we type there
+  reads: new Map(), // room ID → Map(peer ID → node.ReadMarker)
+  readSent: new Map(), // room ID → the message we last said we read
+  away: false, // what we last told the node
+  lastInput: Date.now(),
+  mention: null, // the @ autocomplete: {start, query, choices, index}
 };
 
 // ---- strings -------------------------------------------------------------
@@ -76,6 +90,7 @@ function applyStrings() {
   for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   }
+  for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   const select = $("language");
   select.replaceChildren(
     ...catalogues.map((c) => {
@@ -208,6 +223,9 @@ function onFrame(frame) {
   }
   if (ev.type === "message" && ev.message) onMessage(ev.message);
   if (ev.type === "sync" && ev.sync) onSync(ev.sync);
+  if (ev.type === "typing" && ev.typing) onTyping(ev.typing);
+  if (ev.type === "read" && ev.read) onRead(ev.read);
+  if (ev.type === "presence" && ev.presence) onPresence(ev.presence);
 }
 
 function onMessage(m) {
@@ -220,12 +238,29 @@ function onMessage(m) {
   }
   if (!list && (m.edited || m.deleted || (m.reactions && m.reactions.length))) return; // an update, most likely
   if (list && !insertMessage(list, m)) return; // had it already
-  const mine = state.status && m.author === state.status.peer_id;
+  const mine = isMine(m);
   const seen = m.room === state.current && !document.hidden;
-  if (!mine && !seen) state.unread.set(m.room, (state.unread.get(m.room) || 0) + 1);
-  if (m.room === state.current) renderMessages({ stick: mine });
+  if (!mine && !seen) {
+    state.unread.set(m.room, (state.unread.get(m.room) || 0) + 1);
+    if (mentionsMe(m)) state.mentioned.add(m.room);
+  }
+  if (!mine) notify(m);
+  stopTyping(m.room, m.author);
+  if (m.room === state.current) {
+    renderMessages({ stick: mine });
+    markRead();
+  }
   renderRooms();
   renderTitle();
+}
+
+function isMine(m) {
+  return !!state.status && m.author === state.status.peer_id;
+}
+
+// mentionsMe says whether the node found an @mention of this member in m.
+function mentionsMe(m) {
+  return !!state.status && !m.deleted && (m.mentions || []).includes(state.status.peer_id);
 }
 
 function onSync(p) {
@@ -282,7 +317,7 @@ async function refreshStatus() {
   for (const s of status.sync || []) onSync(s);
   for (const [peer, s] of state.sync) if (now - s.seen > SYNC_STALE_MS) state.sync.delete(peer);
   $("workspace-name").textContent = status.workspace_name || status.workspace || "";
-  $("self-name").textContent = status.name || "";
+  renderSelf();
   renderMembers();
   renderBanners();
   renderTitle();
@@ -290,36 +325,85 @@ async function refreshStatus() {
 
 async function refreshAfterGap() {
   await refreshRooms().catch(() => {});
-  if (state.current && state.rooms.has(state.current)) await loadRoom(state.current, state.limits.get(state.current));
+  if (state.current && state.rooms.has(state.current)) await reloadRoom(state.current);
 }
 
-// loadRoom fetches the newest limit messages of a room. The API has no
-// "before" cursor yet, so stepping back asks for a larger limit.
+// loadRoom fetches the newest limit messages of a room: its first page,
+// or, after the event stream was lost, as many as were shown.
 async function loadRoom(room, limit = PAGE) {
+  limit = Math.min(MAX_LIMIT, Math.max(PAGE, limit));
   const msgs = await api("GET", messagesPath(room, limit));
   state.messages.set(room, msgs);
-  state.limits.set(room, limit);
-  if (msgs.length < limit || limit >= MAX_LIMIT) state.complete.add(room);
+  if (msgs.length < limit) state.complete.add(room);
   else state.complete.delete(room);
 }
 
+// reloadRoom fetches a room's newest messages again, as many as it shows.
+function reloadRoom(room) {
+  return loadRoom(room, (state.messages.get(room) || []).length);
+}
+
+// loadPage fetches the page of history just above the oldest message held
+// of a room (GET …/messages?before=ID), so that reading back costs one page
+// at a time however long the history is. It reports whether it got any.
+async function loadPage(room, size = PAGE) {
+  const list = state.messages.get(room);
+  if (!list || !list.length) {
+    state.complete.add(room);
+    return false;
+  }
+  const oldest = list[0].id;
+  const page = await api("GET", messagesPath(room, size) + "&before=" + encodeURIComponent(oldest));
+  const now = state.messages.get(room); // a reload may have replaced the list meanwhile
+  if (now[0] && now[0].id === oldest) {
+    const held = new Set(now.slice(0, page.length).map((m) => m.id));
+    now.unshift(...page.filter((m) => !held.has(m.id)));
+  } else {
+    for (const m of page) insertMessage(now, m);
+  }
+  if (page.length < size) state.complete.add(room);
+  return page.length > 0;
+}
+
+// loadOlder shows the page above the oldest message shown when the reader
+// scrolls to the top, keeping in place what they were looking at.
 async function loadOlder() {
   const room = state.current;
-  if (state.loadingOlder || !state.rooms.has(room) || state.complete.has(room)) return;
+  if (state.loadingOlder || !state.rooms.has(room) || state.complete.has(room) || !state.messages.has(room)) return;
   state.loadingOlder = true;
-  renderMessages({ keep: true });
   const box = $("messages");
-  const fromBottom = box.scrollHeight - box.scrollTop;
+  let anchor = anchorOf(box);
+  renderMessages({ keep: true });
+  restoreAnchor(box, anchor);
   try {
-    await loadRoom(room, Math.min(MAX_LIMIT, (state.limits.get(room) || PAGE) + PAGE));
+    await loadPage(room);
   } catch (err) {
     showError(t("loadFailed", { error: err.message }));
   } finally {
     state.loadingOlder = false;
   }
   if (room !== state.current) return;
+  anchor = anchorOf(box);
   renderMessages({ keep: true });
-  box.scrollTop = box.scrollHeight - fromBottom;
+  restoreAnchor(box, anchor);
+  // A short page may leave the list at the top, where no scroll follows.
+  if (box.scrollTop < 80 && !state.complete.has(room)) setTimeout(loadOlder, 0);
+}
+
+// anchorOf is the first message in view and how far below the top of the
+// view it starts; restoreAnchor scrolls it back there after a redraw.
+function anchorOf(box) {
+  const top = box.getBoundingClientRect().top;
+  for (const a of box.querySelectorAll("article[data-id]")) {
+    const r = a.getBoundingClientRect();
+    if (r.bottom > top) return { id: a.dataset.id, offset: r.top - top };
+  }
+  return null;
+}
+
+function restoreAnchor(box, anchor) {
+  const a = anchor && box.querySelector(`article[data-id="${CSS.escape(anchor.id)}"]`);
+  if (a) box.scrollTop += a.getBoundingClientRect().top - box.getBoundingClientRect().top - anchor.offset;
 }
 
 // ---- choosing a room -----------------------------------------------------
@@ -350,9 +434,12 @@ async function selectRoom(id) {
   state.current = id;
   state.pendingDirect = null;
   state.unread.delete(id);
+  state.mentioned.delete(id);
+  closeMentions();
   renderRooms();
   renderTitle();
   renderHeader();
+  renderTyping();
   renderMessages({ stick: true });
   $("text").focus();
   if (!state.messages.has(id)) {
@@ -363,6 +450,11 @@ async function selectRoom(id) {
     }
     if (state.current === id) renderMessages({ stick: true });
   }
+  if (state.current !== id) return;
+  loadReads(id);
+  markRead();
+  // A first page shorter than the view leaves nothing to scroll: read on.
+  if ($("messages").scrollTop < 80) loadOlder();
 }
 
 // openDirect shows the direct room with a member, or an empty one that
@@ -610,6 +702,7 @@ function autosize() {
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
+    if (v === null || v === undefined) continue;
     if (k === "class") e.className = v;
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else if (k in e && typeof v !== "string") e[k] = v;
@@ -629,6 +722,7 @@ function renderRooms() {
   for (const r of items) {
     const n = state.unread.get(r.id) || 0;
     const name = roomName(r);
+    const mentioned = n > 0 && state.mentioned.has(r.id);
     const b = el(
       "button",
       {
@@ -636,11 +730,11 @@ function renderRooms() {
         class: n ? "unread" : "",
         "data-room": r.id,
         "aria-current": String(r.id === state.current),
-        "aria-label": n ? t("unreadIn", { room: name, count: n }) : name,
+        "aria-label": n ? t(mentioned ? "unreadMentionIn" : "unreadIn", { room: name, count: n }) : name,
         onclick: () => (r.id === state.current ? $("text").focus() : selectRoom(r.id)),
       },
       el("span", { class: "name" }, name),
-      n ? el("span", { class: "badge", "aria-hidden": "true" }, n.toLocaleString(state.lang.code)) : null,
+      n ? el("span", { class: mentioned ? "badge mention" : "badge", "aria-hidden": "true" }, (mentioned ? "@ " : "") + n.toLocaleString(state.lang.code)) : null,
     );
     (r.kind === "channel" ? channels : directs).push(el("li", {}, b));
   }
@@ -705,12 +799,13 @@ function renderMessages({ stick = false, keep = false } = {}) {
       out.push(el("p", { class: "note" }, list.length ? t("historyStart", { room: currentName() }) : t("emptyRoom")));
     }
     let prev = null;
+    const seen = seenBy(list);
     for (const m of list) {
       const d = new Date(m.time);
       const newDay = !prev || new Date(prev.time).toDateString() !== d.toDateString();
       if (newDay) out.push(el("h2", { class: "day" }, dayLabel(d)));
       const first = newDay || prev.author !== m.author || d - new Date(prev.time) > GROUP_MS;
-      out.push(renderMessage(m, first));
+      out.push(renderMessage(m, first, seen.get(m.id)));
       prev = m;
     }
   }
@@ -718,7 +813,7 @@ function renderMessages({ stick = false, keep = false } = {}) {
   if (stick || (!keep && atBottom)) box.scrollTop = box.scrollHeight;
 }
 
-function renderMessage(m, first) {
+function renderMessage(m, first, seenNames) {
   const d = new Date(m.time);
   const time = el(
     "time",
@@ -741,18 +836,29 @@ function renderMessage(m, first) {
   else if (m.kind === "file") body.append(renderFile(m));
   else renderText(m.text, body);
   if (m.edited && !m.deleted) body.append(" ", el("span", { class: "edited" }, t("edited")));
-  const cls = ["msg", first ? "first" : "", m.id === state.found ? "found" : "", m.deleted ? "is-deleted" : ""]
+  const toMe = mentionsMe(m) && !isMine(m);
+  const cls = ["msg", first ? "first" : "", m.id === state.found ? "found" : "", m.deleted ? "is-deleted" : "", toMe ? "mention-me" : ""]
     .filter(Boolean)
     .join(" ");
   return el(
     "article",
     { class: cls, "data-id": m.id, tabindex: "-1" },
+    toMe ? el("span", { class: "visually-hidden" }, t("mentionsYou")) : null,
     renderActions(m),
     renderQuote(m),
     head,
     body,
     renderReactions(m),
+    seenNames ? el("div", { class: "seen" }, t("seenBy", { names: listFormat(seenNames) })) : null,
   );
+}
+
+function listFormat(names) {
+  try {
+    return new Intl.ListFormat(state.lang.code, { type: "conjunction" }).format(names);
+  } catch {
+    return names.join(", ");
+  }
 }
 
 // renderText writes text into parent as light markdown: ```blocks```,
@@ -772,7 +878,7 @@ const INLINE =
 function renderInline(text, parent) {
   let last = 0;
   for (const m of text.matchAll(INLINE)) {
-    if (m.index > last) parent.append(text.slice(last, m.index));
+    if (m.index > last) appendText(parent, text.slice(last, m.index));
     last = m.index + m[0].length;
     if (m[1] !== undefined) parent.append(el("code", {}, m[1]));
     else if (m[2] !== undefined) renderInline(m[2], parent.appendChild(el("strong")));
@@ -780,26 +886,70 @@ function renderInline(text, parent) {
     else if (m[4] !== undefined) renderInline(m[4], parent.appendChild(el("em")));
     else parent.append(el("a", { href: m[0], target: "_blank", rel: "noopener noreferrer" }, m[0]));
   }
-  if (last < text.length) parent.append(text.slice(last));
+  if (last < text.length) appendText(parent, text.slice(last));
 }
 
+// presenceOf is online, away or offline: what the node says, or, from a
+// node that does not say, whether the member is connected.
+function presenceOf(m) {
+  if (m.presence) return m.presence;
+  const self = state.status && state.status.peer_id;
+  return m.peer_id === self || state.online.has(m.peer_id) ? "online" : "offline";
+}
+
+// renderMembers lists the members with their presence. An admin or the
+// owner also gets, for each member ranked below them, a button that opens
+// their tools: promote or demote, and remove.
 function renderMembers() {
   const self = state.status && state.status.peer_id;
+  const mine = RANK[myRole()] || 0;
   const items = state.members.map((m) => {
-    const online = m.peer_id === self || state.online.has(m.peer_id);
-    const presence = t(online ? "online" : "offline");
-    const label = [m.name, m.peer_id === self ? t("you") : "", presence].filter(Boolean).join(", ");
+    const presence = presenceOf(m);
+    const label = [m.name, m.peer_id === self ? t("you") : "", t(presence)].filter(Boolean).join(", ");
+    const manageable = mine >= RANK.admin && m.peer_id !== self && (RANK[m.role] || 0) < mine;
+    const open = state.managing === m.peer_id;
     return el(
       "li",
       {},
       el(
-        "button",
-        // A direct room needs another member: one's own entry opens nothing.
-        { type: "button", "aria-label": label, title: m.peer_id, disabled: m.peer_id === self, onclick: () => openDirect(m) },
-        el("span", { class: online ? "dot online" : "dot", "aria-hidden": "true" }),
-        el("span", {}, m.name + (m.peer_id === self ? " " + t("you") : "")),
-        m.role && m.role !== "member" ? el("span", { class: "role" }, t("role_" + m.role)) : null,
+        "div",
+        { class: "member" },
+        el(
+          "button",
+          // A direct room needs another member: one's own entry opens nothing.
+          { type: "button", "aria-label": label, title: m.peer_id, disabled: m.peer_id === self, onclick: () => openDirect(m) },
+          el("span", { class: "dot " + presence, "aria-hidden": "true" }),
+          el("span", { class: "member-name" }, m.name + (m.peer_id === self ? " " + t("you") : "")),
+          m.role && m.role !== "member" ? el("span", { class: "role" }, t("role_" + m.role)) : null,
+        ),
+        manageable
+          ? el(
+              "button",
+              {
+                type: "button",
+                class: "icon-button manage",
+                "aria-label": t("manageMember", { name: m.name }),
+                title: t("manageMember", { name: m.name }),
+                "aria-expanded": String(open),
+                onclick: () => {
+                  state.managing = open ? null : m.peer_id;
+                  renderMembers();
+                },
+              },
+              "⋯",
+            )
+          : null,
       ),
+      manageable && open
+        ? el(
+            "div",
+            { class: "member-tools", role: "group", "aria-label": t("manageMember", { name: m.name }) },
+            m.role === "admin"
+              ? el("button", { type: "button", onclick: () => setRole(m, "member") }, t("makeMember"))
+              : el("button", { type: "button", onclick: () => setRole(m, "admin") }, t("makeAdmin")),
+            el("button", { type: "button", class: "danger", onclick: () => removeMember(m) }, t("removeMember")),
+          )
+        : null,
     );
   });
   $("member-list").replaceChildren(...items);
@@ -827,8 +977,20 @@ function renderBanners() {
   $("banners").replaceChildren(...out.map((s) => el("div", { class: "banner" }, s)));
 }
 
+// renderSelf shows one's own name, which is also the button to change it.
+function renderSelf() {
+  const name = (state.status && state.status.name) || "";
+  const b = $("self-name");
+  b.textContent = name;
+  b.setAttribute("aria-label", t("changeName", { name }));
+  b.title = t("changeName", { name });
+}
+
 function renderAll() {
   applyStrings();
+  renderSelf();
+  renderNotifyButton();
+  renderTyping();
   renderHeader();
   renderRooms();
   renderMembers();
@@ -916,12 +1078,9 @@ async function jumpTo(m) {
   closeResults();
   if (!state.rooms.has(m.room)) await refreshRooms().catch(() => {});
   try {
-    let limit = state.limits.get(m.room) || PAGE;
-    for (;;) {
-      const list = state.messages.get(m.room);
-      if (list && (list.some((x) => x.id === m.id) || state.complete.has(m.room))) break;
-      if (list) limit = Math.min(MAX_LIMIT, limit * 2);
-      await loadRoom(m.room, limit);
+    if (!state.messages.has(m.room)) await loadRoom(m.room);
+    while (!state.messages.get(m.room).some((x) => x.id === m.id) && !state.complete.has(m.room)) {
+      await loadPage(m.room, JUMP_PAGE);
     }
   } catch (err) {
     return showError(t("loadFailed", { error: err.message }));
@@ -1104,7 +1263,7 @@ function uploadFile(file) {
     if (state.current === room && room !== data.room) await selectRoom(data.room);
     const list = state.messages.get(data.room);
     if (list && !list.some((m) => m.id === data.id)) {
-      await loadRoom(data.room, state.limits.get(data.room) || PAGE).catch(() => {});
+      await reloadRoom(data.room).catch(() => {});
       if (state.current === data.room) renderMessages({ stick: true });
     }
   };
@@ -1163,6 +1322,456 @@ function wireFiles() {
   });
 }
 
+// ---- typing, read markers and presence ------------------------------------
+
+// noteTyping tells the node that the user types in the current room, at
+// most once per TYPING_EVERY_MS (the node bounds it too).
+function noteTyping() {
+  const room = state.current;
+  if (!room || !state.rooms.has(room) || state.editing || !$("text").value.trim()) return;
+  const now = Date.now();
+  if (now - (state.typingSent.get(room) || 0) < TYPING_EVERY_MS) return;
+  state.typingSent.set(room, now);
+  api("POST", `/api/rooms/${encodeURIComponent(room)}/typing`, {}).catch(() => {});
+}
+
+function onTyping(ev) {
+  if (state.status && ev.peer === state.status.peer_id) return;
+  let room = state.typing.get(ev.room);
+  if (!room) state.typing.set(ev.room, (room = new Map()));
+  room.set(ev.peer, { name: ev.name || ev.peer.slice(-8), until: Date.now() + TYPING_SHOWN_MS });
+  setTimeout(renderTyping, TYPING_SHOWN_MS + 50);
+  renderTyping();
+}
+
+// stopTyping ends a member's "typing" in a room: their message came.
+function stopTyping(room, peer) {
+  const r = state.typing.get(room);
+  if (r && r.delete(peer)) renderTyping();
+}
+
+function renderTyping() {
+  const now = Date.now();
+  const names = [];
+  for (const [peer, v] of state.typing.get(state.current) || []) {
+    if (v.until > now) names.push(v.name);
+    else state.typing.get(state.current).delete(peer);
+  }
+  let text = "";
+  if (names.length === 1) text = t("typingOne", { name: names[0] });
+  else if (names.length === 2) text = t("typingTwo", { name: names[0], other: names[1] });
+  else if (names.length > 2) text = t("typingMany", { count: names.length });
+  const line = $("typing");
+  if (line.textContent !== text) line.textContent = text;
+}
+
+// atBottom says whether the message list shows its newest message.
+function atBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+}
+
+// markRead tells the node the newest message of the current room has been
+// seen: the page is visible and the list is at its end.
+function markRead() {
+  const room = state.current;
+  const list = state.messages.get(room);
+  if (!room || !list || !list.length || document.hidden || !atBottom()) return;
+  const newest = list[list.length - 1];
+  if (state.readSent.get(room) === newest.id) return;
+  state.readSent.set(room, newest.id);
+  api("POST", `/api/rooms/${encodeURIComponent(room)}/read`, { message: newest.id })
+    .then((rs) => setReads(room, rs))
+    .catch(() => state.readSent.delete(room));
+}
+
+async function loadReads(room) {
+  try {
+    setReads(room, await api("GET", `/api/rooms/${encodeURIComponent(room)}/read`));
+  } catch {
+    // "Seen by" is a nicety; the room works without it.
+  }
+}
+
+function setReads(room, rs) {
+  const m = new Map();
+  for (const r of rs.members || []) m.set(r.peer, r);
+  state.reads.set(room, m);
+  if (room === state.current) renderMessages({});
+}
+
+function onRead(r) {
+  let m = state.reads.get(r.room);
+  if (!m) state.reads.set(r.room, (m = new Map()));
+  m.set(r.peer, r);
+  if (r.room === state.current) renderMessages({});
+}
+
+// seenBy maps each message ID of the current room to the names of the
+// members whose read marker is at it (not its author's).
+function seenBy(list) {
+  const out = new Map();
+  const reads = state.reads.get(state.current);
+  if (!reads || !list) return out;
+  const byID = new Map(list.map((m) => [m.id, m]));
+  for (const r of reads.values()) {
+    const m = byID.get(r.message);
+    if (!m || m.author === r.peer || (state.status && r.peer === state.status.peer_id)) continue;
+    const names = out.get(m.id) || [];
+    names.push(memberName(r.peer) || r.name);
+    out.set(m.id, names);
+  }
+  return out;
+}
+
+function memberName(peer) {
+  const m = state.members.find((x) => x.peer_id === peer);
+  return m ? m.name : "";
+}
+
+function onPresence(p) {
+  const m = state.members.find((x) => x.peer_id === p.peer);
+  if (m) {
+    m.presence = p.state;
+    renderMembers();
+  }
+}
+
+// watchIdle tells the node the user is away after IDLE_MS without input,
+// and online again at the next input.
+function watchIdle() {
+  const active = () => {
+    state.lastInput = Date.now();
+    if (state.away) setAway(false);
+  };
+  for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "focus"]) {
+    window.addEventListener(type, active, { passive: true, capture: true });
+  }
+  setInterval(() => {
+    if (!state.away && Date.now() - state.lastInput >= IDLE_MS) setAway(true);
+  }, 15000);
+}
+
+function setAway(away) {
+  state.away = away;
+  if (!state.token) return;
+  api("POST", "/api/presence", { state: away ? "away" : "online" })
+    .then(() => refreshStatus())
+    .catch(() => {
+      state.away = !away; // try again at the next input or tick
+    });
+}
+
+// ---- notifications -------------------------------------------------------
+
+function canNotify() {
+  return "Notification" in window && Notification.permission === "granted";
+}
+
+// askNotifications asks the browser for permission: browsers allow it
+// only from a click or a key, so it is a button.
+async function askNotifications() {
+  try {
+    await Notification.requestPermission();
+  } catch {
+    // An old Safari takes a callback instead; the button stays.
+  }
+  renderNotifyButton();
+}
+
+function renderNotifyButton() {
+  const b = $("notify");
+  b.hidden = !("Notification" in window) || Notification.permission !== "default";
+}
+
+// notify shows a browser notification for a direct message or a mention
+// the user is not looking at. Messages caught up from long ago stay quiet.
+async function notify(m) {
+  if (!canNotify() || m.deleted) return;
+  // The first message of a new direct room comes before the room is listed.
+  if (!state.rooms.has(m.room)) await refreshRooms().catch(() => {});
+  const room = state.rooms.get(m.room);
+  const direct = room && room.kind === "direct";
+  if (!(direct || mentionsMe(m))) return;
+  if (m.room === state.current && !document.hidden && document.hasFocus()) return;
+  if (Date.now() - new Date(m.time).getTime() > NOTIFY_RECENT_MS) return;
+  const who = m.author_name || m.author.slice(-8);
+  const title = direct ? who : t("mentionedBy", { name: who, room: roomName(room) || m.room_name });
+  try {
+    const n = new Notification(title, { body: quote(m.kind === "file" ? t("sentFile", { name: m.text }) : m.text), tag: m.room, lang: state.lang.code });
+    n.onclick = () => {
+      window.focus();
+      selectRoom(m.room);
+      n.close();
+    };
+  } catch {
+    // Some browsers allow notifications only from a service worker.
+  }
+}
+
+// ---- @mentions -----------------------------------------------------------
+
+const WORD = /[\p{L}\p{N}_]/u;
+
+// findMentions returns where text mentions members, by the node's rule
+// (node/mentions.go): "@" not after a letter, digit or _, then a member's
+// name in any case not followed by one; the longest name wins.
+function findMentions(text) {
+  const out = [];
+  if (!text.includes("@")) return out;
+  const names = [...new Set(state.members.map((m) => m.name).filter(Boolean))].sort((a, b) => b.length - a.length);
+  const self = state.status && memberName(state.status.peer_id);
+  for (let i = text.indexOf("@"); i >= 0; i = text.indexOf("@", i + 1)) {
+    if (i > 0 && WORD.test(text[i - 1])) continue;
+    const rest = text.slice(i + 1);
+    const name = names.find(
+      (n) => rest.length >= n.length && rest.slice(0, n.length).toLowerCase() === n.toLowerCase() && !WORD.test(rest[n.length] || ""),
+    );
+    if (!name) continue;
+    out.push({ start: i, end: i + 1 + name.length, me: !!self && name.toLowerCase() === self.toLowerCase() });
+    i += name.length;
+  }
+  return out;
+}
+
+// appendText writes plain text into parent with its mentions marked.
+function appendText(parent, text) {
+  let last = 0;
+  for (const m of findMentions(text)) {
+    if (m.start > last) parent.append(text.slice(last, m.start));
+    parent.append(el("span", { class: m.me ? "mention me" : "mention" }, text.slice(m.start, m.end)));
+    last = m.end;
+  }
+  if (last < text.length) parent.append(text.slice(last));
+}
+
+// mentionQuery finds an "@name" being typed just before the caret.
+function mentionQuery(box) {
+  const before = box.value.slice(0, box.selectionStart);
+  const at = before.lastIndexOf("@");
+  if (at < 0 || (at > 0 && WORD.test(before[at - 1]))) return null;
+  const query = before.slice(at + 1);
+  if (query.length > 40 || /[\n@]/.test(query) || /^\s/.test(query)) return null;
+  return { start: at, query };
+}
+
+function updateMentions() {
+  const box = $("text");
+  const q = box.selectionStart === box.selectionEnd ? mentionQuery(box) : null;
+  if (!q) return closeMentions();
+  const self = state.status && state.status.peer_id;
+  const want = q.query.toLowerCase();
+  const choices = state.members
+    .filter((m) => m.peer_id !== self && m.name.toLowerCase().startsWith(want))
+    .sort((a, b) => a.name.localeCompare(b.name, state.lang.code))
+    .slice(0, MENTION_CHOICES);
+  if (!choices.length) return closeMentions();
+  const index = state.mention ? Math.min(state.mention.index, choices.length - 1) : 0;
+  state.mention = { ...q, choices, index };
+  renderMentions();
+}
+
+function renderMentions() {
+  const list = $("mention-list");
+  const box = $("text");
+  const mn = state.mention;
+  if (!mn) {
+    list.hidden = true;
+    list.replaceChildren();
+    box.setAttribute("aria-expanded", "false");
+    box.removeAttribute("aria-activedescendant");
+    return;
+  }
+  list.replaceChildren(
+    ...mn.choices.map((m, i) =>
+      el(
+        "li",
+        {
+          id: "mention-" + i,
+          role: "option",
+          "aria-selected": String(i === mn.index),
+          class: i === mn.index ? "active" : "",
+          // mousedown, not click: the composer keeps the focus.
+          onmousedown: (e) => {
+            e.preventDefault();
+            pickMention(i);
+          },
+        },
+        el("span", { class: "dot " + presenceOf(m), "aria-hidden": "true" }),
+        m.name,
+      ),
+    ),
+  );
+  list.hidden = false;
+  box.setAttribute("aria-expanded", "true");
+  box.setAttribute("aria-activedescendant", "mention-" + mn.index);
+}
+
+function closeMentions() {
+  if (!state.mention) return;
+  state.mention = null;
+  renderMentions();
+}
+
+function pickMention(i) {
+  const mn = state.mention;
+  const box = $("text");
+  const m = mn.choices[i];
+  const after = box.value.slice(box.selectionStart);
+  const text = box.value.slice(0, mn.start) + "@" + m.name + (after.startsWith(" ") ? "" : " ");
+  box.value = text + after;
+  box.selectionStart = box.selectionEnd = text.length + (after.startsWith(" ") ? 1 : 0);
+  closeMentions();
+  autosize();
+}
+
+// mentionKey handles the keys of the open @ list; it reports whether it did.
+function mentionKey(e) {
+  const mn = state.mention;
+  if (!mn) return false;
+  if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    mn.index = (mn.index + (e.key === "ArrowDown" ? 1 : -1) + mn.choices.length) % mn.choices.length;
+    renderMentions();
+  } else if ((e.key === "Enter" && !e.shiftKey) || e.key === "Tab") {
+    pickMention(mn.index);
+  } else if (e.key === "Escape") {
+    closeMentions();
+  } else {
+    return false;
+  }
+  e.preventDefault();
+  return true;
+}
+
+// ---- office tasks: rooms, invites, members, one's name ---------------------
+
+function myRole() {
+  const me = state.status && state.members.find((x) => x.peer_id === state.status.peer_id);
+  return me ? me.role : "";
+}
+
+const RANK = { member: 1, admin: 2, owner: 3 };
+
+function openDialog(id) {
+  const d = $(id);
+  d.querySelector(".dialog-error").hidden = true;
+  d.showModal();
+}
+
+function dialogError(id, text) {
+  const e = $(id).querySelector(".dialog-error");
+  e.textContent = text;
+  e.hidden = !text;
+}
+
+function openRoomDialog() {
+  const self = state.status && state.status.peer_id;
+  $("room-name").value = "";
+  $("room-all").checked = true;
+  $("room-pick").replaceChildren(
+    ...state.members
+      .filter((m) => m.peer_id !== self)
+      .map((m) =>
+        el("label", {}, el("input", { type: "checkbox", value: m.peer_id, name: "member" }), " ", m.name),
+      ),
+  );
+  pickWhoChanged();
+  openDialog("room-dialog");
+}
+
+function pickWhoChanged() {
+  $("room-pick").disabled = $("room-all").checked;
+}
+
+async function createRoom(e) {
+  e.preventDefault();
+  const name = $("room-name").value.trim().replace(/^#/, "");
+  if (!name) return dialogError("room-dialog", t("roomNameNeeded"));
+  const body = { name };
+  if ($("room-all").checked) body.all = true;
+  else body.members = [...$("room-pick").querySelectorAll("input:checked")].map((i) => i.value);
+  try {
+    const room = await api("POST", "/api/rooms", body);
+    $("room-dialog").close();
+    await refreshRooms();
+    await selectRoom(room.id);
+  } catch (err) {
+    dialogError("room-dialog", t("createRoomFailed", { error: err.message }));
+  }
+}
+
+function openInviteDialog() {
+  $("invite-result").hidden = true;
+  $("invite-code").value = "";
+  $("copy-status").textContent = "";
+  openDialog("invite-dialog");
+}
+
+async function createInvite(e) {
+  e.preventDefault();
+  try {
+    const res = await api("POST", "/api/invites", { expires: $("invite-expires").value });
+    $("invite-code").value = res.code;
+    $("invite-join").textContent = "charla join " + res.code;
+    $("invite-result").hidden = false;
+    $("invite-code").select();
+    $("copy-invite").focus();
+  } catch (err) {
+    dialogError("invite-dialog", t("inviteFailed", { error: err.message }));
+  }
+}
+
+async function copyInvite() {
+  const box = $("invite-code");
+  try {
+    await navigator.clipboard.writeText(box.value);
+    $("copy-status").textContent = t("copied");
+  } catch {
+    box.focus();
+    box.select();
+    $("copy-status").textContent = t("copyByHand");
+  }
+}
+
+function openNameDialog() {
+  $("new-name").value = (state.status && state.status.name) || "";
+  openDialog("name-dialog");
+  $("new-name").select();
+}
+
+async function rename(e) {
+  e.preventDefault();
+  const name = $("new-name").value.trim();
+  if (!name) return dialogError("name-dialog", t("nameNeeded"));
+  try {
+    await api("PUT", "/api/me", { name });
+    $("name-dialog").close();
+    await refreshStatus();
+  } catch (err) {
+    dialogError("name-dialog", err.status === 501 ? t("renameUnsupported") : t("renameFailed", { error: err.message }));
+  }
+}
+
+// setRole and removeMember are the admin's tools of the members panel.
+async function setRole(m, role) {
+  try {
+    await api("POST", `/api/members/${encodeURIComponent(m.peer_id)}/role`, { role });
+    await refreshStatus();
+  } catch (err) {
+    showError(t("roleFailed", { name: m.name, error: err.message }));
+  }
+}
+
+async function removeMember(m) {
+  if (!window.confirm(t("confirmRemove", { name: m.name }))) return;
+  try {
+    await api("DELETE", `/api/members/${encodeURIComponent(m.peer_id)}`);
+    await refreshStatus();
+  } catch (err) {
+    showError(t("removeFailed", { name: m.name, error: err.message }));
+  }
+}
+
 // ---- start ---------------------------------------------------------------
 
 function wire() {
@@ -1174,8 +1783,21 @@ function wire() {
   });
   wireFiles();
   const box = $("text");
-  box.addEventListener("input", autosize);
+  box.setAttribute("aria-autocomplete", "list");
+  box.setAttribute("aria-controls", "mention-list");
+  box.setAttribute("aria-expanded", "false");
+  box.addEventListener("input", () => {
+    autosize();
+    updateMentions();
+    noteTyping();
+  });
+  box.addEventListener("click", updateMentions);
+  box.addEventListener("blur", closeMentions);
+  box.addEventListener("keyup", (e) => {
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight" || e.key === "Home" || e.key === "End") updateMentions();
+  });
   box.addEventListener("keydown", (e) => {
+    if (mentionKey(e)) return;
     if (e.key === "Escape" && (state.replyTo || state.editing)) {
       e.preventDefault();
       cancelCompose();
@@ -1202,6 +1824,7 @@ function wire() {
   });
   $("messages").addEventListener("scroll", () => {
     if ($("messages").scrollTop < 80) loadOlder();
+    else if (atBottom()) markRead();
   });
   $("language").addEventListener("change", (e) => {
     state.lang = catalogues.find((c) => c.code === e.target.value) || catalogues[0];
@@ -1216,11 +1839,25 @@ function wire() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && state.current) {
       state.unread.delete(state.current);
+      state.mentioned.delete(state.current);
       renderRooms();
       renderTitle();
+      markRead();
     }
   });
   $("sidebar").title = t("nextRoom");
+  $("new-room").addEventListener("click", openRoomDialog);
+  $("room-form").addEventListener("submit", createRoom);
+  for (const r of document.querySelectorAll('input[name="room-who"]')) r.addEventListener("change", pickWhoChanged);
+  $("invite").addEventListener("click", openInviteDialog);
+  $("invite-form").addEventListener("submit", createInvite);
+  $("copy-invite").addEventListener("click", copyInvite);
+  $("self-name").addEventListener("click", openNameDialog);
+  $("name-form").addEventListener("submit", rename);
+  for (const b of document.querySelectorAll("dialog .cancel")) {
+    b.addEventListener("click", () => b.closest("dialog").close());
+  }
+  $("notify").addEventListener("click", askNotifications);
 }
 
 async function main() {
@@ -1232,6 +1869,8 @@ async function main() {
   $("app").hidden = false;
   renderAll();
   listen(); // subscribe first, so nothing sent while loading is missed
+  watchIdle();
+  renderNotifyButton();
   try {
     await refreshStatus();
     await refreshRooms();
@@ -1239,7 +1878,10 @@ async function main() {
     if (state.token) showError(t("loadFailed", { error: err.message }));
   }
   setInterval(() => {
-    if (state.token) refreshStatus().catch(() => {});
+    if (!state.token) return;
+    refreshStatus().catch(() => {});
+    // A room made by a colleague sends no event until its first message.
+    refreshRooms().catch(() => {});
   }, POLL_MS);
 }
 

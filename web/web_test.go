@@ -57,7 +57,7 @@ func TestCatalogues(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\bt\("(\w+)"[,)]`).FindAllStringSubmatch(read(t, "app.js"), -1) {
 		used = append(used, m[1])
 	}
-	for _, m := range regexp.MustCompile(`data-i18n(?:-aria)?="(\w+)"`).FindAllStringSubmatch(read(t, "index.html"), -1) {
+	for _, m := range regexp.MustCompile(`data-i18n(?:-aria|-title|-placeholder)?="(\w+)"`).FindAllStringSubmatch(read(t, "index.html"), -1) {
 		used = append(used, m[1])
 	}
 	if len(used) < 10 {
