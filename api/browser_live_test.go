@@ -174,8 +174,14 @@ func TestBrowserMentionsTypingAndReads(t *testing.T) {
 	pa.waitFor("Bruno is shown away", `[...document.querySelectorAll("#member-list button")].some((b) =>
 		b.getAttribute("aria-label") === "Bruno, away" && b.querySelector(".dot.away"))`)
 
-	pa.checkErrors()
 	pb.checkErrors()
+	// Bruno's computer stops: Ana's page says nobody is reachable, and
+	// shows him offline once his heartbeats stop.
+	bruno.node.Close()
+	pa.waitFor("the banner says no colleague is reachable", `[...document.querySelectorAll("#banners .banner")].some((b) => b.textContent.startsWith("No colleague is reachable"))`)
+	pa.waitFor("Bruno is shown offline", `[...document.querySelectorAll("#member-list button")].some((b) =>
+		b.getAttribute("aria-label") === "Bruno, offline" && b.querySelector(".dot.offline"))`)
+	pa.checkErrors()
 }
 
 // TestBrowserOfficeTasks: Ana creates a room for Bruno and herself from the

@@ -181,7 +181,7 @@ func TestBrowser(t *testing.T) {
 	}{
 		{ana, "Good morning! Has anyone got the key to the meeting room?"},
 		{bruno, "I do. I'll leave it at reception by **10:00**."},
-		{ana, "Thanks! The minutes of yesterday are in `minutes/2026-11-25.odt`, see https://intranet.acme.example/minutes"},
+		{ana, "Thanks @Bruno! The minutes of yesterday are in `minutes/2026-11-25.odt`, see https://intranet.acme.example/minutes"},
 	} {
 		if _, err := m.from.node.Send(ctx, "general", m.text); err != nil {
 			t.Fatal(err)
@@ -199,6 +199,7 @@ func TestBrowser(t *testing.T) {
 	pb := openPage(t, exe, "Bruno's page", bruno)
 	pb.waitFor("history is shown", hasMessage("minutes/2026-11-25.odt"))
 	pb.waitFor("markdown is rendered", `[...document.querySelectorAll(".msg .body strong")].some(e => e.textContent === "10:00")`)
+	pb.waitFor("the mention of Bruno is highlighted", `document.querySelector("article.mention-me .mention.me")?.textContent === "@Bruno"`)
 
 	pa.do("type a message", chromedp.SendKeys(chromedp.CSS("#text"), "Perfect, see you at *ten*"), pressEnter(true),
 		chromedp.SendKeys(chromedp.CSS("#text"), "Bring the projector"))
@@ -217,6 +218,11 @@ func TestBrowser(t *testing.T) {
 		const b = document.querySelector("#directs button");
 		return b && b.querySelector(".badge")?.textContent === "1" && document.title.startsWith("(1) ");
 	})()`)
+	// Ana steps away from her desk.
+	if err := ana.node.SetPresence(ctx, "away"); err != nil {
+		t.Fatal(err)
+	}
+	pb.waitFor("Ana is shown away", `!!document.querySelector("#member-list .dot.away")`)
 	if *screenshot != "" {
 		png, err := chromedp.Run(pb.ctx, chromedp.CaptureScreenshot())
 		if err != nil {

@@ -5,6 +5,7 @@ import { catalogues } from "./i18n/index.js";
 
 const SESSION_KEY = "charla.session"; // sessionStorage: gone with the tab
 const LANG_KEY = "charla.lang"; // localStorage: a preference, not a secret
+const INPUT_KEY = "charla.input"; // localStorage: when the user last touched any tab of this node
 const PAGE = 50; // messages fetched per step back through history
 const JUMP_PAGE = 500; // messages fetched per step back when looking for a search result
 const MAX_LIMIT = 10000; // the API's MaxLogLimit
@@ -1430,6 +1431,8 @@ function memberName(peer) {
 }
 
 function onPresence(p) {
+  // Another tab may have said so: this one then says "online" at its next input.
+  if (state.status && p.peer === state.status.peer_id) state.away = p.state === "away";
   const m = state.members.find((x) => x.peer_id === p.peer);
   if (m) {
     m.presence = p.state;
@@ -1438,17 +1441,26 @@ function onPresence(p) {
 }
 
 // watchIdle tells the node the user is away after IDLE_MS without input,
-// and online again at the next input.
+// and online again at the next input. Tabs of one node share the time of
+// the last input in localStorage, so an idle tab does not call away a user
+// who works in another.
 function watchIdle() {
+  let shared = 0;
   const active = () => {
-    state.lastInput = Date.now();
+    const now = Date.now();
+    state.lastInput = now;
+    if (now - shared > 10000) {
+      shared = now;
+      localStorage.setItem(INPUT_KEY, String(now));
+    }
     if (state.away) setAway(false);
   };
   for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "focus"]) {
     window.addEventListener(type, active, { passive: true, capture: true });
   }
   setInterval(() => {
-    if (!state.away && Date.now() - state.lastInput >= IDLE_MS) setAway(true);
+    const last = Math.max(state.lastInput, Number(localStorage.getItem(INPUT_KEY)) || 0);
+    if (!state.away && Date.now() - last >= IDLE_MS) setAway(true);
   }, 15000);
 }
 
