@@ -1590,7 +1590,6 @@ function renderMentions() {
   if (!mn) {
     list.hidden = true;
     list.replaceChildren();
-    box.setAttribute("aria-expanded", "false");
     box.removeAttribute("aria-activedescendant");
     return;
   }
@@ -1615,7 +1614,6 @@ function renderMentions() {
     ),
   );
   list.hidden = false;
-  box.setAttribute("aria-expanded", "true");
   box.setAttribute("aria-activedescendant", "mention-" + mn.index);
 }
 
@@ -1797,7 +1795,6 @@ function wire() {
   const box = $("text");
   box.setAttribute("aria-autocomplete", "list");
   box.setAttribute("aria-controls", "mention-list");
-  box.setAttribute("aria-expanded", "false");
   box.addEventListener("input", () => {
     autosize();
     updateMentions();
