@@ -185,9 +185,8 @@ func TestBrowserMentionsTypingAndReads(t *testing.T) {
 }
 
 // TestBrowserOfficeTasks: Ana creates a room for Bruno and herself from the
-// sidebar, makes an invite code, and sees the tools to manage Bruno, which
-// Bruno, a member, does not get; changing her name says it cannot be done
-// yet.
+// sidebar, makes an invite code, renames herself, and, as the owner, makes
+// Bruno an admin and then removes him; Bruno, a member, gets no such tools.
 func TestBrowserOfficeTasks(t *testing.T) {
 	exe, ana, bruno := browserOffice(t)
 	pa := openPage(t, exe, "Ana's page", ana)
@@ -207,6 +206,7 @@ func TestBrowserOfficeTasks(t *testing.T) {
 	pb.waitFor("Bruno has the room", `[...document.querySelectorAll("#channels button")].some((b) => b.textContent === "#ventas")`)
 
 	pa.do("open the invite dialog", chromedp.Click(chromedp.CSS("#invite")))
+	pa.waitFor("the owner may invite an admin", `!document.querySelector("#invite-role-row").hidden`)
 	pa.do("make a code", chromedp.Click(chromedp.CSS(`#invite-form button[type=submit]`)))
 	pa.waitFor("the code is shown, ready to copy", `(() => {
 		const c = document.querySelector("#invite-code").value;
@@ -215,18 +215,23 @@ func TestBrowserOfficeTasks(t *testing.T) {
 	})()`)
 	pa.do("close it", chromedp.Click(chromedp.CSS(`#invite-form .cancel`)))
 
-	pa.waitFor("Ana, the owner, may manage Bruno", `!!document.querySelector('#member-list .manage[aria-label="Manage Bruno"]')`)
-	pa.do("open Bruno's tools", chromedp.Click(chromedp.CSS(`#member-list .manage`)))
-	pa.waitFor("promote and remove are offered", `[...document.querySelectorAll("#member-list .member-tools button")].map((b) => b.textContent).join() === "Make admin,Remove from the office"`)
-	pb.eval("Bruno, a member, may manage no one", `document.querySelectorAll("#member-list .manage").length === 0`)
-
 	pa.do("open the name dialog", chromedp.Click(chromedp.CSS("#self-name")))
 	pa.eval("write a new name", `(document.querySelector("#new-name").value = "Ana María", true)`)
 	pa.do("save it", chromedp.Click(chromedp.CSS(`#name-form button[type=submit]`)))
-	pa.waitFor("the dialog says it cannot be done yet", `(() => {
-		const e = document.querySelector("#name-dialog .dialog-error");
-		return document.querySelector("#name-dialog").open && !e.hidden && e.textContent.includes("not possible yet");
-	})()`)
+	pa.waitFor("the new name is hers", `!document.querySelector("#name-dialog").open && document.querySelector("#self-name").textContent === "Ana María"`)
+	pb.waitFor("Bruno sees her new name", `[...document.querySelectorAll("#member-list .member-name")].some((n) => n.textContent === "Ana María")`)
+
+	pb.eval("Bruno, a member, may manage no one", `document.querySelectorAll("#member-list .manage").length === 0`)
+	pa.waitFor("Ana, the owner, may manage Bruno", `!!document.querySelector('#member-list .manage[aria-label="Manage Bruno"]')`)
+	pa.do("open Bruno's tools", chromedp.Click(chromedp.CSS(`#member-list .manage`)))
+	pa.waitFor("promote and remove are offered", `[...document.querySelectorAll("#member-list .member-tools button")].map((b) => b.textContent).join() === "Make admin,Remove from the office"`)
+	pa.do("make him admin", chromedp.Click(chromedp.CSS(`#member-list .member-tools button`)))
+	pa.waitFor("Bruno is an admin", `[...document.querySelectorAll("#member-list li")].some((l) =>
+		l.querySelector(".member-name")?.textContent === "Bruno" && l.querySelector(".role")?.textContent === "admin")`)
+	pa.waitFor("he can be made a member again", `[...document.querySelectorAll("#member-list .member-tools button")].map((b) => b.textContent).join() === "Make member,Remove from the office"`)
+	pa.eval("confirm without a dialog", `(window.confirm = () => true, true)`)
+	pa.do("remove him", chromedp.Click(chromedp.CSS(`#member-list .member-tools button.danger`)))
+	pa.waitFor("Bruno is no longer listed", `![...document.querySelectorAll("#member-list .member-name")].some((n) => n.textContent === "Bruno")`)
 
 	pa.checkErrors()
 	pb.checkErrors()

@@ -1711,6 +1711,9 @@ async function createRoom(e) {
 }
 
 function openInviteDialog() {
+  // Only an admin may invite another admin.
+  $("invite-role-row").hidden = (RANK[myRole()] || 0) < RANK.admin;
+  $("invite-role").value = "member";
   $("invite-result").hidden = true;
   $("invite-code").value = "";
   $("copy-status").textContent = "";
@@ -1720,7 +1723,9 @@ function openInviteDialog() {
 async function createInvite(e) {
   e.preventDefault();
   try {
-    const res = await api("POST", "/api/invites", { expires: $("invite-expires").value });
+    const body = { expires: $("invite-expires").value };
+    if ($("invite-role").value === "admin") body.role = "admin";
+    const res = await api("POST", "/api/invites", body);
     $("invite-code").value = res.code;
     $("invite-join").textContent = "charla join " + res.code;
     $("invite-result").hidden = false;
@@ -1758,7 +1763,7 @@ async function rename(e) {
     $("name-dialog").close();
     await refreshStatus();
   } catch (err) {
-    dialogError("name-dialog", err.status === 501 ? t("renameUnsupported") : t("renameFailed", { error: err.message }));
+    dialogError("name-dialog", t("renameFailed", { error: err.message }));
   }
 }
 

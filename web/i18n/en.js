@@ -109,7 +109,7 @@ export default {
     displayName: "Name your colleagues see",
     save: "Save",
     nameNeeded: "Write a name.",
-    renameUnsupported: "Changing your name is not possible yet in this version of charla.",
+    inviteAs: "Joins as",
     renameFailed: "Could not change your name: {error}",
     manageMember: "Manage {name}",
     makeAdmin: "Make admin",

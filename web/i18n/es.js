@@ -108,7 +108,7 @@ export default {
     displayName: "Nombre que ven tus compañeros",
     save: "Guardar",
     nameNeeded: "Escribe un nombre.",
-    renameUnsupported: "Esta versión de charla aún no permite cambiar el nombre.",
+    inviteAs: "Entra como",
     renameFailed: "No se pudo cambiar tu nombre: {error}",
     manageMember: "Gestionar a {name}",
     makeAdmin: "Hacer administrador",
