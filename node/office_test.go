@@ -391,6 +391,10 @@ func TestRoomAddRemoveLeave(t *testing.T) {
 		got, err := c.Log(ctx, "legal", 10)
 		return err == nil && len(got) == 1 && got[0].Text == "old contract notes"
 	})
+	eventually(t, 60*time.Second, "b reads #legal", func() bool {
+		_, _, err := b.resolveRoom(ctx, "legal")
+		return err == nil
+	})
 	if _, err := b.RoomRemove(ctx, "legal", "Member2"); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a member takes another out of a room: %v", err)
 	}
