@@ -142,6 +142,22 @@
 //	Batch (at most MaxBatchBytes)
 //	  1 envelopes  bytes    repeated, at most MaxBatchEnvelopes encoded envelopes,
 //	                        each 1 to MaxEnvelopeBytes (decoded by the receiver)
+//	  2 tombstones bytes    repeated, at most MaxBatchTombstones encoded Tombstone
+//
+//	Tombstone (the header of an envelope whose body retention purged; not signed)
+//	  1 author     bytes    binary peer ID, 1 to MaxAuthorBytes
+//	  2 seq        varint   ≥ 1
+//	  3 id         bytes    32: the envelope's ID
+//	  4 prev       bytes    32: zero iff seq = 1
+//	  5 lamport    varint   ≤ MaxLamport
+//	  6 time       sint64   the author's clock, unix milliseconds
+//	  7 class      varint   1 roster, 2 keyshare, 3 content
+//	  8 room       bytes    32
+//
+// A batch with neither envelopes nor tombstones ends a sync exchange. Only
+// content is ever purged, so a receiver refuses a tombstone of another class;
+// it takes one only where it continues a chain it holds and where its own
+// policy would have purged that envelope too (node/retention.go).
 //
 // # Ephemeral frames
 //

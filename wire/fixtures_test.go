@@ -158,6 +158,18 @@ func testBatch() *Batch {
 	return &Batch{Envelopes: [][]byte{testEnvelope().Marshal(), {0x0a, 0x01, 0x00}}}
 }
 
+func testTombstone() *Tombstone {
+	return &Tombstone{Author: peer(0xa1), Seq: 7, ID: fill(0x71), Prev: fill(0x70), Lamport: 41,
+		Time: 1_700_000_000_123, Class: ClassContent, Room: fill(0x22)}
+}
+
+// testBatchTombstones is a batch that carries an envelope and two tombstones,
+// the second at seq 1.
+func testBatchTombstones() *Batch {
+	first := Tombstone{Author: peer(0xa2), Seq: 1, ID: fill(0x72), Lamport: 3, Time: -5, Class: ClassContent, Room: fill(0x22)}
+	return &Batch{Envelopes: [][]byte{testEnvelope().Marshal()}, Tombstones: []Tombstone{*testTombstone(), first}}
+}
+
 // fields splits a valid encoding into its raw fields, tag included.
 func fields(b []byte) [][]byte {
 	var out [][]byte

@@ -37,6 +37,8 @@ func TestGolden(t *testing.T) {
 		{"content_roomop", testRoomOp().Marshal(), decodeContentAny},
 		{"vector", testVector().Marshal(), decodeVectorAny},
 		{"batch", testBatch().Marshal(), decodeBatchAny},
+		{"batch_tombstones", testBatchTombstones().Marshal(), decodeBatchAny},
+		{"tombstone", testTombstone().appendTo(nil), func(b []byte) error { _, err := decodeTombstone(b); return err }},
 		{"content_file", testFileContent().Marshal(), decodeContentAny},
 		{"file_manifest", testManifest().Marshal(), func(b []byte) error { _, err := DecodeFileManifest(b); return err }},
 		{"blob_request", testBlobRequest().Marshal(), func(b []byte) error { _, err := DecodeBlobRequest(b); return err }},
@@ -179,10 +181,15 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"invalid-oversig": join(varintField(1, uint64(EphemeralSignal)), bytesField(2, append(testSignal().Marshal()[:len(testSignal().Marshal())-66:len(testSignal().Marshal())-66], bytesField(7, make([]byte, 65))...))),
 		},
 		"FuzzDecodeBatch": {
-			"valid":         testBatch().Marshal(),
-			"valid-empty":   {},
-			"invalid-empty": join(bytesField(1, env), bytesField(1, nil)),
-			"invalid-type":  varintField(1, 5),
+			"valid":                  testBatch().Marshal(),
+			"valid-empty":            {},
+			"invalid-empty":          join(bytesField(1, env), bytesField(1, nil)),
+			"invalid-type":           varintField(1, 5),
+			"valid-tombstones":       testBatchTombstones().Marshal(),
+			"valid-only-tombstones":  (&Batch{Tombstones: []Tombstone{*testTombstone()}}).Marshal(),
+			"invalid-tomb-first":     join(bytesField(2, testTombstone().appendTo(nil)), bytesField(1, env)),
+			"invalid-tomb-prev-seq1": (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 1, Prev: fill(1), Class: ClassContent}}}).Marshal(),
+			"invalid-tomb-class0":    (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 2, Prev: fill(1)}}}).Marshal(),
 		},
 	}
 }

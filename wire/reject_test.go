@@ -198,7 +198,16 @@ func TestReject(t *testing.T) {
 		{"batch envelope too long", decodeBatchAny, bytesField(1, make([]byte, MaxEnvelopeBytes+1)), "field 1 (envelopes) is 524289 bytes, over the limit of 524288", true},
 		{"batch too many envelopes", decodeBatchAny, bytes.Repeat(bytesField(1, []byte{1}), MaxBatchEnvelopes+1), "field 1 (envelopes) has more than 256 elements", true},
 		{"batch over MaxBatchBytes", decodeBatchAny, make([]byte, MaxBatchBytes+1), "decode batch: 4194305 bytes", true},
-		{"batch unknown field", decodeBatchAny, join(bytesField(1, []byte{1}), bytesField(2, []byte{1})), "unknown field 2", false},
+		{"batch unknown field", decodeBatchAny, join(bytesField(1, []byte{1}), bytesField(3, []byte{1})), "unknown field 3", false},
+		{"batch tombstone before envelope", decodeBatchAny, join(bytesField(2, testTombstone().appendTo(nil)), bytesField(1, []byte{1})), "field 1 (envelopes) out of order", false},
+		{"batch too many tombstones", decodeBatchAny, bytes.Repeat(bytesField(2, testTombstone().appendTo(nil)), MaxBatchTombstones+1), "field 2 (tombstones) has more than 4096 elements", true},
+		{"tombstone seq 0", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Class: ClassContent}}}).Marshal(), "decode tombstone: field 2 (seq) is 0", false},
+		{"tombstone prev at seq 1", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 1, Prev: fill(1), Class: ClassContent}}}).Marshal(), "field 4 (prev) is not zero at seq 1", false},
+		{"tombstone zero prev", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 2, Class: ClassContent}}}).Marshal(), "field 4 (prev) is zero at seq 2", false},
+		{"tombstone class 0", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 2, Prev: fill(1)}}}).Marshal(), "field 7 (class) is 0, want 1 to 3", false},
+		{"tombstone lamport", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Author: []byte{1}, Seq: 2, Prev: fill(1), Lamport: MaxLamport + 1, Class: ClassContent}}}).Marshal(), "field 5 (lamport) is 9007199254740992", false},
+		{"tombstone no author", decodeBatchAny, (&Batch{Tombstones: []Tombstone{{Seq: 2, Prev: fill(1), Class: ClassContent}}}).Marshal(), "field 1 (author) is empty", false},
+		{"tombstone trailing field", decodeBatchAny, bytesField(2, append(testTombstone().appendTo(nil), 0x48, 0x01)), "decode tombstone: unknown field 9", false},
 		{"batch non-minimal length", decodeBatchAny, []byte{0x0a, 0x81, 0x00, 0x01}, "field 1 (envelopes): non-minimal varint", false},
 	}
 	for _, tt := range tests {
@@ -236,6 +245,7 @@ func TestRejectNonMinimalEverywhere(t *testing.T) {
 		{"keyshare", decodeKeyShareAny, testKeyShare().Marshal()},
 		{"vector", decodeVectorAny, testVector().Marshal()},
 		{"batch", decodeBatchAny, testBatch().Marshal()},
+		{"batch with tombstones", decodeBatchAny, testBatchTombstones().Marshal()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,12 +85,32 @@ func decodeVectorEntry(b []byte) (VectorEntry, error) {
 	return e, d.end(b, func() []byte { return e.appendTo(nil) })
 }
 
-// Batch is a run of encoded envelopes sent in one sync frame.
+// Batch is a run of encoded envelopes sent in one sync frame, and the
+// tombstones of envelopes whose bodies the sender purged (retention).
 type Batch struct {
-	Envelopes [][]byte // at most MaxBatchEnvelopes, each at most MaxEnvelopeBytes
+	Envelopes  [][]byte    // at most MaxBatchEnvelopes, each at most MaxEnvelopeBytes
+	Tombstones []Tombstone // at most MaxBatchTombstones
 }
 
-var batchFields = []string{1: "envelopes"}
+// Tombstone is what a node keeps of a content envelope after retention purged
+// its body: the header fields a peer needs to continue the author's chain past
+// it (envelope seq+1 names ID in its prev). It is not signed, and cannot be:
+// the ID is the hash of signed bytes that no longer exist.
+type Tombstone struct {
+	Author  []byte // binary peer ID
+	Seq     uint64
+	ID      ID
+	Prev    ID // zero iff Seq = 1
+	Lamport uint64
+	Time    int64 // author's clock, unix ms
+	Class   Class
+	Room    ID
+}
+
+var (
+	batchFields     = []string{1: "envelopes", 2: "tombstones"}
+	tombstoneFields = []string{1: "author", 2: "seq", 3: "id", 4: "prev", 5: "lamport", 6: "time", 7: "class", 8: "room"}
+)
 
 // Marshal returns the canonical encoding of b.
 func (b *Batch) Marshal() []byte {
@@ -98,7 +118,23 @@ func (b *Batch) Marshal() []byte {
 	for _, env := range b.Envelopes {
 		out = appendBytes(out, 1, env)
 	}
+	var t []byte
+	for i := range b.Tombstones {
+		t = b.Tombstones[i].appendTo(t[:0])
+		out = appendBytes(out, 2, t)
+	}
 	return out
+}
+
+func (t *Tombstone) appendTo(b []byte) []byte {
+	b = appendBytes(b, 1, t.Author)
+	b = appendUint(b, 2, t.Seq)
+	b = appendBytes(b, 3, t.ID[:])
+	b = appendBytes(b, 4, t.Prev[:])
+	b = appendUint(b, 5, t.Lamport)
+	b = appendInt(b, 6, t.Time)
+	b = appendUint(b, 7, uint64(t.Class))
+	return appendBytes(b, 8, t.Room[:])
 }
 
 // size returns the length of b's encoding.
@@ -107,12 +143,30 @@ func (b *Batch) size() int {
 	for _, env := range b.Envelopes {
 		n += batchElemSize(len(env))
 	}
+	for i := range b.Tombstones {
+		n += b.Tombstones[i].elemSize()
+	}
 	return n
 }
 
 func batchElemSize(n int) int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(n)
 }
+
+func (t *Tombstone) elemSize() int {
+	n := protowire.SizeTag(1) + protowire.SizeBytes(len(t.Author)) +
+		protowire.SizeTag(2) + protowire.SizeVarint(t.Seq) +
+		2*(protowire.SizeTag(3)+protowire.SizeBytes(len(ID{}))) +
+		protowire.SizeTag(5) + protowire.SizeVarint(t.Lamport) +
+		protowire.SizeTag(6) + protowire.SizeVarint(protowire.EncodeZigZag(t.Time)) +
+		protowire.SizeTag(7) + protowire.SizeVarint(uint64(t.Class)) +
+		protowire.SizeTag(8) + protowire.SizeBytes(len(ID{}))
+	return protowire.SizeTag(2) + protowire.SizeBytes(n)
+}
+
+// Len is the number of envelopes and tombstones in b; a batch of length 0
+// ends a sync exchange.
+func (b *Batch) Len() int { return len(b.Envelopes) + len(b.Tombstones) }
 
 // Add appends env to b if b then stays within MaxBatchEnvelopes and MaxBatchBytes,
 // and reports whether it did. An empty envelope or one over MaxEnvelopeBytes never
@@ -126,9 +180,21 @@ func (b *Batch) Add(env []byte) bool {
 	return true
 }
 
+// AddTombstone appends t to b if b then stays within MaxBatchTombstones and
+// MaxBatchBytes, and reports whether it did. A tombstone with no author or
+// one over MaxAuthorBytes never fits.
+func (b *Batch) AddTombstone(t Tombstone) bool {
+	if len(t.Author) == 0 || len(t.Author) > MaxAuthorBytes || len(b.Tombstones) >= MaxBatchTombstones ||
+		b.size()+t.elemSize() > MaxBatchBytes {
+		return false
+	}
+	b.Tombstones = append(b.Tombstones, t)
+	return true
+}
+
 // DecodeBatch decodes the canonical encoding of a batch of at most MaxBatchBytes:
-// at most MaxBatchEnvelopes envelopes, none empty or over MaxEnvelopeBytes. It does
-// not decode the envelopes.
+// at most MaxBatchEnvelopes envelopes, none empty or over MaxEnvelopeBytes, then
+// at most MaxBatchTombstones tombstones. It does not decode the envelopes.
 func DecodeBatch(b []byte) (*Batch, error) {
 	if len(b) > MaxBatchBytes {
 		return nil, tooLarge("batch", len(b), MaxBatchBytes)
@@ -146,8 +212,48 @@ func DecodeBatch(b []byte) (*Batch, error) {
 		}
 		bt.Envelopes = append(bt.Envelopes, env)
 	}
+	for d.next(2) {
+		if len(bt.Tombstones) == MaxBatchTombstones {
+			d.tooLargef("field 2 (tombstones) has more than %d elements", MaxBatchTombstones)
+			break
+		}
+		raw := d.raw(2)
+		if d.err != nil {
+			break
+		}
+		t, err := decodeTombstone(raw)
+		if d.nested(2, err); d.err != nil {
+			break
+		}
+		bt.Tombstones = append(bt.Tombstones, *t)
+	}
 	if err := d.end(b, bt.Marshal); err != nil {
 		return nil, err
 	}
 	return bt, nil
+}
+
+// decodeTombstone decodes the canonical encoding of one tombstone and checks
+// its bounds: an author of 1 to MaxAuthorBytes, seq at least 1, prev zero
+// exactly at seq 1, lamport at most MaxLamport, a known class. Whether the
+// receiver takes it is the receiver's judgement.
+func decodeTombstone(b []byte) (*Tombstone, error) {
+	d := newDecoder("tombstone", tombstoneFields, b)
+	t := new(Tombstone)
+	t.Author = d.bytes(1, 1, MaxAuthorBytes)
+	t.Seq = d.uvarint(2)
+	d.check(t.Seq >= 1, "field 2 (seq) is 0")
+	t.ID = d.id(3)
+	t.Prev = d.id(4)
+	d.check(t.Seq != 1 || t.Prev.IsZero(), "field 4 (prev) is not zero at seq 1")
+	d.check(t.Seq == 1 || !t.Prev.IsZero(), "field 4 (prev) is zero at seq %d", t.Seq)
+	t.Lamport = d.uvarint(5)
+	d.check(t.Lamport <= MaxLamport, "field 5 (lamport) is %d, over the limit of 2^53-1", t.Lamport)
+	t.Time = d.sint64(6)
+	t.Class = Class(d.enum(7, uint64(ClassRoster), uint64(ClassContent)))
+	t.Room = d.id(8)
+	if err := d.end(b, func() []byte { return t.appendTo(nil) }); err != nil {
+		return nil, err
+	}
+	return t, nil
 }

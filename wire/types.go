@@ -21,6 +21,7 @@ const (
 	MaxRecipientBytes  = 2048      // one age recipient string
 	MaxSigBytes        = 64        // an Ed25519 signature
 	MaxBatchEnvelopes  = 256       // envelopes in one sync batch
+	MaxBatchTombstones = 4096      // tombstones in one sync batch (each under 250 bytes)
 	MaxVectorAuthors   = 4096      // authors in one vector
 	MaxPendingEnvelope = 1024      // envelopes waiting for their author to be known
 

@@ -92,6 +92,8 @@ func TestRoundTrip(t *testing.T) {
 		{"vector empty", vectorCodec(&Vector{})},
 		{"batch", batchCodec(testBatch())},
 		{"batch empty", batchCodec(&Batch{})},
+		{"batch with tombstones", batchCodec(testBatchTombstones())},
+		{"batch of tombstones only", batchCodec(&Batch{Tombstones: []Tombstone{*testTombstone()}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,6 +249,39 @@ func TestBatchAdd(t *testing.T) {
 				t.Errorf("batch is %d bytes", len(enc))
 			}
 		})
+	}
+}
+
+func TestBatchAddTombstone(t *testing.T) {
+	largest := Tombstone{Author: bytes.Repeat([]byte{0xff}, MaxAuthorBytes), Seq: 1<<64 - 1, ID: fill(0xff),
+		Prev: fill(0xfe), Lamport: MaxLamport, Time: -1 << 63, Class: ClassContent, Room: fill(0xfd)}
+	var b Batch
+	for b.AddTombstone(largest) {
+		if len(b.Tombstones) > MaxBatchTombstones {
+			t.Fatal("AddTombstone never refuses")
+		}
+	}
+	if len(b.Tombstones) != MaxBatchTombstones {
+		t.Errorf("%d of the largest tombstones fit, want MaxBatchTombstones (%d)", len(b.Tombstones), MaxBatchTombstones)
+	}
+	enc := b.Marshal()
+	if len(enc) != b.size() || len(enc) > MaxBatchBytes {
+		t.Errorf("encoding is %d bytes, size() says %d, limit %d", len(enc), b.size(), MaxBatchBytes)
+	}
+	if _, err := DecodeBatch(enc); err != nil {
+		t.Errorf("a batch AddTombstone built does not decode: %v", err)
+	}
+	if (&Batch{}).AddTombstone(Tombstone{Seq: 1}) {
+		t.Error("a tombstone with no author fits")
+	}
+	// Envelopes and tombstones share MaxBatchBytes.
+	var full Batch
+	for full.Add(bytes.Repeat([]byte{2}, MaxEnvelopeBytes)) {
+	}
+	for full.AddTombstone(largest) {
+	}
+	if enc := full.Marshal(); len(enc) > MaxBatchBytes || len(full.Tombstones) == MaxBatchTombstones {
+		t.Errorf("a full batch is %d bytes with %d tombstones", len(enc), len(full.Tombstones))
 	}
 }
 
