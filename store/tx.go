@@ -413,12 +413,12 @@ func (tx *Tx) Member(peer []byte) (Member, bool, error) {
 // Undecrypted returns the content envelopes encrypted with keyID that have
 // no message yet, in display order, for decryption now that the key is here.
 // A content envelope leaves this set once PutMessage stores its ID, whatever
-// its kind.
+// its kind, or once retention empties it.
 func (tx *Tx) Undecrypted(keyID wire.ID) ([]Envelope, error) {
 	// class = 3 is written out (wire.ClassContent) so that the planner can
 	// use the partial index envelopes_content_key.
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes e
-		WHERE e.key = ? AND e.class = 3
+		WHERE e.key = ? AND e.class = 3 AND e.raw IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 		ORDER BY e.lamport, e.author, e.seq`, keyID[:])
 	if err != nil {

@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// Retention (issue "Office control", DESIGN.md "Storage"): content older than
+// its room's limit loses its body and everything decrypted from it, and keeps
+// its header as a tombstone, so the envelope still counts in the author's
+// feed and is never fetched again. Roster ops and key shares are never purged.
+//
+// A tombstone is an envelopes row with raw NULL. One this node made from an
+// envelope it held keeps the envelope's key ID; one taken from a peer in sync
+// (PutTombstone) has a zero key ID, which no content envelope has: its header
+// was never verified, so a signed envelope at its place beats it.
+
+// Retention says which content is old enough to purge. An envelope's age
+// counts from the earlier of its author's time and the moment this node first
+// held it.
+type Retention struct {
+	Default int64             // cutoff, unix ms, for rooms not in Rooms; 0 keeps them forever
+	Rooms   map[wire.ID]int64 // cutoff per room, overriding Default; 0 keeps that room forever
+}
+
+func (r Retention) cutoff(room wire.ID) int64 {
+	if c, ok := r.Rooms[room]; ok {
+		return c
+	}
+	return r.Default
+}
+
+// Purged is what one call of Purge removed.
+type Purged struct {
+	Envelopes int      // content envelopes emptied to tombstones
+	Messages  int      // decrypted messages (and their search entries) deleted
+	Forks     int      // old content forks deleted
+	Manifests [][]byte // encoded manifests of the files whose messages went
+}
+
+// Purge empties at most limit content envelopes that r says are too old, in
+// one transaction with secure_delete on: the envelope's raw bytes, its
+// message and search entry, its file record and its action go; its header
+// stays. Content forks that old are deleted whole. It reports what it did;
+// fewer than limit envelopes means none is left. Content this node can read
+// but that made no message, action or file is a room op (a room's name or
+// members), which is kept: rooms are computed from those, as the roster is
+// from roster ops.
+//
+// Deleted rows are overwritten in the database file, but their older copies
+// stay in the write-ahead log and the search index until Compact.
+func (s *Store) Purge(ctx context.Context, r Retention, limit int) (Purged, error) {
+	var p Purged
+	if limit < 1 {
+		return p, nil
+	}
+	err := s.updateSecure(ctx, func(tx *Tx) error {
+		p = Purged{}
+		ids, err := tx.purgeable(r, limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := tx.purgeEnvelope(id, &p); err != nil {
+				return fmt.Errorf("purge envelope %s: %w", id, err)
+			}
+		}
+		return tx.purgeForks(r, &p)
+	})
+	if err != nil {
+		return Purged{}, fmt.Errorf("purge history %s: %w", s.path, err)
+	}
+	return p, nil
+}
+
+// purgeable lists at most limit content envelopes r says are too old, rule
+// by rule.
+func (tx *Tx) purgeable(r Retention, limit int) ([]wire.ID, error) {
+	// class = 3 is wire.ClassContent. A room op, readable (its key is held)
+	// and with no message or action, is kept.
+	const q = `SELECT e.id FROM envelopes e
+		WHERE e.class = 3 AND e.raw IS NOT NULL AND min(e.time, e.received) < ? AND %s
+			AND (EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
+				OR EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
+				OR NOT EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key))
+		LIMIT ?`
+	var ids []wire.ID
+	add := func(cond string, cutoff int64, args ...any) error {
+		if cutoff <= 0 || len(ids) >= limit {
+			return nil
+		}
+		args = append(append([]any{cutoff}, args...), limit-len(ids))
+		rows, err := tx.tx.QueryContext(tx.ctx, fmt.Sprintf(q, cond), args...)
+		if err != nil {
+			return fmt.Errorf("list purgeable content: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id wire.ID
+			if err := rows.Scan(idCol{&id}); err != nil {
+				return fmt.Errorf("list purgeable content: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}
+	var others []any
+	for room, cutoff := range r.Rooms {
+		others = append(others, room[:])
+		if err := add("e.room = ?", cutoff, room[:]); err != nil {
+			return nil, err
+		}
+	}
+	cond := "1"
+	if len(others) > 0 {
+		cond = "e.room NOT IN (?" + strings.Repeat(", ?", len(others)-1) + ")"
+	}
+	if err := add(cond, r.Default, others...); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// purgeEnvelope empties one envelope and drops what was decrypted from it.
+func (tx *Tx) purgeEnvelope(id wire.ID, p *Purged) error {
+	var manifest []byte
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT manifest FROM files WHERE id = ?`, id[:]).Scan(&manifest)
+	switch {
+	case err == nil:
+		p.Manifests = append(p.Manifests, manifest)
+		if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM files WHERE id = ?`, id[:]); err != nil {
+			return err
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM actions WHERE id = ?`, id[:]); err != nil {
+		return err
+	}
+	// The delete trigger takes the text out of the search index.
+	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM messages WHERE id = ?`, id[:])
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		p.Messages += int(n)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE envelopes SET raw = NULL WHERE id = ?`, id[:]); err != nil {
+		return err
+	}
+	p.Envelopes++
+	return nil
+}
+
+// purgeForks deletes the content forks r says are too old. Forks are rare
+// and keep no header in columns, so each is decoded here.
+func (tx *Tx) purgeForks(r Retention, p *Purged) error {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, raw, received FROM forks`)
+	if err != nil {
+		return fmt.Errorf("list forks: %w", err)
+	}
+	var old []wire.ID
+	for rows.Next() {
+		var id wire.ID
+		var raw []byte
+		var received int64
+		if err := rows.Scan(idCol{&id}, &raw, &received); err != nil {
+			rows.Close()
+			return fmt.Errorf("list forks: %w", err)
+		}
+		_, h, err := wire.DecodeEnvelope(raw)
+		if err != nil || h.Class != wire.ClassContent {
+			continue
+		}
+		if c := r.cutoff(h.Room); c > 0 && min(h.Time, received) < c {
+			old = append(old, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list forks: %w", err)
+	}
+	for _, id := range old {
+		if err := tx.DropFork(id); err != nil {
+			return err
+		}
+		p.Forks++
+	}
+	return nil
+}
+
+// updateSecure is Update with secure_delete on for the transaction, so that
+// what it deletes is overwritten with zeros in the database pages.
+func (s *Store) updateSecure(ctx context.Context, fn func(tx *Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	return s.withSecureDelete(ctx, func(conn *sql.Conn) error {
+		sqlTx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin write: %w", err)
+		}
+		defer sqlTx.Rollback()
+		if err := fn(&Tx{ctx: ctx, tx: sqlTx, s: s, stmts: map[*sql.Stmt]*sql.Stmt{}}); err != nil {
+			return err
+		}
+		if err := sqlTx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// withSecureDelete runs fn on the writer connection with secure_delete on,
+// and turns it off again: everyday writes do not pay for it. s.mu must be held.
+func (s *Store) withSecureDelete(ctx context.Context, fn func(*sql.Conn) error) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return fmt.Errorf("turn on secure delete: %w", err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.Background(), "PRAGMA secure_delete = OFF"); err != nil {
+			// Drop the connection rather than leave it on; the pool opens a
+			// fresh one with the default.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn(conn)
+}
+
+// checkpointTries bounds how often Compact asks again for a WAL checkpoint
+// that readers kept from finishing.
+const checkpointTries = 20
+
+// Compact finishes a purge: it rewrites the search index without the
+// entries of deleted messages (FTS5 'optimize'; a deleted row's terms stay
+// in the index's older segments until they are merged), with secure_delete
+// on, and then checkpoints the write-ahead log into the database and
+// truncates it to zero bytes, so the log keeps no older copy of a purged page.
+func (s *Store) Compact(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("compact history %s: %w", s.path, errClosed)
+	}
+	err := s.withSecureDelete(ctx, func(conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("compact history %s: optimize the search index: %w", s.path, err)
+	}
+	// A reader in the middle of a snapshot keeps the log from being reset;
+	// reads are short, so ask again a little later.
+	for try := 1; ; try++ {
+		var busy, logFrames, done int
+		if err := s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("compact history %s: checkpoint: %w", s.path, err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if try == checkpointTries {
+			return fmt.Errorf("compact history %s: checkpoint: readers kept the write-ahead log busy %d times; the next purge tries again", s.path, try)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// PutTombstone stores what a peer sent of an envelope it purged: the header
+// with no body and a zero key ID (see above). Like PutEnvelope it keeps the
+// author's head, and reports false if the ID is stored already.
+func (tx *Tx) PutTombstone(e Envelope) (bool, error) {
+	e.Raw, e.Key = nil, wire.ID{}
+	return tx.PutEnvelope(e)
+}
+
+// UnverifiedTombstone reports whether id is held only as a tombstone taken
+// from a peer: a header no signature vouches for.
+func (tx *Tx) UnverifiedTombstone(id wire.ID) (bool, error) {
+	var yes bool
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT raw IS NULL AND key = zeroblob(32) FROM envelopes WHERE id = ?`,
+		id[:]).Scan(&yes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("envelope %s: %w", id, err)
+	}
+	return yes, nil
+}
