@@ -540,7 +540,13 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			return res, nil
 		}
 		h.count(reasonFork)
-		if bytes.Compare(c.id[:], have[:]) > 0 {
+		// A tombstone a peer sent vouches for nothing: a signed envelope at
+		// its place replaces it (node/retention.go).
+		weak, err := tx.UnverifiedTombstone(have)
+		if err != nil {
+			return res, err
+		}
+		if bytes.Compare(c.id[:], have[:]) > 0 && !weak {
 			return res, h.putFork(tx, c)
 		}
 		// At a fork the lower ID is canonical on every node (DESIGN.md): the
@@ -561,6 +567,20 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		case !ok:
 			res.gap = true
 		case prev != hd.Prev:
+			weak, err := tx.UnverifiedTombstone(prev)
+			if err != nil {
+				return res, err
+			}
+			if weak {
+				// This signed envelope shows that the tombstone a peer sent
+				// for seq-1 was not its author's: drop it, and wait for seq-1.
+				if err := tx.DemoteFrom(hd.Author, hd.Seq-1); err != nil {
+					return res, err
+				}
+				h.forksHeld.Add(1)
+				res.gap, res.reshuffled = true, true
+				break
+			}
 			// The author signed another envelope at seq-1 than the one we hold:
 			// this one continues a branch we did not take.
 			h.count(reasonFork)

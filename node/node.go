@@ -74,6 +74,7 @@ type Node struct {
 	records   map[peer.ID]signedRecord
 	netKey    []byte
 	files     files
+	ret       retention
 
 	closeOnce sync.Once
 	closeErr  error
@@ -223,9 +224,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.initFiles()
+	n.initRetention(ctx)
 	n.hist.onMessages = func(ms []store.Message) {
 		n.emit(ms)
 		n.filesArrived(ms)
+		n.retentionSeen(ms)
 	}
 	n.hist.onGap = func(author []byte) {
 		n.gapMu.Lock()
@@ -272,7 +275,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	})
 	n.hist.onAdmit = func(p []byte) { n.dialKnown() }
 	n.hist.onRemove = n.memberRemoved
-	n.hist.onRoster = n.rosterChanged
+	n.hist.onRoster = func() {
+		n.rosterChanged()
+		n.retentionChanged()
+	}
 	n.hist.onPublish = n.publish
 	if err := n.loadInvites(ctx); err != nil {
 		return nil, fmt.Errorf("read invites: %w", err)
@@ -281,7 +287,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MDNS {
 		n.startMDNS([32]byte(netKey))
 	}
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go func() { defer n.wg.Done(); n.retentionLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.fileLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()
 	go func() { defer n.wg.Done(); n.doorLoop(n.ctx) }()
@@ -424,6 +431,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		Removed:       self.removed,
 		Sources:       n.BlobSources(),
 	}
+	last := n.lastPurge()
+	s.LastPurge, s.Purged, s.PurgedFiles, s.PurgedChunks, s.PurgedTotal = last.Time, last.Envelopes, last.Files, last.Chunks, last.Total
 	forks, err := n.st.Forks(ctx)
 	if err != nil {
 		return Status{}, err

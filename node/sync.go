@@ -20,7 +20,9 @@ import (
 // syncProtocol pulls what a peer holds and we lack. The puller sends its
 // vector; the server answers with batches of envelopes above it, roster ops
 // first, then key shares, then content, each oldest first, and ends with an
-// empty batch. Both sides pull, so one connection fills both.
+// empty batch. Both sides pull, so one connection fills both. What the
+// server holds only as a tombstone (retention purged it) travels as one, so
+// the puller's feed gets past it (node/retention.go).
 const syncProtocol = protocol.ID("/charla/sync/1")
 
 // Bounds of one sync exchange.
@@ -92,22 +94,28 @@ func (n *Node) handleSync(s network.Stream) {
 	flush := func() error {
 		s.SetDeadline(time.Now().Add(syncStepTimeout))
 		err := wire.WriteFrame(s, batch.Marshal())
-		batch.Envelopes = batch.Envelopes[:0]
+		batch.Envelopes, batch.Tombstones = batch.Envelopes[:0], batch.Tombstones[:0]
 		return err
 	}
+	add := func(e store.Envelope) bool {
+		if e.Raw == nil {
+			return batch.AddTombstone(tombstoneOf(e))
+		}
+		return batch.Add(e.Raw)
+	}
 	for _, e := range envs {
-		if batch.Add(e.Raw) {
+		if add(e) {
 			continue
 		}
 		if err := flush(); err != nil {
 			s.Reset()
 			return
 		}
-		if !batch.Add(e.Raw) {
+		if !add(e) {
 			n.log.Warn("sync: envelope does not fit a batch", "id", e.ID)
 		}
 	}
-	if len(batch.Envelopes) > 0 {
+	if batch.Len() > 0 {
 		if err := flush(); err != nil {
 			s.Reset()
 			return
@@ -281,13 +289,13 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 			n.dropPeer(p) // a peer that sends garbage is disconnected
 			return total, fmt.Errorf("sync with %s: %w", p, err)
 		}
-		if len(batch.Envelopes) == 0 {
+		if batch.Len() == 0 {
 			n.headOnce.Do(func() { close(n.headKnown) })
 			return total, nil
 		}
-		got, err := n.hist.ingestRaw(ctx, batch.Envelopes)
+		got, err := n.ingestBatch(ctx, batch)
 		total += got
-		if ev := n.prog.add(p, int64(len(batch.Envelopes))); ev != nil {
+		if ev := n.prog.add(p, int64(batch.Len())); ev != nil {
 			n.emitEvent(Event{Type: "sync", Sync: ev})
 		}
 		if err != nil {
@@ -295,6 +303,19 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 			return total, err
 		}
 	}
+}
+
+// ingestBatch stores one sync batch: the envelopes, then the tombstones.
+// A tombstone is judged by the policy and the chain the envelopes may have
+// just brought (the roster ops come first in sync, the policy among them);
+// content envelopes above it wait above a gap for a moment.
+func (n *Node) ingestBatch(ctx context.Context, b *wire.Batch) (int, error) {
+	got, err := n.hist.ingestRaw(ctx, b.Envelopes)
+	if err != nil {
+		return got, err
+	}
+	more, err := n.hist.ingestTombstones(ctx, b.Tombstones)
+	return got + more, err
 }
 
 // syncLoop pulls from a random connected member every syncPeriod, and from

@@ -77,6 +77,12 @@ type Status struct {
 	Sources map[string]BlobSource `json:"sources"`
 	Role    string                `json:"role"`    // this member's role: member, admin, owner
 	Removed bool                  `json:"removed"` // an admin removed this node; it no longer syncs
+	// Retention: what the last purge did (node/retention.go).
+	LastPurge    int64 `json:"last_purge"`    // unix ms when the last purge ran; 0: never
+	Purged       int   `json:"purged"`        // envelopes it emptied to tombstones
+	PurgedFiles  int   `json:"purged_files"`  // files among them
+	PurgedChunks int   `json:"purged_chunks"` // blob chunks it deleted
+	PurgedTotal  int64 `json:"purged_total"`  // envelopes every purge of this node emptied
 }
 
 // SyncProgress is one catch-up from one peer.

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/charla-im/charla/node"
 )
@@ -20,7 +21,9 @@ func statusCommand() *command {
 		short: "show the running node's identity, addresses and peers",
 		long: `status shows the running node. With --json it prints one JSON object:
 peer_id, name, workspace, workspace_name, addrs, peers, api, rejected
-(envelopes refused, by reason), dropped, envelopes.`,
+(envelopes refused, by reason), dropped, envelopes, and what the last
+retention purge did: last_purge (unix ms, 0 never), purged, purged_files,
+purged_chunks, purged_total.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 		},
@@ -72,8 +75,18 @@ func printStatus(w io.Writer, home string, st node.Status) error {
 	line("envelopes", fmt.Sprint(st.Envelopes))
 	line("rejected", counts(st.Rejected))
 	line("dropped", counts(st.Dropped))
+	line("last purge", purgeLine(st))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// purgeLine says when retention last ran and what it removed.
+func purgeLine(st node.Status) string {
+	if st.LastPurge == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%s: %d envelopes emptied (%d files, %d chunks); %d in all",
+		time.UnixMilli(st.LastPurge).Format(time.DateTime), st.Purged, st.PurgedFiles, st.PurgedChunks, st.PurgedTotal)
 }
 
 // counts renders counts by reason: "forged 2, malformed 1", or "none".
