@@ -172,8 +172,9 @@ func (n *Node) purge(ctx context.Context, now time.Time) (PurgeReport, error) {
 func (n *Node) purgeWith(ctx context.Context, rules store.Retention, rep *PurgeReport) error {
 	var manifests [][]byte
 	forks := 0
+	var from int64
 	for {
-		p, err := n.st.Purge(ctx, rules, purgeBatch)
+		p, err := n.st.Purge(ctx, rules, from, purgeBatch)
 		if err != nil {
 			return err
 		}
@@ -182,7 +183,7 @@ func (n *Node) purgeWith(ctx context.Context, rules store.Retention, rep *PurgeR
 		rep.Files += len(p.Manifests)
 		manifests = append(manifests, p.Manifests...)
 		forks += p.Forks
-		if p.Envelopes < purgeBatch {
+		if from = p.Next; from == 0 {
 			break
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -43,36 +44,42 @@ type Purged struct {
 	Messages  int      // decrypted messages (and their search entries) deleted
 	Forks     int      // old content forks deleted
 	Manifests [][]byte // encoded manifests of the files whose messages went
+	// Next is where the next call continues, passed as its from; 0 when
+	// every envelope was looked at.
+	Next int64
 }
 
-// Purge empties at most limit content envelopes that r says are too old, in
-// one transaction with secure_delete on: the envelope's raw bytes, its
-// message and search entry, its file record and its action go; its header
-// stays. Content forks that old are deleted whole. It reports what it did;
-// fewer than limit envelopes means none is left. Content this node can read
-// but that made no message, action or file is a room op (a room's name or
+// Purge empties content envelopes that r says are too old, at most limit,
+// looking at envelopes in the order they were stored from the position from
+// (0 to start; then the Next of the call before), in one transaction with
+// secure_delete on: the envelope's raw bytes, its message and search entry,
+// its file record and its action go; its header stays. Content forks that
+// old are deleted whole, on the first call. Content this node can read but
+// that made no message, action or file is a room op (a room's name or
 // members), which is kept: rooms are computed from those, as the roster is
 // from roster ops.
 //
 // Deleted rows are overwritten in the database file, but their older copies
 // stay in the write-ahead log and the search index until Compact.
-func (s *Store) Purge(ctx context.Context, r Retention, limit int) (Purged, error) {
+func (s *Store) Purge(ctx context.Context, r Retention, from int64, limit int) (Purged, error) {
 	var p Purged
 	if limit < 1 {
 		return p, nil
 	}
 	err := s.updateSecure(ctx, func(tx *Tx) error {
 		p = Purged{}
-		ids, err := tx.purgeable(r, limit)
+		ids, next, err := tx.purgeable(r, from, limit)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := tx.purgeEnvelope(id, &p); err != nil {
-				return fmt.Errorf("purge envelope %s: %w", id, err)
-			}
+		p.Next = next
+		if err := tx.purgeIDs(ids, &p); err != nil {
+			return err
 		}
-		return tx.purgeForks(r, &p)
+		if from == 0 {
+			return tx.purgeForks(r, &p)
+		}
+		return nil
 	})
 	if err != nil {
 		return Purged{}, fmt.Errorf("purge history %s: %w", s.path, err)
@@ -80,82 +87,113 @@ func (s *Store) Purge(ctx context.Context, r Retention, limit int) (Purged, erro
 	return p, nil
 }
 
-// purgeable lists at most limit content envelopes r says are too old, rule
-// by rule.
-func (tx *Tx) purgeable(r Retention, limit int) ([]wire.ID, error) {
+// keepAll is the cutoff of a room whose content is kept forever: no time,
+// however forged, is below it.
+const keepAll = math.MinInt64
+
+// purgeable lists at most limit content envelopes r says are too old,
+// stored after the row from, and the last row it looked at (0 when it
+// reached the end). One pass over the table, whatever the number of rules.
+func (tx *Tx) purgeable(r Retention, from int64, limit int) ([]wire.ID, int64, error) {
+	cutoff := func(c int64) int64 {
+		if c <= 0 {
+			return keepAll
+		}
+		return c
+	}
+	var cases strings.Builder
+	var args []any
+	args = append(args, from)
+	for room, c := range r.Rooms {
+		cases.WriteString(" WHEN ? THEN ?")
+		args = append(args, room[:], cutoff(c))
+	}
+	args = append(args, cutoff(r.Default), limit)
+	limitCase := "?"
+	if cases.Len() > 0 {
+		limitCase = "CASE e.room" + cases.String() + " ELSE ? END"
+	}
 	// class = 3 is wire.ClassContent. A room op, readable (its key is held)
-	// and with no message or action, is kept.
-	const q = `SELECT e.id FROM envelopes e
-		WHERE e.class = 3 AND e.raw IS NOT NULL AND min(e.time, e.received) < ? AND %s
+	// and with no message or action, is kept. The rows looked at are
+	// numbered so that the next call starts after the last, purged or not.
+	q := `SELECT e.rowid, e.id FROM envelopes e
+		WHERE e.rowid > ? AND e.class = 3 AND e.raw IS NOT NULL AND min(e.time, e.received) < ` + limitCase + `
 			AND (EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 				OR EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
 				OR NOT EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key))
-		LIMIT ?`
+		ORDER BY e.rowid LIMIT ?`
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list purgeable content: %w", err)
+	}
+	defer rows.Close()
 	var ids []wire.ID
-	add := func(cond string, cutoff int64, args ...any) error {
-		if cutoff <= 0 || len(ids) >= limit {
-			return nil
+	var last int64
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(&last, idCol{&id}); err != nil {
+			return nil, 0, fmt.Errorf("list purgeable content: %w", err)
 		}
-		args = append(append([]any{cutoff}, args...), limit-len(ids))
-		rows, err := tx.tx.QueryContext(tx.ctx, fmt.Sprintf(q, cond), args...)
-		if err != nil {
-			return fmt.Errorf("list purgeable content: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id wire.ID
-			if err := rows.Scan(idCol{&id}); err != nil {
-				return fmt.Errorf("list purgeable content: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
+		ids = append(ids, id)
 	}
-	var others []any
-	for room, cutoff := range r.Rooms {
-		others = append(others, room[:])
-		if err := add("e.room = ?", cutoff, room[:]); err != nil {
-			return nil, err
-		}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list purgeable content: %w", err)
 	}
-	cond := "1"
-	if len(others) > 0 {
-		cond = "e.room NOT IN (?" + strings.Repeat(", ?", len(others)-1) + ")"
+	if len(ids) < limit {
+		last = 0 // the scan reached the end
 	}
-	if err := add(cond, r.Default, others...); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return ids, last, nil
 }
 
-// purgeEnvelope empties one envelope and drops what was decrypted from it.
-func (tx *Tx) purgeEnvelope(id wire.ID, p *Purged) error {
-	var manifest []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT manifest FROM files WHERE id = ?`, id[:]).Scan(&manifest)
-	switch {
-	case err == nil:
-		p.Manifests = append(p.Manifests, manifest)
-		if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM files WHERE id = ?`, id[:]); err != nil {
-			return err
-		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return err
+// purgeIDs empties the envelopes ids and drops what was decrypted from
+// them, one statement per table: the search index's delete trigger flushes
+// at every statement (see migrations/0001_init.sql), not at every row.
+func (tx *Tx) purgeIDs(ids []wire.ID, p *Purged) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM actions WHERE id = ?`, id[:]); err != nil {
-		return err
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	args := make([]any, len(ids))
+	for i := range ids {
+		args[i] = ids[i][:]
 	}
-	// The delete trigger takes the text out of the search index.
-	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM messages WHERE id = ?`, id[:])
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT manifest FROM files WHERE id IN `+in, args...)
 	if err != nil {
-		return err
+		return fmt.Errorf("files of purged envelopes: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		p.Messages += int(n)
+	for rows.Next() {
+		var m []byte
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return fmt.Errorf("files of purged envelopes: %w", err)
+		}
+		p.Manifests = append(p.Manifests, m)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE envelopes SET raw = NULL WHERE id = ?`, id[:]); err != nil {
-		return err
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("files of purged envelopes: %w", err)
 	}
-	p.Envelopes++
+	for _, q := range []string{
+		`DELETE FROM files WHERE id IN `,
+		`DELETE FROM actions WHERE id IN `,
+		`DELETE FROM messages WHERE id IN `, // the delete trigger takes the text out of the index
+		`UPDATE envelopes SET raw = NULL WHERE id IN `,
+	} {
+		res, err := tx.tx.ExecContext(tx.ctx, q+in, args...)
+		if err != nil {
+			return fmt.Errorf("purge: %s…: %w", q, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("purge: %s…: %w", q, err)
+		}
+		switch {
+		case strings.HasPrefix(q, "DELETE FROM messages"):
+			p.Messages += int(n)
+		case strings.HasPrefix(q, "UPDATE envelopes"):
+			p.Envelopes += int(n)
+		}
+	}
 	return nil
 }
 

@@ -3,9 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -101,15 +104,16 @@ func TestPurge(t *testing.T) {
 
 	r := Retention{Default: now - 5*day, Rooms: map[wire.ID]int64{kept: 0, short: now - day}}
 	var total Purged
+	var from int64
 	for calls := 0; ; calls++ {
-		p, err := s.Purge(ctx, r, 2) // two at a time: the caller loops until fewer come back
+		p, err := s.Purge(ctx, r, from, 2) // two at a time: the caller goes on from p.Next
 		if err != nil {
 			t.Fatal(err)
 		}
 		total.Envelopes += p.Envelopes
 		total.Messages += p.Messages
 		total.Manifests = append(total.Manifests, p.Manifests...)
-		if p.Envelopes < 2 {
+		if from = p.Next; from == 0 {
 			break
 		}
 		if calls > 10 {
@@ -192,7 +196,7 @@ func TestPurge(t *testing.T) {
 		}
 		return nil
 	})
-	if p, err := s.Purge(ctx, r, 100); err != nil || p.Envelopes != 0 {
+	if p, err := s.Purge(ctx, r, 0, 100); err != nil || p.Envelopes != 0 || p.Next != 0 {
 		t.Errorf("second purge: %+v, %v", p, err)
 	}
 }
@@ -215,7 +219,7 @@ func TestPurgeForks(t *testing.T) {
 		}
 		return nil
 	})
-	p, err := s.Purge(ctx, Retention{Default: 2000}, 10)
+	p, err := s.Purge(ctx, Retention{Default: 2000}, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +272,7 @@ func TestTombstoneFromPeer(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := s.Purge(ctx, Retention{Default: envs[2].Time + 1}, 10); err != nil {
+	if _, err := s.Purge(ctx, Retention{Default: envs[2].Time + 1}, 0, 10); err != nil {
 		t.Fatal(err)
 	}
 	update(t, s, func(tx *Tx) error {
@@ -277,4 +281,61 @@ func TestTombstoneFromPeer(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// BenchmarkPurge: a history of CHARLA_BENCH_PURGE_N messages (default
+// 50,000) of which the older half is purged, then compacted. Reported per
+// purged envelope, and the compaction on its own.
+func BenchmarkPurge(b *testing.B) {
+	n := 50_000
+	if s := os.Getenv("CHARLA_BENCH_PURGE_N"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		s, _ := openTest(b)
+		room, key := testID("room"), testID("key")
+		envs := chain("ana", n, room, key)
+		words := strings.Fields("hola que tal la reunion de mañana a las diez en la sala grande con el cliente")
+		for i := 0; i < n; i += 500 {
+			update(b, s, func(tx *Tx) error {
+				for j := i; j < min(i+500, n); j++ {
+					e := envs[j]
+					e.Raw = bytes.Repeat([]byte{byte(j)}, 1024)
+					e.Time, e.Received = int64(j), int64(j)
+					if _, err := tx.PutEnvelope(e); err != nil {
+						return err
+					}
+					text := fmt.Sprintf("%s %s %d", words[j%len(words)], words[(j*7)%len(words)], j)
+					if err := tx.PutMessage(messageOf(e, text)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		b.StartTimer()
+		start := time.Now()
+		purged := 0
+		var from int64
+		for {
+			p, err := s.Purge(ctx, Retention{Default: int64(n / 2)}, from, 500)
+			if err != nil {
+				b.Fatal(err)
+			}
+			purged += p.Envelopes
+			if from = p.Next; from == 0 {
+				break
+			}
+		}
+		purgeTime := time.Since(start)
+		start = time.Now()
+		if err := s.Compact(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(purgeTime.Microseconds())/float64(purged), "purge-us/envelope")
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "compact-ms")
+		b.ReportMetric(float64(purged), "purged")
+	}
 }
