@@ -128,6 +128,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/rooms/{room}/typing", methods{http.MethodPost: s.typing})
 	mux.Handle("/api/rooms/{room}/read", methods{http.MethodGet: s.readState, http.MethodPost: s.markRead})
 	mux.Handle("/api/presence", methods{http.MethodPost: s.presence})
+	mux.Handle("/api/audit", methods{http.MethodGet: s.audit})
+	mux.Handle("/api/export", methods{http.MethodGet: s.export})
+	mux.Handle("/api/export/verify", methods{http.MethodPost: s.verifyExport})
 	mux.Handle("/api/session", methods{http.MethodPost: s.session})
 	mux.Handle("/api/login-urls", methods{http.MethodPost: s.loginURL})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -53,6 +53,8 @@ func commands() []*command {
 		roomCommand(),
 		statusCommand(),
 		membersCommand(),
+		auditCommand(),
+		exportCommand(),
 		peersCommand(),
 		doctorCommand(),
 		inviteCommand(),
