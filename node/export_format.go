@@ -235,7 +235,7 @@ blockquote.reply a{color:inherit}
 .reactions span{display:inline-block;border:1px solid #e0e3e8;border-radius:.8rem;padding:0 .45rem;margin:0 .3rem .2rem 0}
 .count{font-size:.85rem;color:#5b6472;margin-top:.5rem}
 section.manifest{margin-top:3rem}
-pre.manifest{font:.68rem/1.35 ui-monospace,"SF Mono",Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all;background:#f5f6f8;padding:.6rem;border-radius:.3rem}
+pre.manifest{font:.68rem/1.35 ui-monospace,"SF Mono",Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f6f8;padding:.6rem;border-radius:.3rem}
 @page{margin:16mm 14mm}
 @media print{
 body{max-width:none;margin:0;padding:0;font-size:10pt}
@@ -381,7 +381,7 @@ type mdExport struct {
 // structure or raw HTML: backslash escapes, which CommonMark allows before
 // any ASCII punctuation, and which render as the character itself.
 var mdEscaper = strings.NewReplacer(`\`, `\\`, "<", `\<`, ">", `\>`, "&", `\&`, "*", `\*`, "_", `\_`,
-	"`", "\\`", "[", `\[`, "]", `\]`, "#", `\#`, "|", `\|`)
+	"`", "\\`", "[", `\[`, "]", `\]`)
 
 // mdText escapes only what could break out of the quote or smuggle HTML,
 // and keeps the light markdown the UI shows.
