@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -125,6 +126,7 @@ func TestAuditAndExportEndToEnd(t *testing.T) {
 		if !strings.Contains(out, "matched     3 ") || !strings.Contains(out, "ok: every envelope") {
 			t.Errorf("verify printed:\n%s", out)
 		}
+		printsOneRoomPerPage(ctx, t, file, 2)
 
 		// One hash changed by a hex digit.
 		m := regexp.MustCompile(`(?m)^([0-9a-f]{64}) ([0-9a-f]{64}) text$`).FindSubmatchIndex(html)
@@ -174,4 +176,36 @@ func TestAuditAndExportEndToEnd(t *testing.T) {
 			t.Errorf("a refused export left %v", entries)
 		}
 	})
+}
+
+// printsOneRoomPerPage prints the HTML export at path to PDF with a
+// headless Chromium, if there is one, and checks the pages: the header,
+// one per room (each short here), and the manifest.
+func printsOneRoomPerPage(ctx context.Context, t *testing.T, path string, rooms int) {
+	t.Helper()
+	var exe string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			exe = p
+			break
+		}
+	}
+	if exe == "" {
+		t.Log("no Chromium: the print layout is not checked")
+		return
+	}
+	pdf := filepath.Join(t.TempDir(), "export.pdf")
+	cmd := exec.CommandContext(ctx, exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-component-update",
+		"--user-data-dir="+t.TempDir(), "--no-pdf-header-footer", "--print-to-pdf="+pdf, "file://"+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium --print-to-pdf: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := len(regexp.MustCompile(`/Type\s*/Page[^s]`).FindAll(b, -1))
+	if want := rooms + 2; pages != want {
+		t.Errorf("the export prints on %d pages, want %d: the header, one per room, the manifest", pages, want)
+	}
 }
