@@ -65,8 +65,8 @@ func TestAuditAndExportEndToEnd(t *testing.T) {
 			Verified bool
 			Entries  []struct {
 				Text, Op, Class, ID, Prev, Author, Signature, Chain string
-				AuthorName                                         string `json:"author_name"`
-				Effective                                          bool
+				AuthorName                                          string `json:"author_name"`
+				Effective                                           bool
 			}
 		}
 		decode(t, mustRun(ctx, t, bin, "audit", "--json", "--home", ana), &rep)
