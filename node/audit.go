@@ -428,7 +428,7 @@ func (d *auditDescriber) describeRoom(e store.Envelope, c *wire.Content, out *Au
 			out.Op = "create"
 			out.Text = fmt.Sprintf("%s created #%s", who, c.RoomName)
 			if c.Private {
-				out.Text += " (private)"
+				out.Text += " (members added later read no earlier history)"
 			}
 		}
 		out.Effective = true

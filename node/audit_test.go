@@ -98,12 +98,21 @@ func TestAuditListsOps(t *testing.T) {
 		_, _, err := c.resolveRoom(ctx, "legal")
 		return err == nil
 	})
-	roomOp(t, c, "legal", &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpLeave})
+	// A member may not take others out of a room: stored, no effect.
+	roomOp(t, c, "legal", &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpRemove, Peer: b.hist.self})
+	if _, err := c.RoomLeave(ctx, "legal"); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 60*time.Second, "a holds c's leave", func() bool {
 		_, ok := auditText(mustAudit(t, a, false), "Member2 left #legal")
 		return ok
 	})
-	roomOp(t, a, "legal", &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: c.hist.self})
+	if _, err := a.RoomAdd(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RoomRemove(ctx, "legal", "Member2"); err != nil { // rotates the key away from c
+		t.Fatal(err)
+	}
 	// A member may not set policy: its op is stored and has no effect.
 	head := ownHead(t, c)
 	forged := forgeRoster(t, c, head.Seq+1, head.ID, c.hist.nextLamport(), &wire.RosterOp{Kind: wire.RosterPolicy, Key: PolicyInvite, Value: "members"})
@@ -114,7 +123,7 @@ func TestAuditListsOps(t *testing.T) {
 	if _, err := a.RemoveMember(ctx, "Member2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Send(ctx, "legal", "after Member2 left"); err != nil { // rotates the key away from c
+	if _, err := a.Send(ctx, "general", "after Member2 was removed"); err != nil { // rotates #general's key
 		t.Fatal(err)
 	}
 	if _, err := b.Rename(ctx, "Beatriz"); err != nil {
@@ -139,11 +148,14 @@ func TestAuditListsOps(t *testing.T) {
 		{"Ana set retention-days to 90 in #legal", AuditRoster, "policy", true},
 		{"Ana issued invite " + invs[0].ID[:8] + " for a new member, expiring ", AuditRoster, "invite", true},
 		{"Ana revoked invite " + invs[0].ID[:8], AuditRoster, "revoke", true},
+		{"Member2 removed Beatriz from #legal", AuditRoom, "remove", false},
 		{"Member2 left #legal", AuditRoom, "leave", true},
 		{"Ana added Member2 to #legal", AuditRoom, "add", true},
+		{"Ana removed Member2 from #legal", AuditRoom, "remove", true},
 		{"Member2 set invite to members for the workspace", AuditRoster, "policy", false},
 		{"Ana removed Member2 (feed valid up to seq ", AuditRoster, "remove", true},
 		{"Ana rotated the key of #legal to epoch 2, shared with 2 members", AuditKey, "rotate", true},
+		{"Ana rotated the key of #general to epoch 2, shared with 2 members", AuditKey, "rotate", true},
 		{"Member1 changed their name to Beatriz", AuditRoster, "profile", true},
 	}
 	for _, w := range want {
@@ -202,7 +214,8 @@ func TestAuditListsOps(t *testing.T) {
 		}
 		_, left := auditText(rb, "Member2 left #legal")
 		_, rotated := auditText(rb, "Ana rotated the key of #legal")
-		return strings.Join(rosterA, ",") == strings.Join(rosterB, ",") && left && rotated
+		_, general := auditText(rb, "Ana rotated the key of #general")
+		return strings.Join(rosterA, ",") == strings.Join(rosterB, ",") && left && rotated && general
 	})
 }
 
