@@ -278,7 +278,14 @@ func TestExportPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, f := range []string{FormatHTML, FormatMarkdown} {
+		start := time.Now()
+		b, _ := export(t, a, ExportOptions{Format: f})
+		t.Logf("%s: %d messages, %d bytes in %v", f, n, len(b), time.Since(start))
+	}
+	start := time.Now()
 	raw, sum := export(t, a, ExportOptions{Format: FormatJSON})
+	t.Logf("json: %d messages, %d bytes in %v", n, len(raw), time.Since(start))
 	var doc exportDoc
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
@@ -292,4 +299,10 @@ func TestExportPages(t *testing.T) {
 			t.Fatalf("message %d is %q", i, m.Text)
 		}
 	}
+	start = time.Now()
+	rep, err := a.Audit(ctx, true)
+	if c := rep.Chains[0]; err != nil || !rep.Verified || c.Signatures != c.Checked || c.Checked < n {
+		t.Fatalf("full audit: %v, %+v", err, rep.Chains)
+	}
+	t.Logf("full audit of a feed of %d envelopes in %v", rep.Chains[0].Checked, time.Since(start))
 }
