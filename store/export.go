@@ -114,12 +114,13 @@ func (s *Store) HasRoomKey(ctx context.Context, keyID wire.ID) (bool, error) {
 	return true, nil
 }
 
-// RoomEnvelopes counts the envelopes held of room (key shares and content),
-// and among them the content this node holds no key for.
+// RoomEnvelopes counts the envelopes held whole of room (key shares and
+// content; not retention's tombstones), and among them the content this node
+// holds no key for.
 func (s *Store) RoomEnvelopes(ctx context.Context, room wire.ID) (held, unreadable int64, err error) {
 	err = s.r.QueryRowContext(ctx, `SELECT count(*),
 			coalesce(sum(e.class = 3 AND NOT EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key)), 0)
-		FROM envelopes e WHERE e.room = ?`, room[:]).Scan(&held, &unreadable)
+		FROM envelopes e WHERE e.room = ? AND e.raw IS NOT NULL`, room[:]).Scan(&held, &unreadable)
 	if err != nil {
 		return 0, 0, fmt.Errorf("envelopes of room %s: %w", room, err)
 	}

@@ -71,8 +71,9 @@ func TestFeedLinksAndRoomCounts(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
 	room, key, other := testID("room"), testID("key"), testID("other key")
-	envs := chain("ana", 4, room, key)
-	envs[3].Key = other // no key held for the last one
+	envs := chain("ana", 5, room, key)
+	envs[3].Key = other // no key held for this one
+	envs[4].Raw = nil   // a tombstone
 	update(t, s, func(tx *Tx) error {
 		for _, e := range envs {
 			if _, err := tx.PutEnvelope(e); err != nil {
@@ -93,12 +94,12 @@ func TestFeedLinksAndRoomCounts(t *testing.T) {
 		t.Errorf("links up to 3: %v, %v", seqs, err)
 	}
 	seqs = nil
-	if err := s.EachFeedLink(ctx, []byte("ana"), 0, func(l FeedLink) error { seqs = append(seqs, l.Seq); return nil }); err != nil || len(seqs) != 4 {
+	if err := s.EachFeedLink(ctx, []byte("ana"), 0, func(l FeedLink) error { seqs = append(seqs, l.Seq); return nil }); err != nil || len(seqs) != 5 {
 		t.Errorf("whole feed: %v, %v", seqs, err)
 	}
 	held, unreadable, err := s.RoomEnvelopes(ctx, room)
 	if err != nil || held != 4 || unreadable != 1 {
-		t.Errorf("room counts: %d held, %d unreadable, %v; want 4, 1", held, unreadable, err)
+		t.Errorf("room counts: %d held, %d unreadable, %v; want 4, 1 (the tombstone is neither)", held, unreadable, err)
 	}
 	if ok, err := s.HasRoomKey(ctx, key); !ok || err != nil {
 		t.Errorf("HasRoomKey = %v, %v", ok, err)
