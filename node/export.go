@@ -138,7 +138,8 @@ type exportHeader struct {
 	Rooms          []string  `json:"-"` // labels, for a table of contents
 }
 
-// Export writes the export to w.
+// Export writes the export to w, a room and a page of messages at a time,
+// then the manifest, which waits in a file under the home meanwhile.
 func (n *Node) Export(ctx context.Context, w io.Writer, opts ExportOptions) (ExportSummary, error) {
 	var sum ExportSummary
 	fw, err := newExportWriter(opts.Format, w)
@@ -190,48 +191,14 @@ func (n *Node) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Exp
 		if err := fw.room(views[i]); err != nil {
 			return sum, err
 		}
-		sum.Rooms++
-		var after *store.Message
-		count := 0
-		for {
-			page, err := n.st.MessagesAfter(ctx, r.ID, after, since, exportPage)
-			if err != nil {
-				return sum, fmt.Errorf("export %s: %w", views[i].Name, err)
-			}
-			for _, m := range page {
-				if m.Raw == nil {
-					continue // purged by retention
-				}
-				acts, err := n.st.ActionsWithRaw(ctx, m.ID)
-				if err != nil {
-					return sum, fmt.Errorf("export %s: %w", views[i].Name, err)
-				}
-				v := n.exportMessage(ctx, m.Message, acts)
-				if err := fw.message(v); err != nil {
-					return sum, err
-				}
-				count++
-				if err := addEntry(m.ID, m.Raw, v.Kind); err != nil {
-					return sum, fmt.Errorf("export: manifest spool: %w", err)
-				}
-				for _, a := range acts {
-					k := wire.ContentKind(a.Kind)
-					if a.Room != m.Room || a.Raw == nil || (k != wire.KindEdit && k != wire.KindDelete && k != wire.KindReaction) {
-						continue // replies are messages of their own; other rooms' actions have no effect here
-					}
-					if err := addEntry(a.ID, a.Raw, k.String()); err != nil {
-						return sum, fmt.Errorf("export: manifest spool: %w", err)
-					}
-				}
-			}
-			if len(page) < exportPage {
-				break
-			}
-			after = &page[len(page)-1].Message
+		count, err := n.exportRoom(ctx, fw, r.ID, since, addEntry)
+		if err != nil {
+			return sum, fmt.Errorf("export %s: %w", views[i].Name, err)
 		}
 		if err := fw.endRoom(count); err != nil {
 			return sum, err
 		}
+		sum.Rooms++
 		sum.Messages += count
 	}
 	sum.ManifestSHA256 = hex.EncodeToString(digest.Sum(nil))
@@ -256,6 +223,51 @@ func (n *Node) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Exp
 		return sum, fmt.Errorf("export: manifest spool: %w", err)
 	}
 	return sum, fw.end(sum)
+}
+
+// exportRoom writes the messages of room from since on, a page at a time,
+// and adds their envelopes, and those of the edits, deletes and reactions
+// on them, to the manifest. It returns how many messages it wrote.
+func (n *Node) exportRoom(ctx context.Context, fw exportFormat, room wire.ID, since int64,
+	addEntry func(id wire.ID, raw []byte, kind string) error) (int, error) {
+	var after *store.Message
+	count := 0
+	for {
+		page, err := n.st.MessagesAfter(ctx, room, after, since, exportPage)
+		if err != nil {
+			return count, err
+		}
+		for _, m := range page {
+			if m.Raw == nil {
+				continue // purged by retention
+			}
+			acts, err := n.st.ActionsWithRaw(ctx, m.ID)
+			if err != nil {
+				return count, err
+			}
+			v := n.exportMessage(ctx, m.Message, acts)
+			if err := fw.message(v); err != nil {
+				return count, err
+			}
+			count++
+			if err := addEntry(m.ID, m.Raw, v.Kind); err != nil {
+				return count, fmt.Errorf("manifest spool: %w", err)
+			}
+			for _, a := range acts {
+				k := wire.ContentKind(a.Kind)
+				if a.Room != m.Room || a.Raw == nil || (k != wire.KindEdit && k != wire.KindDelete && k != wire.KindReaction) {
+					continue // replies are messages of their own; other rooms' actions have no effect here
+				}
+				if err := addEntry(a.ID, a.Raw, k.String()); err != nil {
+					return count, fmt.Errorf("manifest spool: %w", err)
+				}
+			}
+		}
+		if len(page) < exportPage {
+			return count, nil
+		}
+		after = &page[len(page)-1].Message
+	}
 }
 
 // exportRooms resolves what to export, refusing a room this node cannot read.
