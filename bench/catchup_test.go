@@ -3,7 +3,10 @@ package bench
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -28,10 +31,15 @@ import (
 // The workspace: five authors — the founder and four members — each
 // connected to a sixth member, the "server" (the members to the founder as
 // well), send 2,000 texts each into #general; once the server holds all
-// 10,000 the authors are closed. A
-// seventh member, the laptop, was admitted (and handed the roster and
-// #general's key) before the first text, but is opened only now, with the
-// server as its one static peer.
+// 10,000 every node is closed. The server is opened again; a seventh
+// member, the laptop, was admitted (and handed the roster and #general's
+// key) before the first text, but is opened only now, with the server as
+// its one static peer.
+//
+// Set CHARLA_BENCH_CATCHUP_SETUP to a directory to keep the setup there
+// and reuse it in later runs (delete it after changing what the setup
+// writes): a run then takes seconds, and a -cpuprofile shows the catch-up
+// rather than the 10,000 sends.
 //
 // Its metrics:
 //
@@ -113,11 +121,88 @@ func runCatchUp(b *testing.B) catchUpResult {
 	dir := b.TempDir()
 	serverHome := filepath.Join(dir, "server")
 	laptopHome := filepath.Join(dir, "laptop")
+	if keep := os.Getenv("CHARLA_BENCH_CATCHUP_SETUP"); keep != "" {
+		reuseCatchUpSetup(b, keep, serverHome, laptopHome)
+	} else {
+		setupCatchUp(b, dir, serverHome, laptopHome)
+	}
+
+	var open []*node.Node // closed at the end, whatever happens
+	defer func() {
+		for _, n := range open {
+			n.Close()
+		}
+	}()
+	start := func(home string, peers ...string) *node.Node {
+		n, err := node.Open(ctx, node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		open = append(open, n)
+		return n
+	}
+	// The server is opened afresh, as after a restart, with what the
+	// authors wrote on disk.
+	server := start(serverHome)
+	serverAddr := server.Addrs()[0]
+	final, err := server.Status(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := countMessages(b, server); got != catchUpMessages {
+		b.Fatalf("the server reads %d messages in #general, want %d", got, catchUpMessages)
+	}
+
+	// The catch-up.
+	var r catchUpResult
+	cpu0 := processCPU()
+	t0 := time.Now()
+	laptop := start(laptopHome, serverAddr)
+	deadline := t0.Add(catchUpDeadline)
+	for {
+		st, err := laptop.Status(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Envelopes >= final.Envelopes {
+			r.envelopes = st.Envelopes
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("after %v the laptop holds %d of %d envelopes (rejected %v)",
+				catchUpDeadline, st.Envelopes, final.Envelopes, nonZero(st.Rejected))
+		}
+		time.Sleep(catchUpPoll)
+	}
+	r.catchUp = time.Since(t0)
+	r.cpu = processCPU() - cpu0
+
+	if got := countMessages(b, laptop); got != catchUpMessages {
+		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
+	}
+	if st, err := laptop.Status(ctx); err == nil {
+		b.Logf("laptop: %d envelopes, rejected %v", st.Envelopes, nonZero(st.Rejected))
+	}
+	if err := laptop.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	r.store = storeBaseline(b, filepath.Join(serverHome, "charla.db"), filepath.Join(dir, "baseline.db"))
+	return r
+}
+
+// setupCatchUp writes the workload: the authors' texts held by the server,
+// and a laptop provisioned before the first of them. Every node is closed
+// when it returns.
+func setupCatchUp(b *testing.B, dir, serverHome, laptopHome string) {
+	ctx := context.Background()
 	authorHomes := make([]string, catchUpAuthors)
 	for i := range authorHomes {
 		authorHomes[i] = filepath.Join(dir, fmt.Sprintf("author%d", i+1))
 	}
-
 	var open []*node.Node // closed at the end, whatever happens
 	defer func() {
 		for _, n := range open {
@@ -210,14 +295,6 @@ func runCatchUp(b *testing.B) catchUpResult {
 		return err == nil && st.Envelopes >= want
 	})
 	held := time.Since(sendStart)
-	if got := countMessages(b, server); got != catchUpMessages {
-		b.Fatalf("the server reads %d messages in #general, want %d", got, catchUpMessages)
-	}
-	for _, n := range authors {
-		if err := n.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
 	final, err := server.Status(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -225,46 +302,47 @@ func runCatchUp(b *testing.B) catchUpResult {
 	b.Logf("setup: %d authors sent %d texts in %v; the server held them all after %v (%d envelopes; rejected %v, dropped %v)",
 		catchUpAuthors, catchUpMessages, sent.Round(time.Millisecond), held.Round(time.Millisecond),
 		final.Envelopes, nonZero(final.Rejected), nonZero(final.Dropped))
+	for _, n := range append(authors, server) {
+		if err := n.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
-	// The catch-up.
-	var r catchUpResult
-	cpu0 := processCPU()
-	t0 := time.Now()
-	laptop := start(laptopHome, serverAddr)
-	deadline := t0.Add(catchUpDeadline)
-	for {
-		st, err := laptop.Status(ctx)
+// reuseCatchUpSetup copies the server's and the laptop's homes from keep
+// into serverHome and laptopHome, after writing them there with
+// setupCatchUp if keep holds none yet. The setup is most of the
+// benchmark's time (10,000 durable sends); keeping it lets one measure a
+// change to the catch-up in seconds. Delete keep after changing anything
+// the setup writes (the store's schema, the envelope format, the workload).
+func reuseCatchUpSetup(b *testing.B, keep, serverHome, laptopHome string) {
+	kServer, kLaptop := filepath.Join(keep, "server"), filepath.Join(keep, "laptop")
+	if _, err := os.Stat(kServer); errors.Is(err, fs.ErrNotExist) {
+		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(keep)), ".catchup-setup-")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st.Envelopes >= final.Envelopes {
-			r.envelopes = st.Envelopes
-			break
+		defer os.RemoveAll(tmp)
+		setupCatchUp(b, tmp, filepath.Join(tmp, "server"), filepath.Join(tmp, "laptop"))
+		for i := range catchUpAuthors { // not needed again
+			if err := os.RemoveAll(filepath.Join(tmp, fmt.Sprintf("author%d", i+1))); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("after %v the laptop holds %d of %d envelopes (rejected %v)",
-				catchUpDeadline, st.Envelopes, final.Envelopes, nonZero(st.Rejected))
+		if err := os.RemoveAll(keep); err != nil {
+			b.Fatal(err)
 		}
-		time.Sleep(catchUpPoll)
-	}
-	r.catchUp = time.Since(t0)
-	r.cpu = processCPU() - cpu0
-
-	if got := countMessages(b, laptop); got != catchUpMessages {
-		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
-	}
-	if st, err := laptop.Status(ctx); err == nil {
-		b.Logf("laptop: %d envelopes, rejected %v", st.Envelopes, nonZero(st.Rejected))
-	}
-	if err := laptop.Close(); err != nil {
+		if err := os.Rename(tmp, keep); err != nil {
+			b.Fatalf("keep the catch-up setup in %s: %v", keep, err)
+		}
+	} else if err != nil {
 		b.Fatal(err)
 	}
-	if err := server.Close(); err != nil {
-		b.Fatal(err)
+	for _, c := range [][2]string{{kServer, serverHome}, {kLaptop, laptopHome}} {
+		if err := os.CopyFS(c[1], os.DirFS(c[0])); err != nil {
+			b.Fatalf("copy the kept catch-up setup: %v", err)
+		}
 	}
-
-	r.store = storeBaseline(b, filepath.Join(serverHome, "charla.db"), filepath.Join(dir, "baseline.db"))
-	return r
 }
 
 // countMessages is how many messages n reads in #general.
