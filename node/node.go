@@ -734,6 +734,14 @@ func (n *Node) Subscribe(ctx context.Context) <-chan Event {
 }
 
 func (n *Node) emit(ms []store.Message) {
+	// A view costs reads of the store (room, actions); a catch-up with no
+	// one listening must not pay them per message.
+	n.subsMu.Lock()
+	none := len(n.subs) == 0
+	n.subsMu.Unlock()
+	if none {
+		return
+	}
 	for _, m := range ms {
 		v := n.messageView(context.Background(), m)
 		n.emitEvent(Event{Type: "message", Message: &v})

@@ -24,6 +24,9 @@ type Action struct {
 
 const actionCols = `id, room, target, author, seq, lamport, kind, text`
 
+// actionsQuery lists the actions on one target, oldest first.
+const actionsQuery = `SELECT ` + actionCols + ` FROM actions WHERE target = ? ORDER BY lamport, author, seq`
+
 func scanActions(rows *sql.Rows) ([]Action, error) {
 	defer rows.Close()
 	var out []Action
@@ -49,8 +52,7 @@ func (tx *Tx) PutAction(a Action) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO actions (`+actionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	if _, err := tx.stmt(tx.s.ws.putAction).ExecContext(tx.ctx,
 		a.ID[:], a.Room[:], a.Target[:], a.Author, seq, lamport, int64(a.Kind), a.Text); err != nil {
 		return fmt.Errorf("put action %s: %w", a.ID, err)
 	}
@@ -60,8 +62,7 @@ func (tx *Tx) PutAction(a Action) error {
 // Actions returns the actions naming target, oldest first by (lamport,
 // author, seq), as this transaction sees them.
 func (tx *Tx) Actions(target wire.ID) ([]Action, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+actionCols+` FROM actions
-		WHERE target = ? ORDER BY lamport, author, seq`, target[:])
+	rows, err := tx.stmt(tx.s.ws.actions).QueryContext(tx.ctx, target[:])
 	if err != nil {
 		return nil, fmt.Errorf("actions on %s: %w", target, err)
 	}
@@ -88,8 +89,7 @@ func (tx *Tx) Message(id wire.ID) (m Message, ok bool, err error) {
 // Actions returns the actions naming target, oldest first by (lamport,
 // author, seq).
 func (s *Store) Actions(ctx context.Context, target wire.ID) ([]Action, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+actionCols+` FROM actions
-		WHERE target = ? ORDER BY lamport, author, seq`, target[:])
+	rows, err := s.rs.actions.QueryContext(ctx, target[:])
 	if err != nil {
 		return nil, fmt.Errorf("actions on %s: %w", target, err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) Actions(ctx context.Context, target wire.ID) ([]Action, error) {
 // Action returns the action stored with envelope ID id; ok is false if there
 // is none.
 func (s *Store) Action(ctx context.Context, id wire.ID) (a Action, ok bool, err error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+actionCols+` FROM actions WHERE id = ?`, id[:])
+	rows, err := s.rs.action.QueryContext(ctx, id[:])
 	if err != nil {
 		return Action{}, false, fmt.Errorf("action %s: %w", id, err)
 	}

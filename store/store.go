@@ -69,6 +69,8 @@ type writeStmts struct {
 	setMessage  *sql.Stmt
 	indexText   *sql.Stmt
 	unindexText *sql.Stmt
+	actions     *sql.Stmt
+	putAction   *sql.Stmt
 }
 
 // readStmts are prepared on the read pool for the reads that sync and the UI
@@ -79,6 +81,8 @@ type readStmts struct {
 	envelope       *sql.Stmt
 	hasEnvelope    *sql.Stmt
 	envelopesAfter *sql.Stmt
+	actions        *sql.Stmt
+	action         *sql.Stmt
 }
 
 // Open opens the history database at path, creating the file (mode 0600) if
@@ -206,6 +210,11 @@ func (s *Store) prepare(ctx context.Context) error {
 			WHERE rowid = ?`},
 		{s.w, &s.ws.indexText, `INSERT INTO messages_fts (rowid, text) VALUES (?, ?)`},
 		{s.w, &s.ws.unindexText, `INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)`},
+		{s.w, &s.ws.actions, actionsQuery},
+		{s.w, &s.ws.putAction, `INSERT INTO actions (` + actionCols + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{s.r, &s.rs.actions, actionsQuery},
+		{s.r, &s.rs.action, `SELECT ` + actionCols + ` FROM actions WHERE id = ?`},
 		{s.r, &s.rs.messages, `SELECT ` + messageCols + ` FROM messages WHERE room = ?
 			ORDER BY lamport DESC, author DESC, seq DESC LIMIT ?`},
 		{s.r, &s.rs.message, `SELECT ` + messageCols + ` FROM messages WHERE id = ?`},
