@@ -31,6 +31,11 @@ func TestSearchAndFileBytesAgainstNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The sender's own search finds them at once: the index is brought up
+	// to date before a search, even though it is written after the send.
+	if got, err := ca.Search(ctx, "projector", 10); err != nil || len(got) != 2 {
+		t.Errorf("Ana's search right after her sends: %d messages, %v; want 2", len(got), err)
+	}
 	var found []node.Message
 	eventually(t, 20*time.Second, "Bruno finds both projector messages", func() bool {
 		found, _ = cb.Search(ctx, "proj*", 10)

@@ -75,6 +75,7 @@ type Node struct {
 	netKey    []byte
 	files     files
 	ret       retention
+	text      textIndex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -225,7 +226,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.initFiles()
 	n.initRetention(ctx)
+	n.text.wrote = make(chan struct{}, 1)
 	n.hist.onMessages = func(ms []store.Message) {
+		n.textStored(len(ms))
 		n.emit(ms)
 		n.filesArrived(ms)
 		n.retentionSeen(ms)
@@ -287,8 +290,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MDNS {
 		n.startMDNS([32]byte(netKey))
 	}
-	n.wg.Add(7)
+	n.wg.Add(8)
 	go func() { defer n.wg.Done(); n.retentionLoop(n.ctx) }()
+	go func() { defer n.wg.Done(); n.textLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.fileLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()
 	go func() { defer n.wg.Done(); n.doorLoop(n.ctx) }()

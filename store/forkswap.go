@@ -18,6 +18,9 @@ func (tx *Tx) DemoteFrom(author []byte, seq uint64) error {
 	if err != nil || seq == 0 {
 		return fmt.Errorf("demote: seq %d out of range", seq)
 	}
+	if err := tx.forgetFeed(author); err != nil { // the rows below change behind its back
+		return err
+	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
 		SELECT id, author, seq, raw, received FROM envelopes
 		WHERE author = ? AND seq >= ? AND raw IS NOT NULL
@@ -30,7 +33,7 @@ func (tx *Tx) DemoteFrom(author []byte, seq uint64) error {
 	if seq == 1 {
 		_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
 	} else {
-		id, ok, err2 := tx.EnvelopeAt(author, seq-1)
+		id, ok, err2 := tx.storedAt(author, seq-1)
 		if err2 != nil {
 			return err2
 		}

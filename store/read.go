@@ -95,6 +95,9 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]Message,
 	if match == "" || limit < 1 {
 		return nil, nil
 	}
+	if err := s.flushText(ctx); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT m.id, m.room, m.author, m.seq, m.lamport, m.time, m.kind, m.text
 		FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
 		WHERE messages_fts MATCH ?

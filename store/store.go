@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -49,6 +50,10 @@ type Store struct {
 	mu     sync.Mutex // guards closed; held for the whole of each write transaction
 	closed bool
 
+	// textWaiting is set when a message is stored and cleared, under mu,
+	// once the full-text index holds every message (textindex.go).
+	textWaiting atomic.Bool
+
 	w *sql.DB // one connection, every write
 	r *sql.DB // query_only connections, every read outside Update
 
@@ -71,6 +76,8 @@ type writeStmts struct {
 	unindexText *sql.Stmt
 	actions     *sql.Stmt
 	putAction   *sql.Stmt
+	aboveHead   *sql.Stmt
+	textMark    *sql.Stmt
 }
 
 // readStmts are prepared on the read pool for the reads that sync and the UI
@@ -113,6 +120,7 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 	busy := strconv.FormatInt(busyTimeout.Milliseconds(), 10)
 
 	s := &Store{path: path}
+	s.textWaiting.Store(true) // a crash may have left some: the first IndexText finds out
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -204,12 +212,18 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.ws.putHead, `INSERT INTO feeds (author, head_seq, head_id) VALUES (?, ?, ?)
 			ON CONFLICT (author) DO UPDATE SET head_seq = excluded.head_seq, head_id = excluded.head_id`},
 		{s.w, &s.ws.message, `SELECT rowid, text FROM messages WHERE id = ?`},
-		{s.w, &s.ws.putMessage, `INSERT INTO messages (id, room, author, seq, lamport, time, kind, text)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		// The rowid is above both every row and the text index's mark, so
+		// a new message is always one the indexer has yet to take.
+		{s.w, &s.ws.putMessage, `INSERT INTO messages (rowid, id, room, author, seq, lamport, time, kind, text)
+			VALUES (max(coalesce((SELECT max(rowid) FROM messages), 0), (SELECT indexed FROM text_index)) + 1,
+				?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`},
 		{s.w, &s.ws.setMessage, `UPDATE messages SET room = ?, author = ?, seq = ?, lamport = ?, time = ?, kind = ?, text = ?
 			WHERE rowid = ?`},
 		{s.w, &s.ws.indexText, `INSERT INTO messages_fts (rowid, text) VALUES (?, ?)`},
 		{s.w, &s.ws.unindexText, `INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)`},
+		{s.w, &s.ws.aboveHead, `SELECT 1 FROM envelopes WHERE author = ? AND seq > ? LIMIT 1`},
+		{s.w, &s.ws.textMark, `SELECT indexed FROM text_index`},
 		{s.w, &s.ws.actions, actionsQuery},
 		{s.w, &s.ws.putAction, `INSERT INTO actions (` + actionCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
@@ -311,8 +325,11 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(tx *Tx) error)
 	}
 	defer sqlTx.Rollback() // a no-op once committed
 
-	tx := &Tx{ctx: ctx, tx: sqlTx, s: s, stmts: make(map[*sql.Stmt]*sql.Stmt, 8)}
+	tx := &Tx{ctx: ctx, tx: sqlTx, s: s, stmts: make(map[*sql.Stmt]*sql.Stmt, 8), textMark: -1}
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.flushFeeds(); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

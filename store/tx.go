@@ -89,6 +89,14 @@ type Tx struct {
 	tx    *sql.Tx
 	s     *Store
 	stmts map[*sql.Stmt]*sql.Stmt // the store's prepared statements bound to tx
+
+	// feeds are the feeds this transaction has looked at, by author, kept
+	// in step with its writes (see feed). Code of this package that writes
+	// the envelopes or feeds tables other than through PutEnvelope must
+	// flush and forget the author's entry first, as DemoteFrom does.
+	feeds map[string]*feed
+	// textMark is text_index.indexed as this transaction read it; -1 until read.
+	textMark int64
 }
 
 // stmt returns the store's prepared statement st bound to this transaction.
@@ -157,33 +165,59 @@ func (e *Envelope) check() error {
 }
 
 // advanceHead moves author's head to (seq, id) if seq extends it, then on
-// through the seqs already stored after it.
+// through the seqs already stored after it. The feeds row is written at
+// commit.
 func (tx *Tx) advanceHead(author []byte, seq uint64, id wire.ID) error {
-	h, _, err := tx.Head(author)
+	f, err := tx.feed(author)
 	if err != nil {
 		return err
 	}
-	if seq != h.Seq+1 {
-		return nil // above a gap: the head waits for it to fill
+	if seq != f.head.Seq+1 {
+		if seq > f.head.Seq {
+			f.above = true // above a gap: the head waits for it to fill
+		}
+		return nil
 	}
-	for {
-		next, ok, err := tx.EnvelopeAt(author, seq+1)
-		if err != nil {
+	if f.above {
+		for {
+			next, ok, err := tx.storedAt(author, seq+1)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			seq, id = seq+1, next
+		}
+		if f.above, err = tx.storedAbove(author, seq); err != nil {
 			return err
 		}
-		if !ok {
-			break
-		}
-		seq, id = seq+1, next
 	}
-	if _, err := tx.stmt(tx.s.ws.putHead).ExecContext(tx.ctx, author, int64(seq), id[:]); err != nil {
-		return fmt.Errorf("advance head to %d: %w", seq, err)
-	}
+	f.head.Seq, f.head.ID = seq, id
+	f.dirty = true
 	return nil
 }
 
 // EnvelopeAt returns the ID of the canonical envelope at (author, seq).
 func (tx *Tx) EnvelopeAt(author []byte, seq uint64) (wire.ID, bool, error) {
+	f, err := tx.feed(author)
+	if err != nil {
+		return wire.ID{}, false, err
+	}
+	if !f.above {
+		// Nothing is stored above the head: the feed is 1…head.
+		switch {
+		case seq > f.head.Seq:
+			return wire.ID{}, false, nil
+		case seq == f.head.Seq:
+			return f.head.ID, true, nil
+		}
+	}
+	return tx.storedAt(author, seq)
+}
+
+// storedAt reads the ID at (author, seq) from the envelopes table.
+func (tx *Tx) storedAt(author []byte, seq uint64) (wire.ID, bool, error) {
 	var id wire.ID
 	s, err := sqlInt("seq", seq)
 	if err != nil {
@@ -201,15 +235,13 @@ func (tx *Tx) EnvelopeAt(author []byte, seq uint64) (wire.ID, bool, error) {
 
 // Head returns author's head, or false if the author's seq 1 is not held.
 func (tx *Tx) Head(author []byte) (Head, bool, error) {
-	h := Head{Author: bytes.Clone(author)}
-	err := tx.stmt(tx.s.ws.head).QueryRowContext(tx.ctx, author).Scan(uintCol[uint64]{&h.Seq}, idCol{&h.ID})
-	if errors.Is(err, sql.ErrNoRows) {
-		return h, false, nil
-	}
+	f, err := tx.feed(author)
 	if err != nil {
-		return h, false, fmt.Errorf("feed head: %w", err)
+		return Head{}, false, err
 	}
-	return h, true, nil
+	h := f.head
+	h.Author = bytes.Clone(author)
+	return h, h.Seq > 0, nil
 }
 
 // PutFork keeps raw, a second envelope id at (author, seq), apart from
@@ -228,8 +260,10 @@ func (tx *Tx) PutFork(author []byte, seq uint64, id wire.ID, raw []byte) error {
 }
 
 // PutMessage stores m, replacing the message with its ID if there is one
-// (an edit lands this way), and keeps the search index in step. The
-// envelope m.ID must already be stored, in this transaction or an earlier one.
+// (an edit lands this way). A new message reaches the search index after
+// the transaction (IndexText; Search indexes what waits first); a replaced
+// one that was indexed already is re-indexed here. The envelope m.ID must
+// already be stored, in this transaction or an earlier one.
 func (tx *Tx) PutMessage(m Message) error {
 	if err := tx.putMessage(m); err != nil {
 		return fmt.Errorf("put message %s: %w", m.ID, err)
@@ -250,42 +284,63 @@ func (tx *Tx) putMessage(m Message) error {
 		return err
 	}
 
+	res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.ctx,
+		m.ID[:], m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text)
+	if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return errors.New("its envelope is not stored")
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 1 {
+		// New: the indexer takes it after this transaction (textindex.go).
+		tx.s.textWaiting.Store(true)
+		return nil
+	}
+
+	// Stored already: replace it, and its search entry if it has one.
 	var rowid int64
 	var old string
-	err = tx.stmt(tx.s.ws.message).QueryRowContext(tx.ctx, m.ID[:]).Scan(&rowid, &old)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.ctx,
-			m.ID[:], m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text)
-		if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
-			return errors.New("its envelope is not stored")
-		}
-		if err != nil {
-			return err
-		}
-		if rowid, err = res.LastInsertId(); err != nil {
-			return err
-		}
-	case err != nil:
+	if err := tx.stmt(tx.s.ws.message).QueryRowContext(tx.ctx, m.ID[:]).Scan(&rowid, &old); err != nil {
 		return err
-	default:
-		if _, err := tx.stmt(tx.s.ws.setMessage).ExecContext(tx.ctx,
-			m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text, rowid); err != nil {
-			return err
-		}
-		if old == m.Text {
-			return nil
-		}
-		// External-content FTS5 deletes by the old values, which must be
-		// exactly what was indexed.
-		if _, err := tx.stmt(tx.s.ws.unindexText).ExecContext(tx.ctx, rowid, old); err != nil {
-			return fmt.Errorf("unindex: %w", err)
-		}
+	}
+	if _, err := tx.stmt(tx.s.ws.setMessage).ExecContext(tx.ctx,
+		m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text, rowid); err != nil {
+		return err
+	}
+	if old == m.Text {
+		return nil
+	}
+	mark, err := tx.indexedUpTo()
+	if err != nil {
+		return err
+	}
+	if rowid > mark {
+		return nil // not indexed yet: the indexer reads the text as it is then
+	}
+	// External-content FTS5 deletes by the old values, which must be
+	// exactly what was indexed.
+	if _, err := tx.stmt(tx.s.ws.unindexText).ExecContext(tx.ctx, rowid, old); err != nil {
+		return fmt.Errorf("unindex: %w", err)
 	}
 	if _, err := tx.stmt(tx.s.ws.indexText).ExecContext(tx.ctx, rowid, m.Text); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil
+}
+
+// indexedUpTo is the text index's mark: messages with a rowid up to it are
+// indexed, those above wait for the indexer.
+func (tx *Tx) indexedUpTo() (int64, error) {
+	if tx.textMark < 0 {
+		if err := tx.stmt(tx.s.ws.textMark).QueryRowContext(tx.ctx).Scan(&tx.textMark); err != nil {
+			tx.textMark = -1
+			return 0, fmt.Errorf("text index mark: %w", err)
+		}
+	}
+	return tx.textMark, nil
 }
 
 // PutRoom creates or updates room r: a non-empty Name and a non-zero Kind
