@@ -272,50 +272,124 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	}
 	n.prog.start(p, n.nameOf(p), int64(offer.Total))
 	defer n.prog.done(p)
+
+	// Batches are read and checked (decode, verify, decrypt) on one
+	// goroutine and written on this one, so batch N+1 is checked while
+	// batch N is written; batches checked while a write ran go into the
+	// next transaction together. The channel holds at most syncAhead.
+	ctx, stop := context.WithCancel(ctx)
+	checked := make(chan checkedBatch, syncAhead)
+	var readErr error // set before checked is closed
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(checked)
+		readErr = n.readBatches(ctx, s, p, checked)
+	}()
+	defer func() {
+		stop()
+		select {
+		case <-done:
+		default:
+			s.Reset() // the writer failed: unblock a read in progress
+		}
+		<-done
+	}()
 	total := 0
+	for cb := range checked {
+		// Batches that wait join this one, until one carries tombstones:
+		// those go after every envelope before them, as they came. A
+		// tombstone is judged by the policy and the chain the envelopes may
+		// have just brought (roster ops come first in sync, the policy
+		// among them); content above it waits above a gap for a moment.
+		size := len(cb.rs) + len(cb.tombs)
+		for len(cb.tombs) == 0 && len(cb.rs) < syncTxEnvelopes {
+			more, ok := pollBatch(checked)
+			if !ok {
+				break
+			}
+			cb.rs, cb.tombs = append(cb.rs, more.rs...), more.tombs
+			size += len(more.rs) + len(more.tombs)
+		}
+		got, err := n.hist.ingestChecked(ctx, cb.rs)
+		if err == nil {
+			var more int
+			more, err = n.hist.ingestTombstones(ctx, cb.tombs)
+			got += more
+		}
+		total += got
+		if ev := n.prog.add(p, int64(size)); ev != nil {
+			n.emitEvent(Event{Type: "sync", Sync: ev})
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	if readErr != nil {
+		return total, readErr
+	}
+	n.headOnce.Do(func() { close(n.headKnown) })
+	return total, nil
+}
+
+// Bounds of the pull pipeline.
+const (
+	syncAhead       = 2    // checked batches waiting for the writer
+	syncTxEnvelopes = 1024 // envelopes the writer puts in one transaction when batches wait
+)
+
+// checkedBatch is a sync batch whose envelopes were checked.
+type checkedBatch struct {
+	rs    []checkResult
+	tombs []wire.Tombstone
+}
+
+// pollBatch takes a checked batch if one waits.
+func pollBatch(ch <-chan checkedBatch) (checkedBatch, bool) {
+	select {
+	case cb, ok := <-ch:
+		return cb, ok
+	default:
+		return checkedBatch{}, false
+	}
+}
+
+// readBatches reads p's batches from s and checks each, until the empty
+// batch that ends the exchange (nil) or an error. A peer that stalls or
+// sends garbage is disconnected.
+func (n *Node) readBatches(ctx context.Context, s network.Stream, p peer.ID, out chan<- checkedBatch) error {
 	for {
 		s.SetDeadline(time.Now().Add(syncStepTimeout))
 		b, err := wire.ReadFrame(s, syncFrameMax)
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			s.Reset()
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				n.dropPeer(p) // a peer that stalls a sync is disconnected; another is asked
 			}
-			return total, fmt.Errorf("sync with %s: read batch: %w", p, err)
+			return fmt.Errorf("sync with %s: read batch: %w", p, err)
 		}
 		batch, err := wire.DecodeBatch(b)
 		if err != nil {
 			n.hist.count(reasonMalformed)
 			n.dropPeer(p) // a peer that sends garbage is disconnected
-			return total, fmt.Errorf("sync with %s: %w", p, err)
+			return fmt.Errorf("sync with %s: %w", p, err)
 		}
 		if batch.Len() == 0 {
-			n.headOnce.Do(func() { close(n.headKnown) })
-			return total, nil
+			return nil
 		}
-		got, err := n.ingestBatch(ctx, batch)
-		total += got
-		if ev := n.prog.add(p, int64(batch.Len())); ev != nil {
-			n.emitEvent(Event{Type: "sync", Sync: ev})
+		cb := checkedBatch{tombs: batch.Tombstones}
+		if len(batch.Envelopes) > 0 {
+			cb.rs = n.hist.checkAll(ctx, batch.Envelopes)
 		}
-		if err != nil {
-			s.Reset()
-			return total, err
+		select {
+		case out <- cb:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-}
-
-// ingestBatch stores one sync batch: the envelopes, then the tombstones.
-// A tombstone is judged by the policy and the chain the envelopes may have
-// just brought (the roster ops come first in sync, the policy among them);
-// content envelopes above it wait above a gap for a moment.
-func (n *Node) ingestBatch(ctx context.Context, b *wire.Batch) (int, error) {
-	got, err := n.hist.ingestRaw(ctx, b.Envelopes)
-	if err != nil {
-		return got, err
-	}
-	more, err := n.hist.ingestTombstones(ctx, b.Tombstones)
-	return got + more, err
 }
 
 // syncLoop pulls from a random connected member every syncPeriod, and from

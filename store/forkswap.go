@@ -81,6 +81,30 @@ func (s *Store) HeldAboveHeads(ctx context.Context, limit int) (map[string][]uin
 	return out, rows.Err()
 }
 
+// FeedTops returns, for every author with a head, the highest seq stored
+// of its feed, above a gap or not.
+func (s *Store) FeedTops(ctx context.Context) (map[string]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT f.author,
+		coalesce((SELECT max(e.seq) FROM envelopes e WHERE e.author = f.author), f.head_seq) FROM feeds f`)
+	if err != nil {
+		return nil, fmt.Errorf("feed tops: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var author []byte
+		var top uint64
+		if err := rows.Scan(&author, uintCol[uint64]{&top}); err != nil {
+			return nil, fmt.Errorf("feed tops: %w", err)
+		}
+		out[string(author)] = top
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("feed tops: %w", err)
+	}
+	return out, nil
+}
+
 // HasEnvelope reports whether the envelope id is held (canonical, not a
 // fork), reading the primary key only: the pipeline's duplicate check.
 func (s *Store) HasEnvelope(ctx context.Context, id wire.ID) (bool, error) {
