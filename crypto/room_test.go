@@ -299,3 +299,54 @@ func BenchmarkDecryptContent1KiB(b *testing.B) {
 		}
 	}
 }
+
+// TestDecryptContentRefusesAlteredPayload: DecryptContent opens the payload
+// itself, so it must refuse every change to it that age refuses: a flipped
+// byte in any chunk, a chunk dropped or added, bytes cut or appended.
+func TestDecryptContentRefusesAlteredPayload(t *testing.T) {
+	k := newTestRoomKey(t)
+	pt := bytes.Repeat([]byte("x"), 2*64<<10+100) // three chunks, the last short
+	ct, err := EncryptContent(k, pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := ageHeaderLen(ct) + payloadNonceSize // first byte of the first chunk
+	sealed := payloadSealed
+	flip := func(i int) []byte {
+		b := bytes.Clone(ct)
+		b[i] ^= 1
+		return b
+	}
+	tests := []struct {
+		name string
+		ct   []byte
+	}{
+		{"nonce byte flipped", flip(payload - 1)},
+		{"first chunk byte flipped", flip(payload + 10)},
+		{"middle chunk tag flipped", flip(payload + 2*sealed - 1)},
+		{"last chunk byte flipped", flip(len(ct) - 1)},
+		{"last chunk dropped", ct[:payload+2*sealed]},
+		{"cut inside the last chunk", ct[:len(ct)-1]},
+		{"byte appended", append(bytes.Clone(ct), 0)},
+		{"empty chunk appended", append(bytes.Clone(ct), make([]byte, 16)...)},
+		{"no payload", ct[:payload-payloadNonceSize]},
+		{"nonce only", ct[:payload]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecryptContent(k, tt.ct)
+			if err == nil || got != nil {
+				t.Errorf("DecryptContent = %d bytes, %v; want an error", len(got), err)
+			}
+			if _, aerr := age.Decrypt(bytes.NewReader(tt.ct), singleStanza{newRoomIdentity(k)}); aerr == nil {
+				r, _ := age.Decrypt(bytes.NewReader(tt.ct), singleStanza{newRoomIdentity(k)})
+				if _, aerr = io.ReadAll(r); aerr == nil {
+					t.Error("age itself accepts this ciphertext: the case tests nothing")
+				}
+			}
+		})
+	}
+	if got, err := DecryptContent(k, ct); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("the unaltered ciphertext: %v", err)
+	}
+}
