@@ -129,3 +129,34 @@ func TestFeedRollback(t *testing.T) {
 		t.Errorf("Heads = %+v, want seq 1", hs)
 	}
 }
+
+// TestFeedCutInOneTransaction: CutFeed changes a feed's rows behind the
+// transaction's view of it; the view that follows must be the new one.
+func TestFeedCutInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	envs := chain("ana", 4, testID("room"), testID("key"))
+	author := []byte("ana")
+	update(t, s, func(tx *Tx) error {
+		for _, e := range envs {
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.CutFeed(author, 2, envs[1].ID); err != nil {
+			return err
+		}
+		if h, _, err := tx.Head(author); err != nil || h.Seq != 2 || h.ID != envs[1].ID {
+			t.Errorf("head after the cut = %d, %v; want 2", h.Seq, err)
+		}
+		for q, want := range map[uint64]bool{2: true, 3: false, 4: false} {
+			if _, ok, err := tx.EnvelopeAt(author, q); err != nil || ok != want {
+				t.Errorf("EnvelopeAt(%d) after the cut = %v, %v; want %v", q, ok, err, want)
+			}
+		}
+		return nil
+	})
+	if hs, _ := s.Heads(ctx); len(hs) != 1 || hs[0].Seq != 2 {
+		t.Errorf("Heads after the cut = %+v, want seq 2", hs)
+	}
+}

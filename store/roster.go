@@ -49,6 +49,11 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 	if err != nil {
 		return nil, err
 	}
+	// The rows of the feed change behind the transaction's view of it.
+	if err := tx.forgetFeed(author); err != nil {
+		return nil, err
+	}
+	defer delete(tx.feeds, string(author))
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT a.target FROM actions a JOIN envelopes e ON e.id = a.id
 		WHERE e.author = ? AND (e.seq > ? OR (e.seq = ? AND e.id <> ?))`, author, s, s, keep[:])
 	if err != nil {
@@ -86,7 +91,7 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 			_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
 			break
 		}
-		if id, held, err2 := tx.EnvelopeAt(author, at); err2 != nil {
+		if id, held, err2 := tx.storedAt(author, at); err2 != nil {
 			return nil, err2
 		} else if held {
 			a, _ := sqlInt("seq", at)

@@ -6,7 +6,7 @@ import (
 )
 
 // The full-text index is brought up to date after the transactions that
-// store messages, not inside them (migration 0004): a catch-up writes
+// store messages, not inside them (migration 0005): a catch-up writes
 // thousands of messages, and indexing them in bulk afterwards costs less
 // than a row at a time and keeps the index off the ingest path. Search
 // indexes whatever waits before it queries, so it never misses a message

@@ -180,7 +180,7 @@ func TestTextIndexReopen(t *testing.T) {
 }
 
 // TestTextIndexMigration: messages of a database written before the index
-// lagged (schema 3) count as indexed, and stay searchable and whole.
+// lagged (schema 4) count as indexed, and stay searchable and whole.
 func TestTextIndexMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -195,12 +195,12 @@ func TestTextIndexMigration(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
-	for i, m := range migs[:3] {
+	for i, m := range migs[:4] {
 		if err := applyMigration(ctx, db, i+1, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// What schema 3's PutMessage wrote: the row and its index entry.
+	// What schema 4's PutMessage wrote: the row and its index entry.
 	e := chain("ana", 1, testID("room"), testID("key"))[0]
 	for _, q := range []string{
 		`INSERT INTO envelopes (id, author, seq, prev, lamport, time, class, room, key, raw, received)

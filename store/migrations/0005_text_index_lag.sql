@@ -1,4 +1,4 @@
--- 0004: the full-text index is brought up to date after the write that
+-- 0005: the full-text index is brought up to date after the write that
 -- stores a message, not in it (DESIGN.md "FTS5 index, updated off the hot
 -- path"). Every message with rowid <= text_index.indexed is in messages_fts;
 -- those above are waiting. New messages always get a rowid above the mark
