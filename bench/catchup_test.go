@@ -158,11 +158,19 @@ func runCatchUp(b *testing.B) catchUpResult {
 	cpu0 := processCPU()
 	t0 := time.Now()
 	laptop := start(laptopHome, serverAddr)
+	opened := time.Since(t0)
 	deadline := t0.Add(catchUpDeadline)
+	var first time.Duration // until the laptop held more than it started with
+	held0 := int64(-1)
 	for {
 		st, err := laptop.Status(ctx)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if held0 < 0 {
+			held0 = st.Envelopes
+		} else if first == 0 && st.Envelopes > held0 {
+			first = time.Since(t0)
 		}
 		if st.Envelopes >= final.Envelopes {
 			r.envelopes = st.Envelopes
@@ -181,7 +189,8 @@ func runCatchUp(b *testing.B) catchUpResult {
 		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
 	}
 	if st, err := laptop.Status(ctx); err == nil {
-		b.Logf("laptop: %d envelopes, rejected %v", st.Envelopes, nonZero(st.Rejected))
+		b.Logf("laptop: %d envelopes, rejected %v; opened after %v, first envelopes stored after %v",
+			st.Envelopes, nonZero(st.Rejected), opened.Round(time.Millisecond), first.Round(time.Millisecond))
 	}
 	if err := laptop.Close(); err != nil {
 		b.Fatal(err)

@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestCheckedBeforeAdmission: sync checks batch N+1 while it writes batch
@@ -128,4 +130,64 @@ func mustHeader(t *testing.T, raw []byte) *wire.Header {
 		t.Fatal(err)
 	}
 	return hd
+}
+
+// TestCatchUpManyBatches: a member that missed more than a few sync
+// batches, and holds some of them above gaps already, gets everything else
+// in one pull (the server reads and sends a batch at a time, the puller
+// checks one while it writes another), with nothing stored twice.
+func TestCatchUpManyBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes; run without -short")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	anaHome, benHome := filepath.Join(dir, "ana"), filepath.Join(dir, "ben")
+	initHome(t, anaHome)
+	ana := openNode(t, anaHome)
+	if _, err := ana.Provision(ctx, benHome, "Ben"); err != nil {
+		t.Fatal(err)
+	}
+	// 3 batches and then some, written straight into Ana's history.
+	const n = 3*wire.MaxBatchEnvelopes + 40
+	head := feedHeld(t, ana)
+	var raws [][]byte
+	prev, lamport := head.ID, uint64(1<<20)
+	for i := range n {
+		env := forgeContent(t, ana, head.Seq+1+uint64(i), prev, lamport+uint64(i),
+			&wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("message %d", i)})
+		raws = append(raws, env.Marshal())
+		prev = env.ID()
+	}
+	if got, err := ana.hist.ingestRaw(ctx, raws); err != nil || got != n {
+		t.Fatalf("Ana stores %d of %d, %v", got, n, err)
+	}
+	// Ben holds a few above gaps, one of them past the first batch.
+	ben := openNode(t, benHome)
+	above := [][]byte{raws[5], raws[6], raws[wire.MaxBatchEnvelopes+3], raws[n-1]}
+	if _, err := ben.hist.ingestRaw(ctx, above); err != nil {
+		t.Fatal(err)
+	}
+	if err := ben.host.Connect(ctx, peer.AddrInfo{ID: ana.host.ID(), Addrs: ana.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "Ben holds everything Ana holds", func() bool {
+		a, _ := ana.Status(ctx)
+		b, _ := ben.Status(ctx)
+		return b.Envelopes == a.Envelopes
+	})
+	got := texts(t, ben, "general")
+	if len(got) != n {
+		t.Fatalf("Ben reads %d messages, want %d", len(got), n)
+	}
+	seen := map[string]bool{}
+	for _, s := range got {
+		if seen[s] {
+			t.Errorf("Ben reads %q twice", s)
+		}
+		seen[s] = true
+	}
+	if r, _ := ben.Status(ctx); len(r.Rejected) != 0 {
+		t.Errorf("Ben rejected %v", r.Rejected)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -79,7 +80,7 @@ func (n *Node) handleSync(s network.Stream) {
 			n.ack(n.ctx, e.Seq)
 		}
 	}
-	envs, err := n.missing(n.ctx, v, held)
+	envs, err := n.missingHeaders(n.ctx, v, held)
 	if err != nil {
 		n.log.Warn("sync: list envelopes", "err", err)
 		s.Reset()
@@ -97,22 +98,37 @@ func (n *Node) handleSync(s network.Stream) {
 		batch.Envelopes, batch.Tombstones = batch.Envelopes[:0], batch.Tombstones[:0]
 		return err
 	}
-	add := func(e store.Envelope) bool {
-		if e.Raw == nil {
-			return batch.AddTombstone(tombstoneOf(e))
-		}
-		return batch.Add(e.Raw)
-	}
-	for _, e := range envs {
-		if add(e) {
-			continue
-		}
-		if err := flush(); err != nil {
+	for chunk := range slices.Chunk(envs, wire.MaxBatchEnvelopes) {
+		raws, err := n.readChunk(chunk)
+		if err != nil {
+			n.log.Warn("sync: read envelopes", "err", err)
 			s.Reset()
 			return
 		}
-		if !add(e) {
-			n.log.Warn("sync: envelope does not fit a batch", "id", e.ID)
+		for _, e := range chunk {
+			if e.Raw == nil {
+				raw, ok := raws[e.ID]
+				if !ok {
+					continue // gone since it was listed (a removal cut)
+				}
+				e.Raw = raw // nil: a tombstone
+			}
+			add := func() bool {
+				if e.Raw == nil {
+					return batch.AddTombstone(tombstoneOf(e))
+				}
+				return batch.Add(e.Raw)
+			}
+			if add() {
+				continue
+			}
+			if err := flush(); err != nil {
+				s.Reset()
+				return
+			}
+			if !add() {
+				n.log.Warn("sync: envelope does not fit a batch", "id", e.ID)
+			}
 		}
 	}
 	if batch.Len() > 0 {
@@ -124,9 +140,52 @@ func (n *Node) handleSync(s network.Stream) {
 	flush() // the empty batch ends the exchange
 }
 
+// readChunk reads the envelopes of chunk listed by header, by ID: per
+// author one read of the seqs the chunk spans, in the order they are stored.
+// A tombstone's entry is nil; an envelope no longer held has none.
+func (n *Node) readChunk(chunk []store.Envelope) (map[wire.ID][]byte, error) {
+	type span struct{ lo, hi uint64 }
+	spans := map[string]span{}
+	for _, e := range chunk {
+		if e.Raw != nil {
+			continue
+		}
+		sp, ok := spans[string(e.Author)]
+		if !ok {
+			sp = span{e.Seq, e.Seq}
+		}
+		sp.lo, sp.hi = min(sp.lo, e.Seq), max(sp.hi, e.Seq)
+		spans[string(e.Author)] = sp
+	}
+	raws := make(map[wire.ID][]byte, len(chunk))
+	for a, sp := range spans {
+		es, err := n.st.EnvelopesAfter(n.ctx, []byte(a), sp.lo-1, int(sp.hi-sp.lo+1))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			raws[e.ID] = e.Raw
+		}
+	}
+	return raws, nil
+}
+
 // missing lists what this node holds above the puller's vector, in the
 // order DESIGN.md gives for sync.
 func (n *Node) missing(ctx context.Context, v *wire.Vector, held *wire.Held) ([]store.Envelope, error) {
+	return n.listMissing(ctx, v, held, n.st.EnvelopesAfter)
+}
+
+// missingHeaders is missing with Raw left nil but for forks: a sync server
+// reads the envelopes a batch at a time as it sends (readChunk), so memory
+// holds one batch rather than the whole pull (up to syncMaxPerPull
+// envelopes of up to 512 KiB).
+func (n *Node) missingHeaders(ctx context.Context, v *wire.Vector, held *wire.Held) ([]store.Envelope, error) {
+	return n.listMissing(ctx, v, held, n.st.HeadersAfter)
+}
+
+func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
+	after func(ctx context.Context, author []byte, seq uint64, limit int) ([]store.Envelope, error)) ([]store.Envelope, error) {
 	theirs := make(map[string]uint64, len(v.Entries))
 	for _, e := range v.Entries {
 		theirs[string(e.Author)] = e.Seq
@@ -151,7 +210,7 @@ func (n *Node) missing(ctx context.Context, v *wire.Vector, held *wire.Held) ([]
 		if len(out) >= syncMaxPerPull {
 			break
 		}
-		es, err := n.st.EnvelopesAfter(ctx, a, theirs[string(a)], syncPerAuthorCap)
+		es, err := after(ctx, a, theirs[string(a)], syncPerAuthorCap)
 		if err != nil {
 			return nil, err
 		}

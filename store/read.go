@@ -315,6 +315,25 @@ func (s *Store) EnvelopesAfter(ctx context.Context, author []byte, after uint64,
 	return envs, nil
 }
 
+// HeadersAfter is EnvelopesAfter without the envelopes' bytes: Raw is nil.
+// A sync server lists and sorts what to send with it, and reads each
+// envelopes (EnvelopesAfter) a batch at a time, so the first batch leaves at once
+// and memory holds one batch, not the whole pull.
+func (s *Store) HeadersAfter(ctx context.Context, author []byte, after uint64, limit int) ([]Envelope, error) {
+	if limit < 1 || after >= math.MaxInt64 {
+		return nil, nil
+	}
+	rows, err := s.rs.headersAfter.QueryContext(ctx, author, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("headers after seq %d: %w", after, err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("headers after seq %d: %w", after, err)
+	}
+	return envs, nil
+}
+
 // Envelope returns the canonical envelope id, or an error wrapping ErrNotFound.
 func (s *Store) Envelope(ctx context.Context, id wire.ID) (Envelope, error) {
 	var e Envelope

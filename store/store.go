@@ -88,6 +88,7 @@ type readStmts struct {
 	envelope       *sql.Stmt
 	hasEnvelope    *sql.Stmt
 	envelopesAfter *sql.Stmt
+	headersAfter   *sql.Stmt
 	actions        *sql.Stmt
 	action         *sql.Stmt
 }
@@ -227,6 +228,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.ws.actions, actionsQuery},
 		{s.w, &s.ws.putAction, `INSERT INTO actions (` + actionCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{s.r, &s.rs.headersAfter, `SELECT id, author, seq, prev, lamport, time, class, room, key, NULL, received
+			FROM envelopes WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?`},
 		{s.r, &s.rs.actions, actionsQuery},
 		{s.r, &s.rs.action, `SELECT ` + actionCols + ` FROM actions WHERE id = ?`},
 		{s.r, &s.rs.messages, `SELECT ` + messageCols + ` FROM messages WHERE room = ?

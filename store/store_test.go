@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -608,6 +609,21 @@ func TestEnvelopesAfter(t *testing.T) {
 			}
 			if !slices.Equal(seqs, tt.want) {
 				t.Errorf("seqs %v, want %v", seqs, tt.want)
+			}
+			// HeadersAfter lists the same, without the bytes.
+			hs, err := s.HeadersAfter(ctx, []byte("ana"), tt.after, tt.limit)
+			if err != nil || len(hs) != len(got) {
+				t.Fatalf("HeadersAfter = %d envelopes, %v; want %d", len(hs), err, len(got))
+			}
+			for i, h := range hs {
+				e := got[i]
+				if h.Raw != nil {
+					t.Errorf("HeadersAfter seq %d has its bytes", h.Seq)
+				}
+				h.Raw = e.Raw
+				if !reflect.DeepEqual(h, e) {
+					t.Errorf("HeadersAfter seq %d = %+v, want %+v", h.Seq, h, e)
+				}
 			}
 		})
 	}
