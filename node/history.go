@@ -52,7 +52,8 @@ type checked struct {
 	raw []byte
 	// plain is the decrypted body of content, when checkAll could decrypt
 	// it; applyContent then skips the key lookup and the decrypt.
-	plain []byte
+	plain   []byte
+	content *wire.Content // plain decoded, when checkAll could decode it
 }
 
 func (c *checked) author() string { return string(c.hdr.Author) }
@@ -108,6 +109,7 @@ type history struct {
 	// for an author whose seq 1 was missing at start; a duplicate it lets
 	// through is verified for nothing and then found by apply.
 	tops     map[string]uint64
+	targets  targetFilter // messages that stored actions may name (actions.go)
 	rejected map[string]int64
 	// Caches of what changes rarely and is read per message: room keys by
 	// key ID, the send key of each room, and rooms. Cleared on reload.
@@ -162,6 +164,10 @@ func (h *history) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load feeds: %w", err)
 	}
+	targets, err := h.loadTargets(ctx)
+	if err != nil {
+		return fmt.Errorf("load actions: %w", err)
+	}
 	h.forksHeld.Store(forks)
 	r := computeRoster(h.genesis, h.decodeRoster(envs))
 	h.mu.Lock()
@@ -169,7 +175,7 @@ func (h *history) reload(ctx context.Context) error {
 	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
 	h.keys, h.sendKeys, h.rooms = map[wire.ID]store.RoomKey{}, map[wire.ID]store.RoomKey{}, map[wire.ID]store.Room{}
 	h.roomList = nil
-	h.tops = tops
+	h.tops, h.targets = tops, targets
 	if lamport > h.lamport {
 		h.lamport = lamport
 	}
@@ -776,10 +782,13 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 			return nil, nil
 		}
 	}
-	content, err := wire.DecodeContent(plain)
-	if err != nil {
-		h.count(reasonMalformed)
-		return nil, nil
+	content := c.content // decoded by checkAll as well, when it decrypted
+	if content == nil {
+		var err error
+		if content, err = wire.DecodeContent(plain); err != nil {
+			h.count(reasonMalformed)
+			return nil, nil
+		}
 	}
 	switch content.Kind {
 	case wire.KindRoomOp:

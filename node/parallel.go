@@ -25,11 +25,11 @@ type checkResult struct {
 
 // checkAll runs check over raws on min(GOMAXPROCS, maxCheckWorkers)
 // goroutines and returns the results in the order of raws. Accepted content
-// whose room key this node already holds is decrypted here as well (into
-// checked.plain), so that the write transaction, which runs alone, is left
-// with storing. check and preDecrypt write nothing shared but counters and
-// caches: ingestRaw acts on the results in the order of raws, whatever the
-// order the work was done in.
+// whose room key this node already holds is decrypted and decoded here as
+// well (into checked.plain and checked.content), so that the write
+// transaction, which runs alone, is left with storing. check and preDecrypt
+// write nothing shared but counters and caches: ingestRaw acts on the
+// results in the order of raws, whatever the order the work was done in.
 func (h *history) checkAll(ctx context.Context, raws [][]byte) []checkResult {
 	res := make([]checkResult, len(raws))
 	keys := &storedKeys{}
@@ -84,6 +84,9 @@ func (h *history) preDecrypt(ctx context.Context, c *checked, keys *storedKeys) 
 		return
 	}
 	c.plain = plain
+	if content, err := wire.DecodeContent(plain); err == nil {
+		c.content = content
+	}
 }
 
 // heldKey returns room's key keyID from the history's key cache, or else

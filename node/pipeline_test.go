@@ -191,3 +191,37 @@ func TestCatchUpManyBatches(t *testing.T) {
 		t.Errorf("Ben rejected %v", r.Rejected)
 	}
 }
+
+// TestEditBeforeTargetAcrossRestart: an edit stored before its target, and
+// a restart between the two: the target, when it comes, shows the edit (the
+// filter of action targets is rebuilt from the store at start).
+func TestEditBeforeTargetAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "ana")
+	initHome(t, home)
+	ana := openNode(t, home)
+	eventually(t, 5*time.Second, "#general readable", func() bool {
+		_, err := ana.Log(ctx, "general", 1)
+		return err == nil
+	})
+	head := feedHeld(t, ana)
+	target := forgeContent(t, ana, head.Seq+1, head.ID, 1<<30, &wire.Content{Kind: wire.KindText, Text: "first words"})
+	edit := forgeContent(t, ana, head.Seq+2, target.ID(), 1<<30+1, &wire.Content{Kind: wire.KindEdit, Target: target.ID(), Text: "better words"})
+	if _, err := ana.hist.ingestRaw(ctx, [][]byte{edit.Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ana.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ana = openNode(t, home)
+	if _, err := ana.hist.ingestRaw(ctx, [][]byte{target.Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := find(t, ana, "general", target.ID().String())
+	if !ok || m.Text != "better words" || !m.Edited {
+		t.Errorf("the target shows %q (found %v, edited %v), want the edit", m.Text, ok, m.Edited)
+	}
+	if got, _ := ana.Search(ctx, "better", 10); len(got) != 1 {
+		t.Errorf("search finds %d messages with the edited text, want 1", len(got))
+	}
+}

@@ -113,3 +113,24 @@ func (s *Store) Action(ctx context.Context, id wire.ID) (a Action, ok bool, err 
 	}
 	return as[0], true, nil
 }
+
+// ActionTargets calls fn with the target of every action stored, in no
+// particular order.
+func (s *Store) ActionTargets(ctx context.Context, fn func(wire.ID)) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT target FROM actions`)
+	if err != nil {
+		return fmt.Errorf("action targets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return fmt.Errorf("action targets: %w", err)
+		}
+		fn(id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("action targets: %w", err)
+	}
+	return nil
+}
