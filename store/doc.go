@@ -19,9 +19,15 @@
 // needs the write to be on a connection the store controls.
 //
 // Search uses an FTS5 index with external content (the text is stored once,
-// in messages). PutMessage writes the index itself rather than through
-// insert triggers, which made FTS5 flush to disk after every row of a batch;
-// see migrations/0001_init.sql.
+// in messages). The index is written after the transactions that store
+// messages, not in them: IndexText adds a run of waiting messages in one
+// statement and moves a mark (migrations/0005_text_index_lag.sql), and Search
+// indexes whatever waits before it queries. An edit of an indexed message is
+// re-indexed by PutMessage at once.
+//
+// A transaction keeps its own view of the feeds it touches (feeds.go): the
+// head and whether anything lies above it, read once per author and kept in
+// step with PutEnvelope, the head row written at commit.
 //
 // Ordering: messages are ordered by (lamport, author, seq) everywhere, author
 // compared as bytes, which is how SQLite compares blobs.
