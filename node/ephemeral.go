@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"sort"
 	"sync"
 	"time"
@@ -388,5 +389,19 @@ func (n *Node) sendSignal(ctx context.Context, room wire.ID, kind wire.SignalKin
 	if s.Sig, err = n.id.Sign(crypto.DomainEphemeral, s.SignedBytes()); err != nil {
 		return err
 	}
-	return n.pres.topic.Publish(ctx, (&wire.Ephemeral{Kind: wire.EphemeralSignal, Signal: s}).Marshal())
+	// Flood publishing is off (gossip.go), so a publish right after a
+	// connection, before the topic's mesh is grafted, reaches nobody; and
+	// signals, unlike envelopes, are never synced. Wait a little for a mesh.
+	pctx, cancel := context.WithTimeout(ctx, signalMeshWait)
+	defer cancel()
+	err = n.pres.topic.Publish(pctx, (&wire.Ephemeral{Kind: wire.EphemeralSignal, Signal: s}).Marshal(),
+		pubsub.WithReadiness(pubsub.MinTopicSize(1)))
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		return nil // no member in the mesh yet: nobody to tell
+	}
+	return err
 }
+
+// signalMeshWait bounds how long a signal waits for the topic's mesh: two
+// gossip heartbeats.
+const signalMeshWait = 1500 * time.Millisecond
