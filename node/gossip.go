@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,42 @@ const (
 	gossipIngestBatch = 256
 )
 
+// reasonRateLimited counts envelopes gossip ignored over the per-author limit.
+const reasonRateLimited = "rate-limited"
+
+// Per-author limit on envelopes taken from gossip. A member that publishes
+// faster (a modified client, a runaway script) has the excess ignored, not
+// rejected: it is neither stored nor forwarded by this node, costs nobody
+// score, and reaches everyone later through sync, which pulls in bounded
+// batches. The burst covers what an honest node sends at once (a room with
+// its key shares, a key rotation after a removal, a pasted list of lines);
+// the rate is above what a send can sustain through its durable commit
+// (README, Performance: 24–57 sends/s here).
+const (
+	gossipAuthorRate  = 50  // envelopes per second, sustained
+	gossipAuthorBurst = 500 // envelopes at once
+)
+
+// Peer scoring: only P4, invalid messages, is scored. An honest member never
+// forwards what the validator rejects (it runs the same checks before it
+// forwards), so only a peer that sends malformed, forged or foreign data
+// loses score; past the graylist threshold (20 such messages within the decay
+// window, since P4 is the square of the count) its gossip is ignored until the
+// count decays (about 40 s after 1,000 of them), while sync, which does not go
+// through pubsub, still delivers its valid envelopes. Time in mesh, delivery
+// rates and IP colocation are left out: in a small office mesh, or many nodes
+// behind one address, they would mark honest but slow or quiet peers.
+const (
+	scoreInvalidWeight = -1.0
+	scoreInvalidDecay  = 0.9 // per scoreDecayInterval
+	scoreDecayInterval = time.Second
+	scoreGossip        = -100.0
+	scorePublish       = -200.0
+	scoreGraylist      = -400.0
+	scoreRetain        = 5 * time.Minute // a peer that reconnects keeps its score
+	scoreInspectEvery  = time.Second
+)
+
 func envelopeTopic(ws wire.ID) string { return "/charla/" + ws.String() + "/envelopes/1" }
 
 // gossipParams returns GossipSub parameters tuned for a small office mesh.
@@ -37,25 +74,111 @@ func gossipParams() pubsub.GossipSubParams {
 	return p
 }
 
+// scoreParams scores only invalid messages on the envelope topic (see above).
+func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	params := &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{topic: {
+			SkipAtomicValidation: true,
+			TopicWeight:          1,
+			// Unscored (weight 0), but pubsub divides by the quantum.
+			TimeInMeshQuantum:              time.Second,
+			InvalidMessageDeliveriesWeight: scoreInvalidWeight,
+			InvalidMessageDeliveriesDecay:  scoreInvalidDecay,
+		}},
+		AppSpecificScore: func(peer.ID) float64 { return 0 },
+		DecayInterval:    scoreDecayInterval,
+		DecayToZero:      0.01,
+		RetainScore:      scoreRetain,
+	}
+	thresholds := &pubsub.PeerScoreThresholds{
+		GossipThreshold:   scoreGossip,
+		PublishThreshold:  scorePublish,
+		GraylistThreshold: scoreGraylist,
+	}
+	return params, thresholds
+}
+
+// authorLimiter is a token bucket per author. It holds one bucket per
+// member that has sent by gossip, so its size is bounded by the roster.
+type authorLimiter struct {
+	rate, burst float64
+	mu          sync.Mutex // guards buckets
+	buckets     map[string]*tokenBucket
+}
+
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newAuthorLimiter(rate, burst float64) *authorLimiter {
+	return &authorLimiter{rate: rate, burst: burst, buckets: map[string]*tokenBucket{}}
+}
+
+// allow takes one token from author's bucket, if it has one.
+func (l *authorLimiter) allow(author []byte, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[string(author)]
+	if b == nil {
+		b = &tokenBucket{tokens: l.burst, last: now}
+		l.buckets[string(author)] = b
+	}
+	if now.After(b.last) {
+		b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// scores keeps the last peer scores pubsub reported, for status and tests.
+type scores struct {
+	mu   sync.Mutex // guards last
+	last map[peer.ID]float64
+}
+
+func (s *scores) update(m map[peer.ID]float64) {
+	s.mu.Lock()
+	s.last = m
+	s.mu.Unlock()
+}
+
+func (s *scores) of(p peer.ID) (float64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.last[p]
+	return v, ok
+}
+
 // dropCounter counts what GossipSub dropped, by reason, so losses are seen.
 type dropCounter struct {
+	topic         string       // the envelope topic
 	rpc           atomic.Int64 // outbound RPCs dropped on a full peer queue
 	undeliverable atomic.Int64 // messages our subscription was too slow for
 	rejected      atomic.Int64
+	delivered     atomic.Int64 // envelopes from peers that passed validation
 }
 
 var _ pubsub.RawTracer = (*dropCounter)(nil)
 
-func (d *dropCounter) AddPeer(peer.ID, any)                                 {}
-func (d *dropCounter) RemovePeer(peer.ID)                                   {}
-func (d *dropCounter) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (d *dropCounter) OnClosedOutboundStream(peer.ID)                       {}
-func (d *dropCounter) Join(string)                                          {}
-func (d *dropCounter) Leave(string)                                         {}
-func (d *dropCounter) Graft(peer.ID, string)                                {}
-func (d *dropCounter) Prune(peer.ID, string)                                {}
-func (d *dropCounter) ValidateMessage(*pubsub.Message)                      {}
-func (d *dropCounter) DeliverMessage(*pubsub.Message)                       {}
+func (d *dropCounter) AddPeer(peer.ID, any)                     {}
+func (d *dropCounter) RemovePeer(peer.ID)                       {}
+func (d *dropCounter) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (d *dropCounter) OnClosedOutboundStream(peer.ID)           {}
+func (d *dropCounter) Join(string)                              {}
+func (d *dropCounter) Leave(string)                             {}
+func (d *dropCounter) Graft(peer.ID, string)                    {}
+func (d *dropCounter) Prune(peer.ID, string)                    {}
+func (d *dropCounter) ValidateMessage(*pubsub.Message)          {}
+func (d *dropCounter) DeliverMessage(m *pubsub.Message) {
+	if m.GetTopic() == d.topic {
+		d.delivered.Add(1)
+	}
+}
 func (d *dropCounter) RejectMessage(*pubsub.Message, string)                { d.rejected.Add(1) }
 func (d *dropCounter) DuplicateMessage(*pubsub.Message)                     {}
 func (d *dropCounter) ThrottlePeer(peer.ID)                                 {}
@@ -80,19 +203,22 @@ type gossip struct {
 	sub    *pubsub.Subscription
 	drops  *dropCounter
 	events *pubsub.TopicEventHandler
+	scores *scores
 }
 
 func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error) {
-	drops := &dropCounter{}
+	topicName := envelopeTopic(hist.ws)
+	drops := &dropCounter{topic: topicName}
+	sc := &scores{}
+	limit := newAuthorLimiter(gossipAuthorRate, gossipAuthorBurst)
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithGossipSubParams(gossipParams()),
+		pubsub.WithPeerScore(scoreParams(topicName)),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(sc.update), scoreInspectEvery),
 		// Envelopes carry their own signatures; pubsub's would be a second one.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string {
-			id := sha256.Sum256(signedOf(m.Data))
-			return string(id[:])
-		}),
+		pubsub.WithMessageIdFn(gossipID),
 		pubsub.WithPeerOutboundQueueSize(gossipQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMaxMessageSize(gossipMaxMessage),
@@ -103,7 +229,6 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip: %w", err)
 	}
-	topicName := envelopeTopic(hist.ws)
 	self := h.ID()
 	err = ps.RegisterTopicValidator(topicName, func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if from == self {
@@ -112,6 +237,11 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 		c, out, reason := hist.check(ctx, m.Data)
 		switch out {
 		case outAccept:
+			if !limit.allow(c.hdr.Author, time.Now()) {
+				hist.count(reasonRateLimited)
+				return pubsub.ValidationIgnore
+			}
+			hist.noteTime(c.hdr, time.Now())
 			m.ValidatorData = c
 			return pubsub.ValidationAccept
 		case outPending:
@@ -142,7 +272,7 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 	if err != nil {
 		return nil, fmt.Errorf("watch topic: %w", err)
 	}
-	return &gossip{ps: ps, topic: topic, sub: sub, drops: drops, events: events}, nil
+	return &gossip{ps: ps, topic: topic, sub: sub, drops: drops, events: events, scores: sc}, nil
 }
 
 // watchJoins calls joined for every peer that starts to listen on the topic.
@@ -160,14 +290,17 @@ func (g *gossip) watchJoins(ctx context.Context, joined func(peer.ID)) {
 	}
 }
 
-// signedOf returns the signed bytes of an encoded envelope, so the pubsub
-// message ID is the envelope ID; on garbage it hashes the whole input.
-func signedOf(data []byte) []byte {
-	env, _, err := wire.DecodeEnvelope(data)
-	if err != nil {
-		return data
-	}
-	return env.Signed
+// gossipID is the pubsub message ID: the hash of the whole encoded envelope,
+// signature included, not the envelope ID (the hash of the signed bytes
+// alone). pubsub marks an ID seen before the validator runs, so with the
+// envelope ID a copy with a broken signature, sent ahead of the real one,
+// would have every node drop the real one as a duplicate until sync brought
+// it. Honest copies of one envelope are the same bytes (the encoding is
+// canonical, and only its author can make a second valid signature), so
+// duplicates are still spotted by ID.
+func gossipID(m *pb.Message) string {
+	id := sha256.Sum256(m.Data)
+	return string(id[:])
 }
 
 // receive hands gossip messages to the pipeline in batches, one transaction

@@ -699,7 +699,7 @@ func (n *Node) messageView(ctx context.Context, m store.Message) Message {
 	author, _ := n.hist.member(m.Author)
 	v := Message{
 		ID: m.ID.String(), Room: m.Room.String(), Author: peer.ID(m.Author).String(),
-		AuthorName: author.name, Time: time.UnixMilli(m.Time).UTC(), Kind: wire.ContentKind(m.Kind).String(),
+		AuthorName: author.name, Time: n.messageTime(ctx, m), Kind: wire.ContentKind(m.Kind).String(),
 		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq, State: n.stateOf(m),
 	}
 	if r, err := n.hist.room(ctx, m.Room); err == nil {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/store"
@@ -36,6 +37,7 @@ func (h *history) checkAll(ctx context.Context, raws [][]byte) []checkResult {
 	one := func(i int) {
 		c, out, reason := h.check(ctx, raws[i])
 		if out == outAccept {
+			h.noteTime(c.hdr, time.Now())
 			h.preDecrypt(ctx, c, keys)
 		}
 		res[i] = checkResult{c: c, out: out, reason: reason}

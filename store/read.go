@@ -297,6 +297,20 @@ func (s *Store) EnvelopeCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// Received returns when this node first held envelope id, in unix ms, or an
+// error wrapping ErrNotFound.
+func (s *Store) Received(ctx context.Context, id wire.ID) (int64, error) {
+	var r int64
+	err := s.r.QueryRowContext(ctx, `SELECT received FROM envelopes WHERE id = ?`, id[:]).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("envelope %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("envelope %s: %w", id, err)
+	}
+	return r, nil
+}
+
 // EnvelopesAfter returns at most limit envelopes of author with seq > after,
 // oldest first. Envelopes held above a gap are included: they too have
 // seq > after. A limit below 1 returns none.
