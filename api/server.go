@@ -45,6 +45,7 @@ type Server struct {
 	srv      *http.Server
 	ctx      context.Context // parent of every request's context; canceled by Close
 	cancel   context.CancelFunc
+	routes   map[string]methods // every API pattern, as the last Handler registered them
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,7 +106,7 @@ func (s *Server) Close() error {
 // arrived on, which net/http records in the request's context; a request
 // without it is refused.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := &router{ServeMux: http.NewServeMux(), routes: map[string]methods{}}
 	mux.Handle("/api/status", methods{http.MethodGet: s.status})
 	mux.Handle("/api/rooms", methods{http.MethodGet: s.rooms, http.MethodPost: s.createRoom})
 	mux.Handle("/api/members", methods{http.MethodGet: s.members})
@@ -137,7 +138,23 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, &Error{Status: http.StatusNotFound, Message: "no such API endpoint: " + r.URL.Path})
 	})
 	mux.Handle("/", web.Handler())
+	s.routes = mux.routes
 	return s.guard(mux)
+}
+
+// router is a ServeMux that remembers the API's patterns and methods, so a
+// test can walk every endpoint (api/security_test.go): an endpoint added
+// later is checked without anyone listing it.
+type router struct {
+	*http.ServeMux
+	routes map[string]methods
+}
+
+func (r *router) Handle(pattern string, h http.Handler) {
+	if m, ok := h.(methods); ok {
+		r.routes[pattern] = m
+	}
+	r.ServeMux.Handle(pattern, h)
 }
 
 // guard applies the Host, Origin and token checks, in that order: a request

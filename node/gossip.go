@@ -46,12 +46,13 @@ const (
 // Peer scoring: only P4, invalid messages, is scored. An honest member never
 // forwards what the validator rejects (it runs the same checks before it
 // forwards), so only a peer that sends malformed, forged or foreign data
-// loses score; past the graylist threshold (20 such messages within the decay
-// window, since P4 is the square of the count) its gossip is ignored until the
-// count decays (about 40 s after 1,000 of them), while sync, which does not go
-// through pubsub, still delivers its valid envelopes. Time in mesh, delivery
-// rates and IP colocation are left out: in a small office mesh, or many nodes
-// behind one address, they would mark honest but slow or quiet peers.
+// loses score. P4 is the square of a count that decays 10% a second; a peer
+// with a negative score is pruned from the mesh at the next heartbeat, and
+// past about 20 recent invalid messages it is graylisted (its gossip dropped
+// unread) until the count decays. Sync, which does not go through pubsub,
+// still delivers its valid envelopes. Time in mesh, delivery rates and IP
+// colocation are left out: in a small office mesh, or many nodes behind one
+// address, they would mark honest but slow or quiet peers.
 const (
 	scoreInvalidWeight = -1.0
 	scoreInvalidDecay  = 0.9 // per scoreDecayInterval
@@ -137,13 +138,23 @@ func (l *authorLimiter) allow(author []byte, now time.Time) bool {
 
 // scores keeps the last peer scores pubsub reported, for status and tests.
 type scores struct {
-	mu   sync.Mutex // guards last
-	last map[peer.ID]float64
+	mu      sync.Mutex // guards last and invalid
+	last    map[peer.ID]float64
+	invalid map[peer.ID]float64 // decayed count of invalid envelopes, per peer
 }
 
-func (s *scores) update(m map[peer.ID]float64) {
+func (s *scores) update(m map[peer.ID]*pubsub.PeerScoreSnapshot) {
+	last, invalid := make(map[peer.ID]float64, len(m)), map[peer.ID]float64{}
+	for p, snap := range m {
+		last[p] = snap.Score
+		for _, t := range snap.Topics {
+			if t.InvalidMessageDeliveries > 0 {
+				invalid[p] += t.InvalidMessageDeliveries
+			}
+		}
+	}
 	s.mu.Lock()
-	s.last = m
+	s.last, s.invalid = last, invalid
 	s.mu.Unlock()
 }
 
@@ -214,7 +225,7 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithPeerScore(scoreParams(topicName)),
-		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(sc.update), scoreInspectEvery),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(sc.update), scoreInspectEvery),
 		// Envelopes carry their own signatures; pubsub's would be a second one.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
