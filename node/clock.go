@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 )
 
@@ -37,11 +36,11 @@ func shownTime(author, received int64) int64 {
 	return min(author, received+displaySkew.Milliseconds())
 }
 
-// messageTime is shownTime for a stored message.
-func (n *Node) messageTime(ctx context.Context, m store.Message) time.Time {
-	received, err := n.st.Received(ctx, m.ID)
+// received is when this node first held envelope id, or 0 if unknown.
+func (n *Node) received(ctx context.Context, id wire.ID) int64 {
+	r, err := n.st.Received(ctx, id)
 	if err != nil {
-		received = 0
+		return 0
 	}
-	return time.UnixMilli(shownTime(m.Time, received)).UTC()
+	return r
 }

@@ -696,10 +696,16 @@ func (n *Node) Log(ctx context.Context, room string, limit int) ([]Message, erro
 }
 
 func (n *Node) messageView(ctx context.Context, m store.Message) Message {
+	return n.messageViewAt(ctx, m, n.received(ctx, m.ID))
+}
+
+// messageViewAt is messageView for a message this node first held at
+// received (unix ms), which dates it (see shownTime).
+func (n *Node) messageViewAt(ctx context.Context, m store.Message, received int64) Message {
 	author, _ := n.hist.member(m.Author)
 	v := Message{
 		ID: m.ID.String(), Room: m.Room.String(), Author: peer.ID(m.Author).String(),
-		AuthorName: author.name, Time: n.messageTime(ctx, m), Kind: wire.ContentKind(m.Kind).String(),
+		AuthorName: author.name, Time: time.UnixMilli(shownTime(m.Time, received)).UTC(), Kind: wire.ContentKind(m.Kind).String(),
 		Text: m.Text, Lamport: m.Lamport, Seq: m.Seq, State: n.stateOf(m),
 	}
 	if r, err := n.hist.room(ctx, m.Room); err == nil {
@@ -746,8 +752,12 @@ func (n *Node) emit(ms []store.Message) {
 	if none {
 		return
 	}
+	// What is emitted was stored just now, or decrypted just now when its
+	// key arrived; either way now bounds when it was received, without a
+	// read per message on the ingest path.
+	now := time.Now().UnixMilli()
 	for _, m := range ms {
-		v := n.messageView(context.Background(), m)
+		v := n.messageViewAt(context.Background(), m, now)
 		n.emitEvent(Event{Type: "message", Message: &v})
 	}
 }
