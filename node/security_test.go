@@ -980,3 +980,32 @@ func TestSecurityKeyShareSquat(t *testing.T) {
 		t.Errorf("the room's members on dan: %d, %v; want ana and dan", len(r.Members), err)
 	}
 }
+
+func TestAuthorLimiter(t *testing.T) {
+	l := newAuthorLimiter(10, 5)
+	start := time.Unix(1000, 0)
+	took := func(author string, at time.Time, n int) int {
+		got := 0
+		for range n {
+			if l.allow([]byte(author), at) {
+				got++
+			}
+		}
+		return got
+	}
+	if got := took("eve", start, 8); got != 5 {
+		t.Fatalf("a burst of 8 took %d, want the burst of 5", got)
+	}
+	if got := took("ana", start, 3); got != 3 {
+		t.Fatalf("another author's 3 took %d: authors share a bucket", got)
+	}
+	if got := took("eve", start.Add(300*time.Millisecond), 8); got != 3 {
+		t.Fatalf("0.3 s later at 10/s took %d, want 3", got)
+	}
+	if got := took("eve", start.Add(time.Hour), 100); got != 5 {
+		t.Fatalf("an hour later took %d, want no more than the burst of 5", got)
+	}
+	if got := took("eve", start, 1); got != 0 {
+		t.Fatalf("a time before the last took %d: the clock going back refilled the bucket", got)
+	}
+}
