@@ -35,7 +35,7 @@ type RoomMemberRequest struct {
 	Member string `json:"member"` // display name or peer ID
 }
 
-func (s *Server) routeOffice(mux *http.ServeMux) {
+func (s *Server) routeOffice(mux *router) {
 	mux.Handle("/api/members/{member}/role", methods{http.MethodPost: s.setRole})
 	mux.Handle("/api/members/{member}", methods{http.MethodDelete: s.removeMember})
 	mux.Handle("/api/me", methods{http.MethodPut: s.rename})
