@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -642,6 +641,13 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		res.roster = true // the caller computes the roster again once the batch's ops are in
 	case wire.ClassKeyShare:
 		res.msgs, err = h.applyKeyShare(ctx, tx, c)
+		if err == nil && channelRoomID(h.ws, hd.Author, hd.Seq) == hd.Room {
+			// The room's creation: shares of it that waited are judged now,
+			// whether or not this node could read the creation itself.
+			var more []store.Message
+			more, err = h.reapplyShares(ctx, tx, hd.Room, c.id)
+			res.msgs = append(res.msgs, more...)
+		}
 	case wire.ClassContent:
 		var msg *store.Message
 		msg, err = h.applyContent(tx, c)
@@ -693,15 +699,11 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		h.count(reasonForbidden)
 		return nil, nil
 	}
-	room, err := h.st.Room(ctx, ks.Room)
-	switch {
-	case err == nil && len(room.Members) > 0:
-		if !containsPeer(room.Members, c.hdr.Author) {
-			h.count(reasonForbidden) // only a member of a room shares its keys
-			return nil, nil
-		}
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	switch ok, err := h.mayShare(tx, c, ks); {
+	case err != nil:
 		return nil, err
+	case !ok:
+		return nil, nil
 	}
 	if ks.RoomKind == wire.RoomDirect && (len(ks.Recipients) != 2 || dmRoomID(h.ws, ks.Recipients[0], ks.Recipients[1]) != ks.Room) {
 		h.count(reasonForbidden)
@@ -847,6 +849,12 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 // appendLocal writes a new envelope of this node's feed, durably, through
 // the same pipeline as everything else, and returns it for publishing.
 func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key wire.ID, body []byte) (*checked, []store.Message, error) {
+	return h.appendBuilt(ctx, class, key, func(uint64) (wire.ID, []byte, error) { return room, body, nil })
+}
+
+// appendBuilt is appendLocal for an envelope whose room and body depend on
+// the seq it gets (a channel's first key share: the room ID names it).
+func (h *history) appendBuilt(ctx context.Context, class wire.Class, key wire.ID, build func(seq uint64) (wire.ID, []byte, error)) (*checked, []store.Message, error) {
 	h.appendMu.Lock()
 	defer h.appendMu.Unlock()
 	if h.removedSelf() {
@@ -865,10 +873,13 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 		hd = &wire.Header{
 			Version: wire.Version, Workspace: h.ws, Author: h.self,
 			Seq: 1, Lamport: h.nextLamport(), Time: time.Now().UnixMilli(),
-			Class: class, Room: room, Key: key, Body: body,
+			Class: class, Key: key,
 		}
 		if ok {
 			hd.Seq, hd.Prev = head.Seq+1, head.ID
+		}
+		if hd.Room, hd.Body, err = build(hd.Seq); err != nil {
+			return err
 		}
 		env, err := h.id.SealEnvelope(hd)
 		if err != nil {
@@ -901,7 +912,7 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 			valid := h.validOps[c.id]
 			h.mu.Unlock()
 			if !valid {
-				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(body))
+				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(hd.Body))
 			}
 			changes = ch
 			msgs = append(msgs, ch.msgs...)
@@ -1013,6 +1024,16 @@ func (h *history) postContent(ctx context.Context, room wire.ID, content *wire.C
 
 // shareKey sends a room key to recipients (peer IDs, this node among them).
 func (h *history) shareKey(ctx context.Context, ks *wire.KeyShare) (*checked, error) {
+	body, err := h.sealShare(ks)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := h.appendLocal(ctx, wire.ClassKeyShare, ks.Room, wire.ID{}, body)
+	return c, err
+}
+
+// sealShare encrypts ks to its recipients' age recipients.
+func (h *history) sealShare(ks *wire.KeyShare) ([]byte, error) {
 	sort.Slice(ks.Recipients, func(i, j int) bool { return bytes.Compare(ks.Recipients[i], ks.Recipients[j]) < 0 })
 	var recips []string
 	for _, p := range ks.Recipients {
@@ -1026,8 +1047,7 @@ func (h *history) shareKey(ctx context.Context, ks *wire.KeyShare) (*checked, er
 	if err != nil {
 		return nil, fmt.Errorf("share room key: %w", err)
 	}
-	c, _, err := h.appendLocal(ctx, wire.ClassKeyShare, ks.Room, wire.ID{}, body)
-	return c, err
+	return body, nil
 }
 
 // createRoom makes a new room with a fresh key shared to members (this node
@@ -1040,10 +1060,22 @@ func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind
 	if err != nil {
 		return nil, err
 	}
-	share, err := h.shareKey(ctx, &wire.KeyShare{
+	ks := &wire.KeyShare{
 		Workspace: h.ws, Room: id, RoomKind: kind, Epoch: 1, Cause: wire.CauseCreate,
 		Recipients: members, Key: key,
-	})
+	}
+	var share *checked
+	if kind == wire.RoomChannel && id.IsZero() {
+		// A new channel's ID names its creator and this envelope's seq.
+		share, _, err = h.appendBuilt(ctx, wire.ClassKeyShare, wire.ID{}, func(seq uint64) (wire.ID, []byte, error) {
+			ks.Room = channelRoomID(h.ws, h.self, seq)
+			body, err := h.sealShare(ks)
+			return ks.Room, body, err
+		})
+		id = ks.Room
+	} else {
+		share, err = h.shareKey(ctx, ks)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -787,15 +787,18 @@ func (n *Node) createChannel(ctx context.Context, name string, members []peer.ID
 	if err != nil {
 		return "", err
 	}
-	var id wire.ID
-	rand.Read(id[:])
 	var ps [][]byte
 	for _, m := range members {
 		ps = append(ps, []byte(m))
 	}
-	cs, err := n.hist.createRoom(ctx, id, wire.RoomChannel, name, ps, noHistory)
+	// A zero ID: createRoom names the channel after this node and the seq
+	// of its first key share.
+	cs, err := n.hist.createRoom(ctx, wire.ID{}, wire.RoomChannel, name, ps, noHistory)
 	for _, c := range cs {
 		n.publish(c)
 	}
-	return id.String(), err
+	if len(cs) == 0 {
+		return "", err
+	}
+	return cs[0].hdr.Room.String(), err
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 )
@@ -476,5 +477,54 @@ func TestFilePolicy(t *testing.T) {
 	small, _ := randomFile(t, "note.txt", 10)
 	if _, err := a.SendFile(ctx, "general", small); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "off") {
 		t.Fatalf("a posts a file with files off: %v", err)
+	}
+}
+
+// TestRoomAddedByMember: a member who did not create a room adds another;
+// the newcomer, who cannot read the room's creation, reads it all the same.
+// A forged "first key" for the room, by someone who did not create it, is
+// refused.
+func TestRoomAddedByMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if _, err := a.CreateRoomNamed(ctx, "ops", []string{"Member1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, "ops", "runbook v1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "b reads #ops", func() bool {
+		got, err := b.Log(ctx, "ops", 10)
+		return err == nil && len(got) == 1
+	})
+	if _, err := b.RoomAdd(ctx, "ops", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "c reads #ops", func() bool {
+		got, err := c.Log(ctx, "ops", 10)
+		return err == nil && len(got) == 1 && got[0].Text == "runbook v1"
+	})
+	room := mustRoom(t, a, "ops")
+	key, _ := crypto.NewRoomKey()
+	before := a.hist.rejectedCounts()[reasonForbidden]
+	forged, err := c.hist.shareKey(ctx, &wire.KeyShare{
+		Workspace: c.hist.ws, Room: room, RoomKind: wire.RoomChannel, Epoch: 1, Cause: wire.CauseCreate,
+		Recipients: [][]byte{a.hist.self, c.hist.self}, Key: key,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.hist.ingestRaw(ctx, [][]byte{forged.raw}); err != nil {
+		t.Fatal(err)
+	}
+	if a.hist.rejectedCounts()[reasonForbidden] == before {
+		t.Fatal("a took a forged first key for a room c did not create")
+	}
+	if k, _ := a.hist.sendKey(ctx, room); k.KeyID == key.ID() {
+		t.Fatal("a would send with the forged key")
 	}
 }

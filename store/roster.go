@@ -201,3 +201,36 @@ func (tx *Tx) TaintRoomsOf(peer []byte, also wire.ID) error {
 	}
 	return nil
 }
+
+// RoomMembers returns the members of room as this transaction sees them.
+func (tx *Tx) RoomMembers(room wire.ID) ([][]byte, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT peer FROM room_members WHERE room = ? ORDER BY peer`, room[:])
+	if err != nil {
+		return nil, fmt.Errorf("members of room %s: %w", room, err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("members of room %s: %w", room, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// KeyShares returns the key-share envelopes of room this node holds, in
+// (lamport, author, seq) order.
+func (tx *Tx) KeyShares(room wire.ID) ([]Envelope, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
+		WHERE room = ? AND class = ? AND raw IS NOT NULL ORDER BY lamport, author, seq`, room[:], int64(wire.ClassKeyShare))
+	if err != nil {
+		return nil, fmt.Errorf("key shares of room %s: %w", room, err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("key shares of room %s: %w", room, err)
+	}
+	return envs, nil
+}
