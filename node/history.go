@@ -117,6 +117,7 @@ type history struct {
 	rooms      map[wire.ID]store.Room
 	roomList   []store.Room // every room, nil until read
 	roomsDirty bool         // a transaction changed rooms since the last commit
+	roomsGen   uint64       // bumped whenever the room caches are dropped
 
 	// Hooks set by the node; called outside mu, after commit.
 	onMessages func([]store.Message)
@@ -218,6 +219,7 @@ func (h *history) member(p []byte) (memberState, bool) {
 // commit is not kept.
 func (h *history) roomsChanged() {
 	h.mu.Lock()
+	h.roomsGen++
 	clear(h.sendKeys)
 	clear(h.rooms)
 	h.roomList = nil
@@ -229,6 +231,7 @@ func (h *history) roomsChanged() {
 func (h *history) committed() {
 	h.mu.Lock()
 	if h.roomsDirty {
+		h.roomsGen++
 		clear(h.sendKeys)
 		clear(h.rooms)
 		h.roomList = nil
@@ -240,7 +243,7 @@ func (h *history) committed() {
 // allRooms returns every room this node can read, from the cache or the store.
 func (h *history) allRooms(ctx context.Context) ([]store.Room, error) {
 	h.mu.Lock()
-	rs := h.roomList
+	rs, gen := h.roomList, h.roomsGen
 	h.mu.Unlock()
 	if rs != nil {
 		return rs, nil
@@ -253,7 +256,9 @@ func (h *history) allRooms(ctx context.Context) ([]store.Room, error) {
 		rs = []store.Room{}
 	}
 	h.mu.Lock()
-	h.roomList = rs
+	if h.roomsGen == gen { // a commit in between would leave a stale list cached
+		h.roomList = rs
+	}
 	h.mu.Unlock()
 	return rs, nil
 }
@@ -262,6 +267,7 @@ func (h *history) allRooms(ctx context.Context) ([]store.Room, error) {
 func (h *history) room(ctx context.Context, id wire.ID) (store.Room, error) {
 	h.mu.Lock()
 	r, ok := h.rooms[id]
+	gen := h.roomsGen
 	h.mu.Unlock()
 	if ok {
 		return r, nil
@@ -271,7 +277,9 @@ func (h *history) room(ctx context.Context, id wire.ID) (store.Room, error) {
 		return r, err
 	}
 	h.mu.Lock()
-	h.rooms[id] = r
+	if h.roomsGen == gen {
+		h.rooms[id] = r
+	}
 	h.mu.Unlock()
 	return r, nil
 }
@@ -943,6 +951,7 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	}
 	h.mu.Lock()
 	k, ok := h.sendKeys[room]
+	gen := h.roomsGen
 	h.mu.Unlock()
 	if ok {
 		return k, nil
@@ -993,7 +1002,9 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 		}
 	}
 	h.mu.Lock()
-	h.sendKeys[room] = best
+	if h.roomsGen == gen {
+		h.sendKeys[room] = best
+	}
 	h.mu.Unlock()
 	return best, nil
 }

@@ -316,6 +316,7 @@ func (h *history) recomputeRoster(ctx context.Context, tx *store.Tx, stored []wi
 	h.mu.Lock()
 	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
 	h.sendKeys = map[wire.ID]store.RoomKey{} // a removal may call for a new key
+	h.roomsGen++
 	h.mu.Unlock()
 	if len(ch.removed) > 0 {
 		h.roomsChanged()
