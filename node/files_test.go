@@ -125,6 +125,10 @@ func TestFileReachesMembersFromEveryPeer(t *testing.T) {
 	}
 	// B fetches it on arrival (12 MiB is under the default); C does not.
 	eventually(t, 60*time.Second, "b downloads the file by itself", func() bool { return fileState(b, f.ID) == "complete" })
+	eventually(t, 60*time.Second, "c holds the file message", func() bool {
+		_, err := c.File(ctx, f.ID)
+		return err == nil
+	})
 	if s := fileState(c, f.ID); s != "missing" {
 		t.Fatalf("c with auto-download off: %s", s)
 	}
