@@ -290,6 +290,19 @@ func (b *background) interrupt() error {
 	}
 }
 
+// runNode starts `charla run` on home, on loopback with no mDNS, and waits
+// until it serves its API.
+func runNode(ctx context.Context, t *testing.T, bin, home string) *background {
+	t.Helper()
+	n := startCharla(ctx, t, bin, "run", "--home", home,
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns")
+	eventually(t, 30*time.Second, func() bool {
+		info, err := api.ReadInfo(home)
+		return err == nil && strings.Contains(n.stdout.String(), "running; API on http://"+info.API)
+	}, func() string { return home + ": run never became ready; stderr:\n" + n.stderr.String() })
+	return n
+}
+
 func decode(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {

@@ -71,21 +71,11 @@ func TestFilesTwoNodes(t *testing.T) {
 	ana, ben := filepath.Join(dir, "ana"), filepath.Join(dir, "ben")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run := func(home string) *background {
-		t.Helper()
-		n := startCharla(ctx, t, bin, "run", "--home", home,
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns")
-		eventually(t, 30*time.Second, func() bool {
-			info, err := api.ReadInfo(home)
-			return err == nil && strings.Contains(n.stdout.String(), "running; API on http://"+info.API)
-		}, func() string { return home + ": run never became ready; stderr:\n" + n.stderr.String() })
-		return n
-	}
 	mustRun(ctx, t, bin, "init", "--name", "Ana", "--workspace", "Acme", "--home", ana)
-	anaNode := run(ana)
+	anaNode := runNode(ctx, t, bin, ana)
 	code := strings.TrimSpace(mustRun(ctx, t, bin, "invite", "--expires", "1h", "--home", ana))
 	mustRun(ctx, t, bin, "join", code, "--name", "Ben", "--home", ben)
-	benNode := run(ben)
+	benNode := runNode(ctx, t, bin, ben)
 
 	// Over the default auto-download size, so that get does the fetching,
 	// and not a whole number of chunks.

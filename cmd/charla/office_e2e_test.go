@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charla-im/charla/api"
 	"github.com/charla-im/charla/node"
 )
 
@@ -24,25 +23,15 @@ func TestOfficeControlEndToEnd(t *testing.T) {
 	ana, ben, eve := filepath.Join(dir, "ana"), filepath.Join(dir, "ben"), filepath.Join(dir, "eve")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run := func(home string) *background {
-		t.Helper()
-		n := startCharla(ctx, t, bin, "run", "--home", home,
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns")
-		eventually(t, 30*time.Second, func() bool {
-			info, err := api.ReadInfo(home)
-			return err == nil && strings.Contains(n.stdout.String(), "running; API on http://"+info.API)
-		}, func() string { return home + ": run never became ready; stderr:\n" + n.stderr.String() })
-		return n
-	}
 	mustRun(ctx, t, bin, "init", "--name", "Ana", "--workspace", "Acme", "--home", ana)
-	run(ana)
+	runNode(ctx, t, bin, ana)
 	benCode := strings.TrimSpace(mustRun(ctx, t, bin, "invite", "--admin", "--expires", "1h", "--home", ana))
 	eveCode := strings.TrimSpace(mustRun(ctx, t, bin, "invite", "--expires", "1h", "--home", ana))
 	spare := strings.TrimSpace(mustRun(ctx, t, bin, "invite", "--expires", "1h", "--home", ana))
 	mustRun(ctx, t, bin, "join", benCode, "--name", "Ben", "--home", ben)
 	mustRun(ctx, t, bin, "join", eveCode, "--name", "Eve", "--home", eve)
-	run(ben)
-	run(eve)
+	runNode(ctx, t, bin, ben)
+	runNode(ctx, t, bin, eve)
 
 	members := func(home string) map[string]string {
 		var ms []node.Member
