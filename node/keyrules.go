@@ -63,7 +63,7 @@ func (h *history) mayShare(tx *store.Tx, c *checked, ks *wire.KeyShare) (bool, e
 		}
 		return true, nil
 	}
-	shares, err := tx.KeyShares(ks.Room)
+	shares, err := tx.KeyShareAuthors(ks.Room)
 	if err != nil {
 		return false, err
 	}

@@ -234,3 +234,23 @@ func (tx *Tx) KeyShares(room wire.ID) ([]Envelope, error) {
 	}
 	return envs, nil
 }
+
+// KeyShareAuthors returns the (author, seq) of every key-share envelope of
+// room held: enough to find the one that created it, without the bodies.
+func (tx *Tx) KeyShareAuthors(room wire.ID) ([]Envelope, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT author, seq FROM envelopes
+		WHERE room = ? AND class = ? AND raw IS NOT NULL`, room[:], int64(wire.ClassKeyShare))
+	if err != nil {
+		return nil, fmt.Errorf("key shares of room %s: %w", room, err)
+	}
+	defer rows.Close()
+	var out []Envelope
+	for rows.Next() {
+		e := Envelope{Room: room, Class: wire.ClassKeyShare}
+		if err := rows.Scan(&e.Author, uintCol[uint64]{&e.Seq}); err != nil {
+			return nil, fmt.Errorf("key shares of room %s: %w", room, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
