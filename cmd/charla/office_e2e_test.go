@@ -82,6 +82,9 @@ func TestOfficeControlEndToEnd(t *testing.T) {
 		decode(t, mustRun(ctx, t, bin, "status", "--json", "--home", eve), &st)
 		return st.Removed
 	}, func() string { return "eve's status never said removed" })
+	if out := mustRun(ctx, t, bin, "status", "--home", eve); !strings.Contains(out, "an admin removed this node") {
+		t.Fatalf("eve's status does not say she was removed:\n%s", out)
+	}
 	if _, stderr, err := runCharla(ctx, bin, "send", "general", "still here", "--home", eve); err == nil || !strings.Contains(stderr, "removed") {
 		t.Fatalf("a removed node sent: err=%v stderr=%s", err, stderr)
 	}

@@ -63,6 +63,12 @@ func printStatus(w io.Writer, home string, st node.Status) error {
 	}
 	line("peer ID", st.PeerID)
 	line("name", clean(st.Name))
+	if st.Role != "" {
+		line("role", st.Role)
+	}
+	if st.Removed {
+		line("removed", "an admin removed this node from the workspace: it no longer sends or syncs; join again with a new invite and a new --home")
+	}
 	ws := clean(st.WorkspaceName)
 	if st.Workspace != "" {
 		ws += " (" + st.Workspace + ")"
