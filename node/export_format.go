@@ -153,15 +153,19 @@ func (j *jsonExport) room(r ExportRoom) error {
 	return j.out.check()
 }
 
-func (j *jsonExport) message(m ExportMessage) error {
-	b, err := json.Marshal(m)
+func (j *jsonExport) message(m ExportMessage) error { return j.item(&j.firstMsg, m) }
+
+// item writes v as the next element of a JSON array; *first says whether
+// it opens the array.
+func (j *jsonExport) item(first *bool, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode export: %w", err)
 	}
-	if !j.firstMsg {
+	if !*first {
 		j.out.str(",")
 	}
-	j.firstMsg = false
+	*first = false
 	j.out.str("\n", string(b))
 	return j.out.check()
 }
@@ -177,18 +181,7 @@ func (j *jsonExport) beginManifest(workspace string, s ExportSummary) error {
 	return j.out.check()
 }
 
-func (j *jsonExport) entry(e ManifestEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode export: %w", err)
-	}
-	if !j.firstEntry {
-		j.out.str(",")
-	}
-	j.firstEntry = false
-	j.out.str("\n", string(b))
-	return j.out.check()
-}
+func (j *jsonExport) entry(e ManifestEntry) error { return j.item(&j.firstEntry, e) }
 
 func (j *jsonExport) end(s ExportSummary) error {
 	b, err := json.Marshal(s)

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -13,23 +12,7 @@ import (
 func TestMessagesAfter(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
-	room, elsewhere := testID("room"), testID("elsewhere")
-	key := testID("key")
-	var all []Envelope
-	all = append(all, chain("bo", 3, room, key)...)
-	all = append(all, chain("ana", 3, room, key)...)
-	all = append(all, chain("cy", 2, elsewhere, key)...)
-	update(t, s, func(tx *Tx) error {
-		for _, e := range all {
-			if _, err := tx.PutEnvelope(e); err != nil {
-				return err
-			}
-			if err := tx.PutMessage(messageOf(e, fmt.Sprintf("%s %d", e.Author, e.Seq))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	room, _, all := twoRooms(t, s)
 	// Paging forward with pages of 2 reaches every message of the room
 	// once, in (lamport, author, seq) order, with its envelope's bytes.
 	var got []string

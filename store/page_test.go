@@ -6,30 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/charla-im/charla/wire"
 )
 
 func TestMessagesBefore(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
-	room, elsewhere := testID("room"), testID("elsewhere")
-	key := testID("key")
-	// Lamports 10, 20, 30 for each author; ana and bo tie on lamport and
-	// are told apart by author bytes, as in TestMessagesOrderAndLimit.
-	var all []Envelope
-	all = append(all, chain("bo", 3, room, key)...)
-	all = append(all, chain("ana", 3, room, key)...)
-	all = append(all, chain("cy", 2, elsewhere, key)...)
-	update(t, s, func(tx *Tx) error {
-		for _, e := range all {
-			if _, err := tx.PutEnvelope(e); err != nil {
-				return err
-			}
-			if err := tx.PutMessage(messageOf(e, fmt.Sprintf("%s %d", e.Author, e.Seq))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	room, _, all := twoRooms(t, s)
 	bo2, ana3, ana1 := all[1], all[5], all[3]
 	tests := []struct {
 		name   string
@@ -97,4 +81,29 @@ func TestMessagesBefore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoRooms stores three messages each of bo and ana in one room and two of
+// cy in another, texts "AUTHOR SEQ": lamports 10, 20, 30 for each author, so
+// ana and bo tie on lamport and are told apart by author bytes, as in
+// TestMessagesOrderAndLimit.
+func twoRooms(t *testing.T, s *Store) (room, elsewhere wire.ID, all []Envelope) {
+	t.Helper()
+	room, elsewhere = testID("room"), testID("elsewhere")
+	key := testID("key")
+	all = append(all, chain("bo", 3, room, key)...)
+	all = append(all, chain("ana", 3, room, key)...)
+	all = append(all, chain("cy", 2, elsewhere, key)...)
+	update(t, s, func(tx *Tx) error {
+		for _, e := range all {
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+			if err := tx.PutMessage(messageOf(e, fmt.Sprintf("%s %d", e.Author, e.Seq))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return room, elsewhere, all
 }
