@@ -139,8 +139,14 @@ func feedHeld(t *testing.T, nodes ...*Node) store.Head {
 // order of their choosing, or sign two at one seq.
 func forgeContent(t *testing.T, n *Node, seq uint64, prev wire.ID, lamport uint64, c *wire.Content) *wire.Envelope {
 	t.Helper()
-	general := generalRoomID(n.hist.ws)
-	k, err := n.hist.sendKey(context.Background(), general)
+	return forgeAt(t, n, generalRoomID(n.hist.ws), seq, prev, lamport, time.Now(), c)
+}
+
+// forgeAt signs, as n, a content envelope of room at seq after prev with the
+// author time tm: history written days ago, for retention to find.
+func forgeAt(t *testing.T, n *Node, room wire.ID, seq uint64, prev wire.ID, lamport uint64, tm time.Time, c *wire.Content) *wire.Envelope {
+	t.Helper()
+	k, err := n.hist.sendKey(context.Background(), room)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +156,7 @@ func forgeContent(t *testing.T, n *Node, seq uint64, prev wire.ID, lamport uint6
 	}
 	env, err := n.id.SealEnvelope(&wire.Header{
 		Version: wire.Version, Workspace: n.hist.ws, Author: n.hist.self, Seq: seq, Prev: prev,
-		Lamport: lamport, Time: time.Now().UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
+		Lamport: lamport, Time: tm.UnixMilli(), Class: wire.ClassContent, Room: room, Key: k.KeyID, Body: body,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,28 +16,6 @@ import (
 	"github.com/charla-im/charla/wire"
 )
 
-// forgeAt signs, as n, a content envelope of room at seq after prev with the
-// author time tm: history written days ago, for retention to find.
-func forgeAt(t *testing.T, n *Node, room wire.ID, seq uint64, prev wire.ID, lamport uint64, tm time.Time, c *wire.Content) *wire.Envelope {
-	t.Helper()
-	k, err := n.hist.sendKey(context.Background(), room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), c.Marshal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := n.id.SealEnvelope(&wire.Header{
-		Version: wire.Version, Workspace: n.hist.ws, Author: n.hist.self, Seq: seq, Prev: prev,
-		Lamport: lamport, Time: tm.UnixMilli(), Class: wire.ClassContent, Room: room, Key: k.KeyID, Body: body,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
-
 // chunkFile encrypts data to room's key into n's blob store, as SendFile
 // does, and returns the manifest a file message would carry.
 func chunkFile(t *testing.T, n *Node, room wire.ID, name string, data []byte) *wire.FileManifest {

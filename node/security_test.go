@@ -436,23 +436,7 @@ func grepHome(t *testing.T, home string, needles ...string) {
 // signAt signs, as n, a #general text envelope at seq after prev dated when.
 func signAt(t *testing.T, n *Node, seq uint64, prev wire.ID, when time.Time, text string) *wire.Envelope {
 	t.Helper()
-	general := generalRoomID(n.hist.ws)
-	k, err := n.hist.sendKey(context.Background(), general)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := crypto.EncryptContent(crypto.RoomKey(k.Key), (&wire.Content{Kind: wire.KindText, Text: text}).Marshal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := n.id.SealEnvelope(&wire.Header{
-		Version: wire.Version, Workspace: n.hist.ws, Author: n.hist.self, Seq: seq, Prev: prev,
-		Lamport: n.hist.nextLamport(), Time: when.UnixMilli(), Class: wire.ClassContent, Room: general, Key: k.KeyID, Body: body,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
+	return forgeAt(t, n, generalRoomID(n.hist.ws), seq, prev, n.hist.nextLamport(), when, &wire.Content{Kind: wire.KindText, Text: text})
 }
 
 // TestSecurityBadEnvelopes: what a hostile member publishes by gossip, and a
