@@ -27,6 +27,7 @@ const (
 	reasonRemoved    = "removed"
 	reasonForbidden  = "forbidden" // a roster or key op its author may not make
 	reasonFork       = "fork"
+	reasonFalseHead  = "false-head" // a peer claimed to hold our envelope at a seq with the wrong ID
 	reasonPendingCap = "pending-full"
 	reasonUnreadable = "undecryptable"
 	reasonPolicy     = "policy" // readable, but the workspace's policy refuses it (a file)

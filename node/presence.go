@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -205,7 +206,7 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 	ahead := false
 	for _, e := range p.Heads {
 		if string(e.Author) == string(n.hist.self) {
-			n.ack(ctx, e.Seq)
+			n.ack(ctx, e)
 		}
 		if e.Seq > ours[string(e.Author)] {
 			ahead = true
@@ -229,16 +230,32 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 	n.showPresence()
 }
 
-// ack records that a peer holds our feed up to seq.
-func (n *Node) ack(ctx context.Context, seq uint64) {
+// ack records that a peer holds our feed up to e.Seq. A peer proves it by
+// naming the ID of our envelope at that seq (the hash of the whole envelope,
+// which chains every earlier one); a claim with any other ID, or beyond our
+// own head, marks nothing delivered and is counted.
+func (n *Node) ack(ctx context.Context, e wire.VectorEntry) {
 	n.pres.mu.Lock()
-	if seq <= n.pres.delivered {
+	done := e.Seq <= n.pres.delivered
+	n.pres.mu.Unlock()
+	if done {
+		return
+	}
+	own, err := n.st.Envelope(ctx, e.ID)
+	if err != nil || string(own.Author) != string(n.hist.self) || own.Seq != e.Seq {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			n.hist.count(reasonFalseHead)
+		}
+		return
+	}
+	n.pres.mu.Lock()
+	if e.Seq <= n.pres.delivered {
 		n.pres.mu.Unlock()
 		return
 	}
-	n.pres.delivered = seq
+	n.pres.delivered = e.Seq
 	n.pres.mu.Unlock()
-	if err := n.st.SetMeta(ctx, metaDelivered, []byte(strconv.FormatUint(seq, 10))); err != nil {
+	if err := n.st.SetMeta(ctx, metaDelivered, []byte(strconv.FormatUint(e.Seq, 10))); err != nil {
 		n.log.Debug("record delivery", "err", err)
 	}
 }

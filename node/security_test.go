@@ -988,3 +988,77 @@ func TestAuthorLimiter(t *testing.T) {
 		t.Fatalf("a time before the last took %d: the clock going back refilled the bucket", got)
 	}
 }
+
+// TestSecurityFalseVectorMarksNothingDelivered: a member that claims in its
+// sync vector to hold our message, but names the wrong envelope at that seq,
+// makes nothing "delivered" and is counted; the claim with the right ID
+// (which only a holder of the envelope, or of a later one of ours, can name)
+// does mark it, so the refusal is not an accident of setup.
+func TestSecurityFalseVectorMarksNothingDelivered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	initHome(t, filepath.Join(dir, "ana"))
+	ana := openNode(t, filepath.Join(dir, "ana"))
+	benHome := filepath.Join(dir, "ben")
+	if _, err := ana.Provision(ctx, benHome, "Ben"); err != nil {
+		t.Fatal(err)
+	}
+	ben, err := crypto.LoadIdentity(filepath.Join(benHome, identityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ana.Send(ctx, "general", "did anyone get this?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id wire.ID
+	if _, err := hex.Decode(id[:], []byte(m.ID)); err != nil {
+		t.Fatal(err)
+	}
+	h := rawHost(t, ben, ana.netKey)
+	if err := h.Connect(ctx, addrInfo(t, ana)); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(id wire.ID) {
+		t.Helper()
+		s, err := h.NewStream(ctx, ana.PeerID(), syncProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		v := wire.Vector{Entries: []wire.VectorEntry{{Author: ana.hist.self, Seq: m.Seq, ID: id}}}
+		if err := wire.WriteFrame(s, v.Marshal()); err != nil {
+			t.Fatal(err)
+		}
+		if err := wire.WriteFrame(s, (&wire.Held{}).Marshal()); err != nil {
+			t.Fatal(err)
+		}
+		// The offer frame comes after the vector was judged.
+		if _, err := wire.ReadFrame(s, syncFrameMax); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() string {
+		ms, err := ana.Log(ctx, "general", 10)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("log: %v %v", ms, err)
+		}
+		return ms[0].State
+	}
+	wrong := id
+	wrong[0] ^= 0xff
+	claim(wrong)
+	if got := state(); got != "local" {
+		t.Fatalf("after a claim with the wrong ID the message is %q, want local", got)
+	}
+	if st, _ := ana.Status(ctx); st.Rejected[reasonFalseHead] != 1 {
+		t.Fatalf("false-head count %d, want 1 (%v)", st.Rejected[reasonFalseHead], st.Rejected)
+	}
+	claim(id)
+	if got := state(); got != "delivered" {
+		t.Fatalf("after a true claim the message is %q, want delivered", got)
+	}
+}

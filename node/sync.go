@@ -77,7 +77,7 @@ func (n *Node) handleSync(s network.Stream) {
 	}
 	for _, e := range v.Entries {
 		if string(e.Author) == string(n.hist.self) {
-			n.ack(n.ctx, e.Seq)
+			n.ack(n.ctx, e)
 		}
 	}
 	envs, err := n.missingHeaders(n.ctx, v, held)
