@@ -91,6 +91,7 @@ type history struct {
 
 	// appendMu serialises local appends, so a seq is never used twice.
 	appendMu sync.Mutex
+	group    groupQueue // sends waiting for a group commit (node/groupcommit.go)
 	// rotateMu keeps two sends from rotating one room at once.
 	rotateMu sync.Mutex
 
@@ -863,51 +864,31 @@ func (h *history) appendLocal(ctx context.Context, class wire.Class, room, key w
 
 // appendBuilt is appendLocal for an envelope whose room and body depend on
 // the seq it gets (a channel's first key share: the room ID names it).
+// Content goes through the group commit (node/groupcommit.go); roster ops
+// and key shares, rare and with effects to check one by one, commit alone.
 func (h *history) appendBuilt(ctx context.Context, class wire.Class, key wire.ID, build func(seq uint64) (wire.ID, []byte, error)) (*checked, []store.Message, error) {
+	if class == wire.ClassContent {
+		return h.appendGrouped(ctx, key, build)
+	}
+	return h.appendAlone(ctx, class, key, build)
+}
+
+// appendAlone appends one envelope in a transaction of its own.
+func (h *history) appendAlone(ctx context.Context, class wire.Class, key wire.ID, build func(seq uint64) (wire.ID, []byte, error)) (*checked, []store.Message, error) {
 	h.appendMu.Lock()
 	defer h.appendMu.Unlock()
 	if h.removedSelf() {
 		return nil, nil, ErrRemoved
 	}
-	var hd *wire.Header
 	var msgs []store.Message
 	var c *checked
 	var changes rosterChange
 	err := h.st.Update(ctx, true, func(tx *store.Tx) error {
 		changes = rosterChange{}
-		head, ok, err := tx.Head(h.self)
-		if err != nil {
+		var res applied
+		var err error
+		if c, res, err = h.appendIn(ctx, tx, class, key, build); err != nil {
 			return err
-		}
-		hd = &wire.Header{
-			Version: wire.Version, Workspace: h.ws, Author: h.self,
-			Seq: 1, Lamport: h.nextLamport(), Time: time.Now().UnixMilli(),
-			Class: class, Key: key,
-		}
-		if ok {
-			hd.Seq, hd.Prev = head.Seq+1, head.ID
-		}
-		if hd.Room, hd.Body, err = build(hd.Seq); err != nil {
-			return err
-		}
-		env, err := h.id.SealEnvelope(hd)
-		if err != nil {
-			return err
-		}
-		raw := env.Marshal()
-		if len(raw) > wire.MaxEnvelopeBytes {
-			return fmt.Errorf("%w: message too large (%d bytes encoded, limit %d)", ErrInvalid, len(raw), wire.MaxEnvelopeBytes)
-		}
-		c = &checked{env: env, hdr: hd, id: env.ID(), raw: raw}
-		res, err := h.apply(ctx, tx, c)
-		if err != nil {
-			return err
-		}
-		if !res.stored {
-			if h.removedSelf() {
-				return ErrRemoved
-			}
-			return fmt.Errorf("store own envelope %d: not taken (is this node still a member?)", hd.Seq)
 		}
 		msgs = res.msgs
 		if res.roster {
@@ -921,7 +902,7 @@ func (h *history) appendBuilt(ctx context.Context, class wire.Class, key wire.ID
 			valid := h.validOps[c.id]
 			h.mu.Unlock()
 			if !valid {
-				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(hd.Body))
+				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(c.hdr.Body))
 			}
 			changes = ch
 			msgs = append(msgs, ch.msgs...)
@@ -942,6 +923,46 @@ func (h *history) appendBuilt(ctx context.Context, class wire.Class, key wire.ID
 		h.onMessages(msgs)
 	}
 	return c, msgs, nil
+}
+
+// appendIn signs the next envelope of this node's feed inside tx and runs
+// it through apply. The caller holds appendMu.
+func (h *history) appendIn(ctx context.Context, tx *store.Tx, class wire.Class, key wire.ID, build func(seq uint64) (wire.ID, []byte, error)) (*checked, applied, error) {
+	head, ok, err := tx.Head(h.self)
+	if err != nil {
+		return nil, applied{}, err
+	}
+	hd := &wire.Header{
+		Version: wire.Version, Workspace: h.ws, Author: h.self,
+		Seq: 1, Lamport: h.nextLamport(), Time: time.Now().UnixMilli(),
+		Class: class, Key: key,
+	}
+	if ok {
+		hd.Seq, hd.Prev = head.Seq+1, head.ID
+	}
+	if hd.Room, hd.Body, err = build(hd.Seq); err != nil {
+		return nil, applied{}, err
+	}
+	env, err := h.id.SealEnvelope(hd)
+	if err != nil {
+		return nil, applied{}, err
+	}
+	raw := env.Marshal()
+	if len(raw) > wire.MaxEnvelopeBytes {
+		return nil, applied{}, fmt.Errorf("%w: message too large (%d bytes encoded, limit %d)", ErrInvalid, len(raw), wire.MaxEnvelopeBytes)
+	}
+	c := &checked{env: env, hdr: hd, id: env.ID(), raw: raw}
+	res, err := h.apply(ctx, tx, c)
+	if err != nil {
+		return nil, applied{}, err
+	}
+	if !res.stored {
+		if h.removedSelf() {
+			return nil, applied{}, ErrRemoved
+		}
+		return nil, applied{}, fmt.Errorf("store own envelope %d: not taken (is this node still a member?)", hd.Seq)
+	}
+	return c, res, nil
 }
 
 // sendKey is the key new content in room is encrypted with: the newest epoch,
