@@ -52,8 +52,8 @@ const (
 const (
 	burstMessages       = 2000
 	burstSize           = 1024
-	burstRate           = 500 // sends per second, both runs
-	burstSenders        = 16  // goroutines sending, both runs
+	burstRate           = 500              // sends per second, both runs
+	burstSenders        = 16               // goroutines sending, both runs
 	burstBareDeadline   = 20 * time.Second // after the last publish
 	burstCharlaDeadline = 60 * time.Second // after the last send: two periodic pulls
 	burstLate           = 2 * time.Second  // after the last send: a later delivery counts as repaired
