@@ -26,3 +26,35 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendConcurrent: the same with 16 senders at once (tabs, the CLI,
+// a file and its message): their sends share durable commits
+// (node/groupcommit.go). Compare ns/op with BenchmarkSend.
+func BenchmarkSendConcurrent(b *testing.B) {
+	ctx := context.Background()
+	home := filepath.Join(b.TempDir(), "a")
+	initHome(b, home)
+	n, err := Open(ctx, Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	text := strings.Repeat("x", 1024)
+	if _, err := n.Send(ctx, "general", text); err != nil {
+		b.Fatal(err)
+	}
+	b.SetParallelism(8) // × GOMAXPROCS goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := n.Send(ctx, "general", text); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	n.hist.group.mu.Lock()
+	b.ReportMetric(float64(b.N)/float64(n.hist.group.commits), "sends/commit")
+	n.hist.group.mu.Unlock()
+}
