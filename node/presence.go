@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -232,20 +231,23 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 
 // ack records that a peer holds our feed up to e.Seq. A peer proves it by
 // naming the ID of our envelope at that seq (the hash of the whole envelope,
-// which chains every earlier one); a claim with any other ID, or beyond our
-// own head, marks nothing delivered and is counted.
+// which chains every earlier one); a claim with another ID marks nothing
+// delivered and is counted (a lie, or a fork of our feed the peer holds the
+// other branch of). A seq beyond what we hold is not counted: a node
+// restored from an old backup learns its own head that way.
 func (n *Node) ack(ctx context.Context, e wire.VectorEntry) {
 	n.pres.mu.Lock()
 	done := e.Seq <= n.pres.delivered
 	n.pres.mu.Unlock()
-	if done {
+	if done || e.Seq == 0 {
 		return
 	}
-	own, err := n.st.Envelope(ctx, e.ID)
-	if err != nil || string(own.Author) != string(n.hist.self) || own.Seq != e.Seq {
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			n.hist.count(reasonFalseHead)
-		}
+	own, err := n.st.HeadersAfter(ctx, n.hist.self, e.Seq-1, 1)
+	if err != nil || len(own) == 0 || own[0].Seq != e.Seq {
+		return
+	}
+	if own[0].ID != e.ID {
+		n.hist.count(reasonFalseHead)
 		return
 	}
 	n.pres.mu.Lock()

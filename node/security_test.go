@@ -1032,14 +1032,14 @@ func TestSecurityFalseVectorMarksNothingDelivered(t *testing.T) {
 	if err := h.Connect(ctx, addrInfo(t, ana)); err != nil {
 		t.Fatal(err)
 	}
-	claim := func(id wire.ID) {
+	claim := func(seq uint64, id wire.ID) {
 		t.Helper()
 		s, err := h.NewStream(ctx, ana.PeerID(), syncProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Reset()
-		v := wire.Vector{Entries: []wire.VectorEntry{{Author: ana.hist.self, Seq: m.Seq, ID: id}}}
+		v := wire.Vector{Entries: []wire.VectorEntry{{Author: ana.hist.self, Seq: seq, ID: id}}}
 		if err := wire.WriteFrame(s, v.Marshal()); err != nil {
 			t.Fatal(err)
 		}
@@ -1060,14 +1060,23 @@ func TestSecurityFalseVectorMarksNothingDelivered(t *testing.T) {
 	}
 	wrong := id
 	wrong[0] ^= 0xff
-	claim(wrong)
+	claim(m.Seq, wrong)
 	if got := state(); got != "local" {
 		t.Fatalf("after a claim with the wrong ID the message is %q, want local", got)
 	}
 	if st, _ := ana.Status(ctx); st.Rejected[reasonFalseHead] != 1 {
 		t.Fatalf("false-head count %d, want 1 (%v)", st.Rejected[reasonFalseHead], st.Rejected)
 	}
-	claim(id)
+	// A seq beyond ana's head marks nothing either; it is not counted, as a
+	// node restored from an old backup hears of its own later seqs so.
+	claim(m.Seq+5, wrong)
+	if got := state(); got != "local" {
+		t.Fatalf("after a claim beyond the head the message is %q, want local", got)
+	}
+	if st, _ := ana.Status(ctx); st.Rejected[reasonFalseHead] != 1 {
+		t.Fatalf("false-head count %d after a claim beyond the head, want 1", st.Rejected[reasonFalseHead])
+	}
+	claim(m.Seq, id)
 	if got := state(); got != "delivered" {
 		t.Fatalf("after a true claim the message is %q, want delivered", got)
 	}
