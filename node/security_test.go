@@ -77,14 +77,7 @@ func TestSecurityForeignNetworkKey(t *testing.T) {
 	if bytes.Equal(other.netKey, ana.netKey) {
 		t.Fatal("two workspaces drew one network key")
 	}
-	benHome := filepath.Join(dir, "ben")
-	if _, err := ana.Provision(ctx, benHome, "Ben"); err != nil {
-		t.Fatal(err)
-	}
-	ben, err := crypto.LoadIdentity(filepath.Join(benHome, identityFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ben := provisionIdentity(t, ana, filepath.Join(dir, "ben"))
 	stranger, err := crypto.GenerateIdentity()
 	if err != nil {
 		t.Fatal(err)
@@ -1009,17 +1002,7 @@ func TestSecurityFalseVectorMarksNothingDelivered(t *testing.T) {
 		t.Skip("starts nodes; run without -short")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	initHome(t, filepath.Join(dir, "ana"))
-	ana := openNode(t, filepath.Join(dir, "ana"))
-	benHome := filepath.Join(dir, "ben")
-	if _, err := ana.Provision(ctx, benHome, "Ben"); err != nil {
-		t.Fatal(err)
-	}
-	ben, err := crypto.LoadIdentity(filepath.Join(benHome, identityFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ana, ben := founderAndIdentity(t, t.TempDir())
 	m, err := ana.Send(ctx, "general", "did anyone get this?")
 	if err != nil {
 		t.Fatal(err)
@@ -1080,4 +1063,27 @@ func TestSecurityFalseVectorMarksNothingDelivered(t *testing.T) {
 	if got := state(); got != "delivered" {
 		t.Fatalf("after a true claim the message is %q, want delivered", got)
 	}
+}
+
+// founderAndIdentity starts a founder's node in dir/ana and provisions a
+// member, Ben, whose identity it returns without starting a node for it.
+func founderAndIdentity(t *testing.T, dir string) (*Node, *crypto.Identity) {
+	t.Helper()
+	initHome(t, filepath.Join(dir, "ana"))
+	ana := openNode(t, filepath.Join(dir, "ana"))
+	return ana, provisionIdentity(t, ana, filepath.Join(dir, "ben"))
+}
+
+// provisionIdentity admits a member named Ben with a home at home and
+// returns its identity.
+func provisionIdentity(t *testing.T, by *Node, home string) *crypto.Identity {
+	t.Helper()
+	if _, err := by.Provision(context.Background(), home, "Ben"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := crypto.LoadIdentity(filepath.Join(home, identityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

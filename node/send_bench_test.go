@@ -11,13 +11,7 @@ import (
 // of a durable send (sign, encrypt, store with synchronous=FULL, publish).
 func BenchmarkSend(b *testing.B) {
 	ctx := context.Background()
-	home := filepath.Join(b.TempDir(), "a")
-	initHome(b, home)
-	n, err := Open(ctx, Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
+	n := benchNode(b)
 	text := strings.Repeat("x", 1024)
 	b.ResetTimer()
 	for b.Loop() {
@@ -32,13 +26,7 @@ func BenchmarkSend(b *testing.B) {
 // (node/groupcommit.go). Compare ns/op with BenchmarkSend.
 func BenchmarkSendConcurrent(b *testing.B) {
 	ctx := context.Background()
-	home := filepath.Join(b.TempDir(), "a")
-	initHome(b, home)
-	n, err := Open(ctx, Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
+	n := benchNode(b)
 	text := strings.Repeat("x", 1024)
 	if _, err := n.Send(ctx, "general", text); err != nil {
 		b.Fatal(err)
@@ -57,4 +45,16 @@ func BenchmarkSendConcurrent(b *testing.B) {
 	n.hist.group.mu.Lock()
 	b.ReportMetric(float64(b.N)/float64(n.hist.group.commits), "sends/commit")
 	n.hist.group.mu.Unlock()
+}
+
+// benchNode is a founder's node alone, closed when b ends.
+func benchNode(b *testing.B) *Node {
+	home := filepath.Join(b.TempDir(), "a")
+	initHome(b, home)
+	n, err := Open(context.Background(), Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	return n
 }
