@@ -47,7 +47,8 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 		r := store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind, NoHistory: content.Private}
 		if !known && len(content.Members) > 0 {
 			// The creator says who the room's first members were.
-			r.Members, r.MembersKnown = h.current(append(content.Members, creator)), true
+			first := append([][]byte{creator}, content.Members...)
+			r.Members, r.MembersKnown = h.current(first), true
 			h.anchored[room] = true
 		}
 		return tx.PutRoom(r)
