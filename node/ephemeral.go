@@ -182,6 +182,9 @@ func (n *Node) onSignal(ctx context.Context, s *wire.Signal) {
 		return // a room this node is not in: forwarded, not read
 	}
 	if !containsPeer(room.Members, s.Peer) {
+		if room.Kind == wire.RoomChannel && !room.MembersKnown && room.ID != generalRoomID(n.hist.ws) {
+			return // who is in the room is not known here yet: nothing to judge by
+		}
 		n.hist.count(reasonForbidden)
 		return
 	}

@@ -121,6 +121,11 @@ type history struct {
 	roomsDirty bool         // a transaction changed rooms since the last commit
 	roomsGen   uint64       // bumped whenever the room caches are dropped
 
+	// anchored holds the rooms whose members a name op just made known, for
+	// the caller of applyContent to replay their ops (replayRoomOps). Only
+	// apply, inside a write, touches it: the store's write lock guards it.
+	anchored map[wire.ID]bool
+
 	// Hooks set by the node; called outside mu, after commit.
 	onMessages func([]store.Message)
 	onGap      func(author []byte)
@@ -141,6 +146,7 @@ func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog
 		members:  map[string]memberState{},
 		pending:  map[string][]*checked{},
 		rejected: map[string]int64{},
+		anchored: map[wire.ID]bool{},
 	}
 	if err := h.reload(context.Background()); err != nil {
 		return nil, err
@@ -664,6 +670,11 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if msg != nil {
 			res.msgs = append(res.msgs, *msg)
 		}
+		if err == nil && h.anchored[hd.Room] {
+			var more []store.Message
+			more, err = h.replayRoomOps(tx, hd.Room)
+			res.msgs = append(res.msgs, more...)
+		}
 	}
 	return res, err
 }
@@ -709,20 +720,19 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		h.count(reasonForbidden)
 		return nil, nil
 	}
-	switch ok, err := h.mayShare(tx, c, ks); {
-	case err != nil:
+	verdict, err := h.mayShare(tx, c, ks)
+	if err != nil || verdict == shareRefused {
 		return nil, err
-	case !ok:
-		return nil, nil
 	}
 	if ks.RoomKind == wire.RoomDirect && (len(ks.Recipients) != 2 || dmRoomID(h.ws, ks.Recipients[0], ks.Recipients[1]) != ks.Room) {
 		h.count(reasonForbidden)
 		return nil, nil
 	}
+	trusted := verdict == shareTrusted
 	key := crypto.RoomKey(ks.Key)
 	if err := tx.PutRoomKey(store.RoomKey{
 		Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key,
-		Added: time.Now().UnixMilli(),
+		Added: time.Now().UnixMilli(), Untrusted: !trusted,
 	}); err != nil {
 		return nil, err
 	}
@@ -733,19 +743,21 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		return nil, err
 	}
 	h.roomsChanged()
-	// A stale share never brings a removed member back into a room.
-	var current [][]byte
-	for _, p := range ks.Recipients {
-		if m, ok := h.member(p); ok && !m.removed {
-			current = append(current, p)
-		}
-	}
-	r := store.Room{ID: ks.Room, Kind: ks.RoomKind, Members: current}
-	if ks.RoomKind == wire.RoomDirect {
-		r.Name = "" // direct rooms are named after the other party when shown
+	r := store.Room{ID: ks.Room, Kind: ks.RoomKind}
+	if trusted {
+		// An untrusted share's recipients are only what its author says.
+		r.Members = h.current(ks.Recipients)
+		// A channel's creation share names its first members.
+		r.MembersKnown = ks.Cause == wire.CauseCreate && ks.RoomKind == wire.RoomChannel && ks.Room != generalRoomID(h.ws)
 	}
 	if err := tx.PutRoom(r); err != nil {
 		return nil, err
+	}
+	if trusted {
+		// New members may vouch for keys held untrusted.
+		if err := h.rejudgeKeys(tx, ks.Room); err != nil {
+			return nil, err
+		}
 	}
 	waiting, err := tx.Undecrypted(key.ID())
 	if err != nil {
@@ -763,6 +775,12 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		}
 		if msg != nil {
 			msgs = append(msgs, *msg)
+		}
+		if h.anchored[ks.Room] {
+			// The name op made the members known: every op of the room,
+			// and what else still waits here, is applied again in order.
+			more, err := h.replayRoomOps(tx, ks.Room)
+			return append(msgs, more...), err
 		}
 	}
 	return msgs, nil
@@ -965,8 +983,8 @@ func (h *history) appendIn(ctx context.Context, tx *store.Tx, class wire.Class, 
 	return c, res, nil
 }
 
-// sendKey is the key new content in room is encrypted with: the newest epoch,
-// ties broken by key ID.
+// sendKey is the key new content in room is encrypted with: the newest
+// trusted epoch, ties broken by key ID (sendCandidate).
 func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, error) {
 	if h.removedSelf() {
 		return store.RoomKey{}, ErrRemoved
@@ -985,14 +1003,14 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	if len(keys) == 0 {
 		return store.RoomKey{}, ErrUnknownRoom
 	}
-	best := newestKey(keys)
+	best := sendCandidate(keys)
 	// A key that reached a removed member, or one who left, is never a send
 	// key again: rotate first (DESIGN.md).
 	r, err := h.room(ctx, room)
 	if err != nil {
 		return store.RoomKey{}, err
 	}
-	if r.Kind == wire.RoomChannel && room != generalRoomID(h.ws) && len(r.Members) > 0 && !containsPeer(r.Members, h.self) {
+	if r.Kind == wire.RoomChannel && room != generalRoomID(h.ws) && r.MembersKnown && !containsPeer(r.Members, h.self) {
 		return store.RoomKey{}, fmt.Errorf("%w: this member is no longer in that room; a member can add it back", ErrForbidden)
 	}
 	rotate, err := h.needsRotation(ctx, r, best)
@@ -1005,7 +1023,7 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 		if keys, err = h.st.RoomKeys(ctx, room); err != nil {
 			return store.RoomKey{}, err
 		}
-		if newest := newestKey(keys); newest.KeyID != best.KeyID {
+		if newest := sendCandidate(keys); newest.KeyID != best.KeyID {
 			best = newest // another send rotated meanwhile
 		} else {
 			shares, err := h.rotate(ctx, r, best)
@@ -1020,7 +1038,7 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 			if keys, err = h.st.RoomKeys(ctx, room); err != nil {
 				return store.RoomKey{}, err
 			}
-			best = newestKey(keys)
+			best = sendCandidate(keys)
 		}
 	}
 	h.mu.Lock()
@@ -1029,6 +1047,24 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	}
 	h.mu.Unlock()
 	return best, nil
+}
+
+// sendCandidate is the key to send with among keys: the newest trusted one
+// (an untrusted key may have been planted by someone outside the room).
+// Only a node that holds no trusted key of the room at all — a member added
+// to a room created with --no-history, which cannot read who is in it —
+// falls back to the newest untrusted one (SECURITY.md, known gaps).
+func sendCandidate(keys []store.RoomKey) store.RoomKey {
+	var trusted []store.RoomKey
+	for _, k := range keys {
+		if !k.Untrusted {
+			trusted = append(trusted, k)
+		}
+	}
+	if len(trusted) > 0 {
+		return newestKey(trusted)
+	}
+	return newestKey(keys)
 }
 
 // newestKey is the newest epoch of keys, ties broken by key ID.
@@ -1114,11 +1150,17 @@ func (h *history) createRoom(ctx context.Context, id wire.ID, kind wire.RoomKind
 	}
 	out := []*checked{share}
 	if kind == wire.RoomChannel {
-		op, _, err := h.postContent(ctx, id, &wire.Content{Kind: wire.KindRoomOp, RoomName: name, RoomKind: kind, Private: noHistory})
+		op := &wire.Content{Kind: wire.KindRoomOp, RoomName: name, RoomKind: kind, Private: noHistory}
+		if id != generalRoomID(h.ws) {
+			// Signed by the creator and readable by whoever gets the first
+			// key: a member added later learns from it who is in the room.
+			op.Members = ks.Recipients // sorted by sealShare
+		}
+		op2, _, err := h.postContent(ctx, id, op)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, op)
+		out = append(out, op2)
 	}
 	return out, nil
 }

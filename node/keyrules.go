@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
+	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 )
@@ -18,10 +19,28 @@ import (
 // key. So every member can tell from headers alone which share created a
 // room, and nobody can forge a "first key" for someone else's room. A share
 // that is not the creation waits until this node holds the creation's
-// envelope; a node that can read the creation then takes later shares only
-// from the room's members as it knows them, whatever order they arrived in.
-// A member added later, who cannot read the creation, trusts the members
-// who share with it (SECURITY.md, known gaps).
+// envelope.
+//
+// Then a share is judged by its author against the room's members, once
+// this node knows them from what the creator signed: the creation share's
+// recipients (for its first members), or the creator's name op, which lists
+// them, and then the adds of members, leaves and removals that follow
+// (node/rotate.go). A member added later cannot read the creation share,
+// and may not have read the name op yet when the first shares reach it: it
+// keeps those keys untrusted. They decrypt, so it can read the name op and
+// the room's ops, but they make nobody a member and are no send key while a
+// trusted key exists. Once the members are known, every untrusted key is
+// judged again (rejudgeKeys): a key shared by a member becomes trusted, one
+// planted by anyone else stays untrusted for good.
+
+// shareVerdict is what mayShare decided about a key share.
+type shareVerdict int
+
+const (
+	shareRefused   shareVerdict = 1 // refused and counted, or waiting for the room's creation
+	shareTrusted   shareVerdict = 2
+	shareUntrusted shareVerdict = 3 // the room's members are not known here yet
+)
 
 // channelRoomID is the ID of the channel created by creator's envelope seq.
 func channelRoomID(ws wire.ID, creator []byte, seq uint64) wire.ID {
@@ -42,49 +61,176 @@ func (h *history) createsRoom(e store.Envelope, room wire.ID) bool {
 	return e.Class == wire.ClassKeyShare && e.Room == room && channelRoomID(h.ws, e.Author, e.Seq) == room
 }
 
-// mayShare judges a key share this node opened; false means refused (and
-// counted) or, for a channel whose creation is not held yet, left to wait.
-func (h *history) mayShare(tx *store.Tx, c *checked, ks *wire.KeyShare) (bool, error) {
+// mayShare judges a key share this node opened.
+func (h *history) mayShare(tx *store.Tx, c *checked, ks *wire.KeyShare) (shareVerdict, error) {
 	author := c.hdr.Author
 	switch {
 	case ks.RoomKind == wire.RoomDirect:
-		return true, nil // only its two parties can be recipients (checked by the caller)
+		return shareTrusted, nil // only its two parties can be recipients (checked by the caller)
 	case ks.Room == generalRoomID(h.ws):
 		if ks.Cause == wire.CauseCreate && !bytes.Equal(author, h.genesis.Founder.Peer) {
 			h.count(reasonForbidden) // #general's first key is the founder's
-			return false, nil
+			return shareRefused, nil
 		}
-		return true, nil // every member is in #general
+		return shareTrusted, nil // every member is in #general
 	}
 	if ks.Cause == wire.CauseCreate {
 		if ks.Epoch != 1 || channelRoomID(h.ws, author, c.hdr.Seq) != ks.Room {
 			h.count(reasonForbidden) // a "first key" for a room its author did not create
-			return false, nil
+			return shareRefused, nil
 		}
-		return true, nil
+		return shareTrusted, nil
 	}
-	shares, err := tx.KeyShareAuthors(ks.Room)
+	if _, created, err := h.creatorOf(tx, ks.Room); err != nil || !created {
+		return shareRefused, err // waits, stored, for the room's creation
+	}
+	known, err := tx.MembersKnown(ks.Room)
 	if err != nil {
-		return false, err
+		return shareRefused, err
 	}
-	created := false
-	for _, e := range shares {
-		if h.createsRoom(e, ks.Room) {
-			created = true
-		}
-	}
-	if !created {
-		return false, nil // waits, stored, for the room's creation
+	if !known {
+		return shareUntrusted, nil
 	}
 	members, err := tx.RoomMembers(ks.Room)
 	if err != nil {
-		return false, err
+		return shareRefused, err
 	}
-	if len(members) > 0 && !containsPeer(members, author) {
+	if !containsPeer(members, author) {
 		h.count(reasonForbidden) // only a member of a room shares its keys
-		return false, nil
+		return shareRefused, nil
 	}
-	return true, nil
+	return shareTrusted, nil
+}
+
+// creatorOf returns who created channel room, if this node holds the
+// envelope that did.
+func (h *history) creatorOf(tx *store.Tx, room wire.ID) ([]byte, bool, error) {
+	shares, err := tx.KeyShareAuthors(room)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, e := range shares {
+		if h.createsRoom(e, room) {
+			return e.Author, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// rejudgeKeys judges room's untrusted keys again now that its members are
+// known or have changed: a key becomes trusted when a share of it this node
+// can open came from a current member, and its recipients then count as
+// members, as a trusted share's do (which may let more keys in). Nothing is
+// counted here: a share refused now was taken as untrusted before, or is
+// counted when it arrives.
+func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
+	if room == generalRoomID(h.ws) {
+		return nil
+	}
+	known, err := tx.MembersKnown(room)
+	if err != nil || !known {
+		return err
+	}
+	untrusted, err := tx.UntrustedKeys(room)
+	if err != nil || len(untrusted) == 0 {
+		return err
+	}
+	waiting := map[wire.ID]bool{}
+	for _, id := range untrusted {
+		waiting[id] = true
+	}
+	type opened struct {
+		author     []byte
+		key        wire.ID
+		kind       wire.RoomKind
+		recipients [][]byte
+	}
+	envs, err := tx.KeyShares(room)
+	if err != nil {
+		return err
+	}
+	var shares []opened
+	for _, e := range envs {
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			continue
+		}
+		ks, err := h.id.OpenKeyShare(hdr.Body)
+		if err != nil || ks.Workspace != h.ws || ks.Room != room || !containsPeer(ks.Recipients, hdr.Author) {
+			continue
+		}
+		if id := crypto.RoomKey(ks.Key).ID(); waiting[id] {
+			shares = append(shares, opened{author: hdr.Author, key: id, kind: ks.RoomKind, recipients: ks.Recipients})
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		members, err := tx.RoomMembers(room)
+		if err != nil {
+			return err
+		}
+		for _, s := range shares {
+			if !waiting[s.key] || !containsPeer(members, s.author) {
+				continue
+			}
+			if err := tx.TrustKey(s.key); err != nil {
+				return err
+			}
+			if err := tx.PutRoom(store.Room{ID: room, Kind: s.kind, Members: h.current(s.recipients)}); err != nil {
+				return err
+			}
+			delete(waiting, s.key)
+			changed = true
+		}
+		if changed {
+			h.roomsChanged()
+		}
+	}
+	return nil
+}
+
+// current is the peers of ps that are members of the workspace now: a
+// stale share never brings a removed member back into a room.
+func (h *history) current(ps [][]byte) [][]byte {
+	var out [][]byte
+	for _, p := range ps {
+		if m, ok := h.member(p); ok && !m.removed {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// replayRoomOps computes room's members again from its room ops, in
+// (lamport, author, seq) order, once they became known: ops applied while
+// they were not (an add can only be judged against them) take effect now,
+// in order. Content of the room that still waited for its key is applied
+// too (the ops held include it), and its messages returned.
+func (h *history) replayRoomOps(tx *store.Tx, room wire.ID) ([]store.Message, error) {
+	if err := tx.ResetRoomMembers(room); err != nil {
+		return nil, err
+	}
+	h.roomsChanged()
+	envs, err := tx.RoomOps(room)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []store.Message
+	for _, e := range envs {
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			continue
+		}
+		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
+		if err != nil {
+			return nil, err
+		}
+		if msg != nil {
+			msgs = append(msgs, *msg)
+		}
+	}
+	delete(h.anchored, room)
+	return msgs, h.rejudgeKeys(tx, room)
 }
 
 // reapplyShares runs the shares of room held so far (but the one just

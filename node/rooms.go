@@ -119,6 +119,9 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 		return Room{}, err
 	}
 	for _, k := range keys {
+		if k.Untrusted && r.MembersKnown {
+			continue // no member shared it: it may be planted
+		}
 		share, err := n.hist.shareKey(ctx, &wire.KeyShare{
 			Workspace: n.hist.ws, Room: r.ID, RoomKind: r.Kind, Epoch: k.Epoch, Parent: k.Parent,
 			Cause: wire.CauseReshare, Recipients: [][]byte{n.hist.self, p}, Key: k.Key,
@@ -211,7 +214,7 @@ func (n *Node) roomAddNoHistory(ctx context.Context, r store.Room, p []byte) (Ro
 		return Room{}, err
 	}
 	n.hist.rotateMu.Lock()
-	shares, err := n.hist.rotate(ctx, r, newestKey(keys))
+	shares, err := n.hist.rotate(ctx, r, sendCandidate(keys))
 	n.hist.rotateMu.Unlock()
 	for _, c := range shares {
 		n.publish(c)

@@ -12,24 +12,77 @@ import (
 )
 
 // applyRoomOp stores what a room op says about the room: its name, or who
-// is in it. Leaving and removal take effect at once for this node's view;
-// the next member to send rotates the key away from them.
+// is in it. Each op is judged by its signed author, never by the key that
+// encrypts it (a key may have been planted): the name and first members
+// only from the room's creator, adds only from a member of the room, a
+// removal only from an admin in it, a leave by anyone for itself. Leaving
+// and removal take effect at once for this node's view; the next member to
+// send rotates the key away from them. While this node does not know the
+// room's members, an add cannot be judged: it takes effect when the creator's
+// name op makes them known and the room's ops are applied again in order
+// (replayRoomOps).
 func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) error {
 	room := c.hdr.Room
+	if room == generalRoomID(h.ws) {
+		// Every member is in #general; its name is the founder's.
+		if content.RoomOp == wire.RoomOpName && bytes.Equal(c.hdr.Author, h.genesis.Founder.Peer) {
+			return tx.PutRoom(store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind})
+		}
+		return nil
+	}
+	known, err := tx.MembersKnown(room)
+	if err != nil {
+		return err
+	}
 	switch content.RoomOp {
 	case wire.RoomOpName:
-		return tx.PutRoom(store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind, NoHistory: content.Private})
-	case wire.RoomOpAdd:
-		if m, ok := h.member(content.Peer); !ok || m.removed {
+		creator, ok, err := h.creatorOf(tx, room)
+		if err != nil || !ok {
+			return err // judged again when the creation arrives (reapplyShares)
+		}
+		if !bytes.Equal(creator, c.hdr.Author) {
 			h.count(reasonForbidden)
 			return nil
 		}
-		return tx.PutRoom(store.Room{ID: room, Members: [][]byte{content.Peer}})
+		r := store.Room{ID: room, Name: content.RoomName, Kind: content.RoomKind, NoHistory: content.Private}
+		if !known && len(content.Members) > 0 {
+			// The creator says who the room's first members were.
+			first := append([][]byte{creator}, content.Members...)
+			r.Members, r.MembersKnown = h.current(first), true
+			h.anchored[room] = true
+		}
+		return tx.PutRoom(r)
+	case wire.RoomOpAdd:
+		if !known {
+			return nil // judged once the members are known
+		}
+		members, err := tx.RoomMembers(room)
+		if err != nil {
+			return err
+		}
+		if m, ok := h.member(content.Peer); !ok || m.removed || !containsPeer(members, c.hdr.Author) {
+			h.count(reasonForbidden)
+			return nil
+		}
+		if err := tx.PutRoom(store.Room{ID: room, Members: [][]byte{content.Peer}}); err != nil {
+			return err
+		}
+		return h.rejudgeKeys(tx, room)
 	case wire.RoomOpRemove:
 		// Taking someone else out of a room is for admins who can read it.
 		if h.roleOf(c.hdr.Author) < wire.RoleAdmin {
 			h.count(reasonForbidden)
 			return nil
+		}
+		if known {
+			members, err := tx.RoomMembers(room)
+			if err != nil {
+				return err
+			}
+			if !containsPeer(members, c.hdr.Author) {
+				h.count(reasonForbidden)
+				return nil
+			}
 		}
 		if err := tx.TaintKeys(room, content.Peer); err != nil {
 			return err
@@ -46,12 +99,17 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 
 // needsRotation reports whether the room key k reached someone who may no
 // longer read room: a removed member, or one no longer in the room.
+// A node that does not know a channel's members cannot tell, and does not
+// rotate it: the new key would reach nobody but itself.
 func (h *history) needsRotation(ctx context.Context, room store.Room, k store.RoomKey) (bool, error) {
+	general := room.ID == generalRoomID(h.ws)
+	if room.Kind == wire.RoomChannel && !general && !room.MembersKnown {
+		return false, nil
+	}
 	got, err := h.st.KeyRecipients(ctx, k.KeyID)
 	if err != nil {
 		return false, err
 	}
-	general := room.ID == generalRoomID(h.ws)
 	for _, p := range got {
 		m, ok := h.member(p)
 		if !ok || m.removed {

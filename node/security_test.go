@@ -1087,3 +1087,176 @@ func provisionIdentity(t *testing.T, by *Node, home string) *crypto.Identity {
 	}
 	return id
 }
+
+// TestSecurityKeyPlantedForNewcomer: mal, a member outside ana's private
+// room, shares a made-up key for it with a high epoch to val, who is not in
+// the room yet either (and, in the second run, after val was added), and
+// posts an add of itself under that key. Ana then adds val. Val must write
+// in the room with ana's key, never mal's: mal holds no plaintext of what
+// val writes, is never a member of the room in val's view, and its key is
+// refused (counted) or stays untrusted. Before key trust, val believed the
+// first share it got (SECURITY.md, known gaps), so the first run failed.
+func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	for _, tt := range []struct {
+		name         string
+		plantedFirst bool
+	}{
+		{"planted before the add", true},
+		{"planted after the add", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			nodes, _ := workspace(t, 3)
+			ana, mal, val := nodes[0], nodes[1], nodes[2]
+			eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
+				return mal.hist.memberCount() == 3 && val.hist.memberCount() == 3
+			})
+			if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+				t.Fatal(err)
+			}
+			room := mustRoom(t, ana, "vault")
+			if _, err := ana.Send(ctx, "vault", "the combination is in the drawer"); err != nil {
+				t.Fatal(err)
+			}
+			holds := func(n *Node, author []byte, id wire.ID) func() bool {
+				return func() bool {
+					envs, _ := n.st.EnvelopesAfter(ctx, author, 0, 1000)
+					for _, e := range envs {
+						if e.ID == id {
+							return true
+						}
+					}
+					return false
+				}
+			}
+			// Every member stores every envelope: mal and val hold the creation.
+			eventually(t, 60*time.Second, "mal and val hold the room's creation", func() bool {
+				for _, n := range []*Node{mal, val} {
+					envs, _ := n.st.EnvelopesAfter(ctx, ana.hist.self, 0, 1000)
+					found := false
+					for _, e := range envs {
+						found = found || ana.hist.createsRoom(e, room)
+					}
+					if !found {
+						return false
+					}
+				}
+				return true
+			})
+			key, err := crypto.NewRoomKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			forbidden := val.hist.rejectedCounts()[reasonForbidden]
+			plant := func() {
+				t.Helper()
+				forged, err := mal.hist.shareKey(ctx, &wire.KeyShare{
+					Workspace: mal.hist.ws, Room: room, RoomKind: wire.RoomChannel, Epoch: 1000, Parent: wire.ID{7},
+					Cause: wire.CauseReshare, Recipients: [][]byte{mal.hist.self, val.hist.self}, Key: key,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mal.publish(forged)
+				eventually(t, 60*time.Second, "val holds mal's share", holds(val, mal.hist.self, forged.id))
+				// Under its own key, mal names the room as if it had created
+				// it, with itself among the first members, and adds itself.
+				members := [][]byte{mal.hist.self, val.hist.self}
+				slices.SortFunc(members, bytes.Compare)
+				for _, c := range []*wire.Content{
+					{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpName, RoomName: "mals-vault", RoomKind: wire.RoomChannel, Members: members},
+					{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: mal.hist.self},
+				} {
+					op, _, err := mal.hist.postContent(ctx, room, c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if op.hdr.Key != key.ID() {
+						t.Fatal("mal's room op is not under its own key: the test plants nothing")
+					}
+					mal.publish(op)
+					eventually(t, 60*time.Second, "val holds mal's room op", holds(val, mal.hist.self, op.id))
+				}
+			}
+			if tt.plantedFirst {
+				plant()
+			}
+			if _, err := ana.RoomAdd(ctx, "vault", "Member2"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 60*time.Second, "val reads the room's history", func() bool {
+				got, err := val.Log(ctx, "vault", 10)
+				return err == nil && len(got) == 1 && got[0].Text == "the combination is in the drawer"
+			})
+			eventually(t, 60*time.Second, "val knows it is in the room", func() bool {
+				r, err := val.hist.room(ctx, room)
+				return err == nil && containsPeer(r.Members, val.hist.self)
+			})
+			if !tt.plantedFirst {
+				plant()
+			}
+			canary := "val's canary " + hex.EncodeToString(key[:4])
+			sent, err := val.Send(ctx, "vault", canary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sentID wire.ID
+			if _, err := hex.Decode(sentID[:], []byte(sent.ID)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 60*time.Second, "ana reads val's message", func() bool {
+				got, err := ana.Log(ctx, "vault", 10)
+				return err == nil && len(got) == 2 && got[1].Text == canary
+			})
+			eventually(t, 60*time.Second, "mal holds val's message", holds(mal, val.hist.self, sentID))
+			envs, err := val.st.EnvelopesAfter(ctx, val.hist.self, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range envs {
+				if e.ID == sentID && e.Key == key.ID() {
+					t.Error("val wrote in the room with the key mal planted")
+				}
+			}
+			msgs, err := mal.st.Messages(ctx, room, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				if strings.Contains(m.Text, "canary") || strings.Contains(m.Text, "combination") {
+					t.Errorf("mal reads the room: %q", m.Text)
+				}
+			}
+			r, err := val.hist.room(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if containsPeer(r.Members, mal.hist.self) {
+				t.Error("mal is a member of the room in val's view")
+			}
+			if r.Name != "vault" {
+				t.Errorf("val calls the room #%s: mal renamed it", r.Name)
+			}
+			if !containsPeer(r.Members, ana.hist.self) || !r.MembersKnown {
+				t.Errorf("val's view of the room: %d members, known %v; want ana and val, known", len(r.Members), r.MembersKnown)
+			}
+			keys, err := val.st.RoomKeys(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if k.KeyID == key.ID() && !k.Untrusted {
+					t.Error("val trusts the key mal planted")
+				}
+			}
+			// Mal's name op is refused whenever it comes (only the creator
+			// names a room), and so is its share once val knows the members.
+			if val.hist.rejectedCounts()[reasonForbidden] == forbidden {
+				t.Error("val refused nothing of mal's as forbidden")
+			}
+		})
+	}
+}

@@ -150,7 +150,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 	var rooms []Room
 	err := s.view(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, name, kind, no_history FROM rooms ORDER BY name, id`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, name, kind, no_history, members_known FROM rooms ORDER BY name, id`)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 		index := make(map[wire.ID]int)
 		for rows.Next() {
 			var r Room
-			if err := rows.Scan(idCol{&r.ID}, &r.Name, uintCol[wire.RoomKind]{&r.Kind}, &r.NoHistory); err != nil {
+			if err := rows.Scan(idCol{&r.ID}, &r.Name, uintCol[wire.RoomKind]{&r.Kind}, &r.NoHistory, &r.MembersKnown); err != nil {
 				return err
 			}
 			index[r.ID] = len(rooms)
@@ -196,8 +196,8 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 func (s *Store) Room(ctx context.Context, id wire.ID) (Room, error) {
 	r := Room{ID: id}
 	err := s.view(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT name, kind, no_history FROM rooms WHERE id = ?`, id[:]).
-			Scan(&r.Name, uintCol[wire.RoomKind]{&r.Kind}, &r.NoHistory)
+		err := tx.QueryRowContext(ctx, `SELECT name, kind, no_history, members_known FROM rooms WHERE id = ?`, id[:]).
+			Scan(&r.Name, uintCol[wire.RoomKind]{&r.Kind}, &r.NoHistory, &r.MembersKnown)
 		if err != nil {
 			return err
 		}

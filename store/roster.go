@@ -254,3 +254,75 @@ func (tx *Tx) KeyShareAuthors(room wire.ID) ([]Envelope, error) {
 	}
 	return out, rows.Err()
 }
+
+// MembersKnown reports whether room's members were learnt from what its
+// creator signed (Room.MembersKnown); false for a room not stored.
+func (tx *Tx) MembersKnown(room wire.ID) (bool, error) {
+	var known bool
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT members_known FROM rooms WHERE id = ?`, room[:]).Scan(&known)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("room %s: %w", room, err)
+	}
+	return known, nil
+}
+
+// ResetRoomMembers forgets room's members and that they were known, so
+// that they can be computed again from the room's ops.
+func (tx *Tx) ResetRoomMembers(room wire.ID) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ?`, room[:]); err != nil {
+		return fmt.Errorf("reset members of room %s: %w", room, err)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE rooms SET members_known = 0 WHERE id = ?`, room[:]); err != nil {
+		return fmt.Errorf("reset members of room %s: %w", room, err)
+	}
+	return nil
+}
+
+// UntrustedKeys returns the IDs of room's keys held untrusted.
+func (tx *Tx) UntrustedKeys(room wire.ID) ([]wire.ID, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT key_id FROM room_keys WHERE room = ? AND trusted = 0 ORDER BY epoch, key_id`, room[:])
+	if err != nil {
+		return nil, fmt.Errorf("untrusted keys of room %s: %w", room, err)
+	}
+	defer rows.Close()
+	var out []wire.ID
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return nil, fmt.Errorf("untrusted keys of room %s: %w", room, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// TrustKey marks the room key keyID as trusted.
+func (tx *Tx) TrustKey(keyID wire.ID) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE room_keys SET trusted = 1 WHERE key_id = ?`, keyID[:]); err != nil {
+		return fmt.Errorf("trust room key %s: %w", keyID, err)
+	}
+	return nil
+}
+
+// RoomOps returns, by (lamport, author, seq), the content envelopes of room
+// whose key is held that are neither a message nor an action: its room ops,
+// and content that failed to decode.
+func (tx *Tx) RoomOps(room wire.ID) ([]Envelope, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+prefixed("e.", envelopeCols)+` FROM envelopes e
+		JOIN room_keys k ON k.key_id = e.key AND k.room = e.room
+		WHERE e.room = ? AND e.class = 3 AND e.raw IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
+			AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
+		ORDER BY e.lamport, e.author, e.seq`, room[:])
+	if err != nil {
+		return nil, fmt.Errorf("room ops of room %s: %w", room, err)
+	}
+	envs, err := scanEnvelopes(rows)
+	if err != nil {
+		return nil, fmt.Errorf("room ops of room %s: %w", room, err)
+	}
+	return envs, nil
+}

@@ -538,6 +538,71 @@ func TestRoomKeys(t *testing.T) {
 	}
 }
 
+// TestKeyTrust: a key held untrusted becomes trusted when stored again as
+// trusted or marked so, and never goes back; a room's members, once known,
+// stay known until they are reset.
+func TestKeyTrust(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	room := testID("room")
+	k1 := RoomKey{Room: room, KeyID: testID("k1"), Epoch: 1, Key: testID("s1"), Added: 1, Untrusted: true}
+	k2 := RoomKey{Room: room, KeyID: testID("k2"), Epoch: 2, Parent: k1.KeyID, Key: testID("s2"), Added: 2, Untrusted: true}
+	update(t, s, func(tx *Tx) error {
+		for _, k := range []RoomKey{k1, k2} {
+			if err := tx.PutRoomKey(k); err != nil {
+				return err
+			}
+		}
+		if got, err := tx.UntrustedKeys(room); err != nil || len(got) != 2 {
+			t.Errorf("UntrustedKeys = %v, %v; want both", got, err)
+		}
+		trusted := k1
+		trusted.Untrusted = false
+		if err := tx.PutRoomKey(trusted); err != nil {
+			return err
+		}
+		if err := tx.PutRoomKey(k1); err != nil { // untrusted again: no change
+			return err
+		}
+		if err := tx.TrustKey(k2.KeyID); err != nil {
+			return err
+		}
+		if got, err := tx.UntrustedKeys(room); err != nil || len(got) != 0 {
+			t.Errorf("UntrustedKeys after trusting = %v, %v; want none", got, err)
+		}
+		if known, err := tx.MembersKnown(room); err != nil || known {
+			t.Errorf("MembersKnown of a room not stored = %v, %v", known, err)
+		}
+		if err := tx.PutRoom(Room{ID: room, Kind: wire.RoomChannel, Members: [][]byte{[]byte("ana")}, MembersKnown: true}); err != nil {
+			return err
+		}
+		if err := tx.PutRoom(Room{ID: room, Members: [][]byte{[]byte("bo")}}); err != nil {
+			return err
+		}
+		if known, err := tx.MembersKnown(room); err != nil || !known {
+			t.Errorf("MembersKnown after PutRoom without it = %v, %v; want true", known, err)
+		}
+		return nil
+	})
+	keys, err := s.RoomKeys(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Untrusted {
+			t.Errorf("key %d untrusted after being trusted", k.Epoch)
+		}
+	}
+	r, err := s.Room(ctx, room)
+	if err != nil || !r.MembersKnown || len(r.Members) != 2 {
+		t.Fatalf("Room = %+v, %v; want two members, known", r, err)
+	}
+	update(t, s, func(tx *Tx) error { return tx.ResetRoomMembers(room) })
+	if r, err = s.Room(ctx, room); err != nil || r.MembersKnown || len(r.Members) != 0 {
+		t.Fatalf("Room after reset = %+v, %v; want no members, unknown", r, err)
+	}
+}
+
 func TestMembers(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)

@@ -50,6 +50,10 @@ type Room struct {
 	// NoHistory: later members get only keys from their joining on. Once
 	// set, it stays set.
 	NoHistory bool
+	// MembersKnown: Members were learnt from what the room's creator
+	// signed, so authors of key shares and adds can be judged against
+	// them. Once set, it stays set (ResetRoomMembers clears it).
+	MembersKnown bool
 }
 
 // RoomKey is one epoch's key of a room.
@@ -60,6 +64,10 @@ type RoomKey struct {
 	Parent wire.ID
 	Key    [32]byte
 	Added  int64 // unix ms when this node stored it
+	// Untrusted: no share of it held so far came from someone this node
+	// knows to be a member of the room. It decrypts, but it is not a send
+	// key while a trusted one exists, and its recipients are no members.
+	Untrusted bool
 }
 
 // Member is one entry of the roster as the node last computed it.
@@ -346,12 +354,13 @@ func (tx *Tx) indexedUpTo() (int64, error) {
 // PutRoom creates or updates room r: a non-empty Name and a non-zero Kind
 // overwrite what is stored; Members are added to those stored, never removed.
 func (tx *Tx) PutRoom(r Room) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind, no_history) VALUES (?, ?, ?, ?)
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind, no_history, members_known) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE rooms.name END,
 			kind = CASE WHEN excluded.kind <> 0 THEN excluded.kind ELSE rooms.kind END,
-			no_history = max(rooms.no_history, excluded.no_history)`,
-		r.ID[:], r.Name, int64(r.Kind), r.NoHistory); err != nil {
+			no_history = max(rooms.no_history, excluded.no_history),
+			members_known = max(rooms.members_known, excluded.members_known)`,
+		r.ID[:], r.Name, int64(r.Kind), r.NoHistory, r.MembersKnown); err != nil {
 		return fmt.Errorf("put room %s: %w", r.ID, err)
 	}
 	if len(r.Members) == 0 {
@@ -374,8 +383,8 @@ func (tx *Tx) PutRoom(r Room) error {
 	return nil
 }
 
-// PutRoomKey stores k unless a key with its KeyID is stored already. Added
-// zero means now.
+// PutRoomKey stores k unless a key with its KeyID is stored already; a
+// trusted k makes a stored untrusted one trusted. Added zero means now.
 func (tx *Tx) PutRoomKey(k RoomKey) error {
 	epoch, err := sqlInt("epoch", k.Epoch)
 	if err != nil {
@@ -384,21 +393,23 @@ func (tx *Tx) PutRoomKey(k RoomKey) error {
 	if k.Added == 0 {
 		k.Added = now()
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO room_keys (key_id, room, epoch, parent, key, added)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
-		k.KeyID[:], k.Room[:], epoch, k.Parent[:], k.Key[:], k.Added); err != nil {
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO room_keys (key_id, room, epoch, parent, key, added, trusted)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET trusted = max(room_keys.trusted, excluded.trusted)`,
+		k.KeyID[:], k.Room[:], epoch, k.Parent[:], k.Key[:], k.Added, !k.Untrusted); err != nil {
 		return fmt.Errorf("put room key %s: %w", k.KeyID, err)
 	}
 	return nil
 }
 
-const roomKeyCols = `room, key_id, epoch, parent, key, added`
+const roomKeyCols = `room, key_id, epoch, parent, key, added, trusted`
 
 func scanRoomKey(sc interface{ Scan(...any) error }, k *RoomKey) error {
 	var key []byte
-	if err := sc.Scan(idCol{&k.Room}, idCol{&k.KeyID}, uintCol[uint64]{&k.Epoch}, idCol{&k.Parent}, &key, &k.Added); err != nil {
+	var trusted bool
+	if err := sc.Scan(idCol{&k.Room}, idCol{&k.KeyID}, uintCol[uint64]{&k.Epoch}, idCol{&k.Parent}, &key, &k.Added, &trusted); err != nil {
 		return err
 	}
+	k.Untrusted = !trusted
 	if len(key) != len(k.Key) {
 		return fmt.Errorf("room key %s: stored key has %d bytes", k.KeyID, len(key))
 	}

@@ -71,6 +71,10 @@
 //	  8 peer       bytes    room op add, remove: binary peer ID, at most MaxAuthorBytes
 //	  9 private    varint   0 or 1: room op name of a room that keeps history from
 //	                        later members
+//	 10 members    bytes    repeated, room op name: 0 to MaxRecipients binary peer IDs
+//	                        of 1 to MaxAuthorBytes, in strictly increasing byte order:
+//	                        the room's first members (absent for every other content,
+//	                        so content written before the field keeps its encoding)
 //
 //	FileManifest (DESIGN.md "Files")
 //	  1 name        string  1 to MaxNameBytes

@@ -110,6 +110,11 @@ func testRoomOp() *Content {
 	return &Content{Kind: KindRoomOp, RoomOp: RoomOpRemove, Peer: peer(0xb2)}
 }
 
+func testNameOp() *Content {
+	return &Content{Kind: KindRoomOp, RoomOp: RoomOpName, RoomName: "obras", RoomKind: RoomChannel,
+		Members: [][]byte{peer(0xa1), peer(0xa2), peer(0xb1)}}
+}
+
 func testKeyShare() *KeyShare {
 	var key [32]byte
 	for i := range key {

@@ -35,6 +35,7 @@ func TestGolden(t *testing.T) {
 		{"rosterop_policy", testPolicyOp().Marshal(), decodeRosterOpAny},
 		{"rosterop_invite", testInviteOp().Marshal(), decodeRosterOpAny},
 		{"content_roomop", testRoomOp().Marshal(), decodeContentAny},
+		{"content_nameop", testNameOp().Marshal(), decodeContentAny},
 		{"vector", testVector().Marshal(), decodeVectorAny},
 		{"batch", testBatch().Marshal(), decodeBatchAny},
 		{"batch_tombstones", testBatchTombstones().Marshal(), decodeBatchAny},
@@ -122,6 +123,8 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"invalid-nonminvl": {0x08, 0x81, 0x00},
 			"valid-roomop":     testRoomOp().Marshal(),
 			"invalid-private2": join(pick(fields(testRoomOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7), varintField(9, 2)),
+			"valid-nameop":     testNameOp().Marshal(),
+			"invalid-members":  join(pick(fields(testNameOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7, 8), bytesField(10, peer(0xb1)), bytesField(10, peer(0xa1))),
 		},
 		"FuzzDecodeFileManifest": {
 			"valid":           testManifest().Marshal(),

@@ -131,6 +131,17 @@ func TestReject(t *testing.T) {
 		{"roster kind 8", decodeRosterOpAny, (&RosterOp{Kind: 8}).Marshal(), "field 1 (kind) is 8", false},
 		{"roster policy key too long", decodeRosterOpAny, (&RosterOp{Kind: RosterPolicy, Key: strings.Repeat("k", 65)}).Marshal(), "field 7 (key) is 65 bytes", true},
 		{"room op 4", decodeContentAny, (&Content{Kind: KindRoomOp, RoomOp: 4}).Marshal(), "field 7 (room_op) is 4", false},
+		{"name op members unsorted", decodeContentAny, join(pick(fields(testNameOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7, 8), bytesField(10, peer(0xb1)), bytesField(10, peer(0xa1))), "field 10 (members) element 1 is not above the one before", false},
+		{"name op member twice", decodeContentAny, join(pick(fields(testNameOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7, 8), bytesField(10, peer(0xa1)), bytesField(10, peer(0xa1))), "field 10 (members) element 1 is not above the one before", false},
+		{"name op member empty", decodeContentAny, join(pick(fields(testNameOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7, 8), bytesField(10, nil)), "field 10 (members) is empty", false},
+		{"name op member too long", decodeContentAny, join(pick(fields(testNameOp().Marshal()), 0, 1, 2, 3, 4, 5, 6, 7, 8), bytesField(10, make([]byte, MaxAuthorBytes+1))), "field 10 (members) is 65 bytes", true},
+		{"name op 33 members", decodeContentAny, func() []byte {
+			c := &Content{Kind: KindRoomOp}
+			for i := range MaxRecipients + 1 {
+				c.Members = append(c.Members, []byte{byte(i + 1)})
+			}
+			return c.Marshal()
+		}(), "field 10 (members) has more than 32 elements", true},
 		{"roster role 4", decodeRosterOpAny, (&RosterOp{Kind: RosterRole, Role: 4}).Marshal(), "field 3 (role) is 4, want 0 to 3", false},
 		{"roster target too long", decodeRosterOpAny, (&RosterOp{Kind: RosterRemove, Target: make([]byte, 65)}).Marshal(), "field 4 (target) is 65 bytes", true},
 		{"roster zero member spelled out", decodeRosterOpAny, join(varintField(1, 2), bytesField(2, (&Member{}).Marshal()), pick(fields(testRemoveOp().Marshal()), 2, 3, 4, 5, 6, 7, 8, 9, 10)), "field 2 (member): decode member: field 1 (peer) is empty", false},

@@ -152,6 +152,10 @@ type Content struct {
 	RoomOp   RoomOpKind    // room op: what it does; 0 is RoomOpName
 	Peer     []byte        // room op add, remove: the member concerned
 	Private  bool          // room op name: only invited members, with no history for later ones
+	// Members: room op name by the room's creator: the room's first
+	// members, sorted, at most MaxRecipients. A member added later reads
+	// them to learn who may share the room's keys.
+	Members [][]byte
 }
 
 // RoomOpKind names a room op. The numbers go on the wire.
