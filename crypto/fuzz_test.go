@@ -39,5 +39,18 @@ func FuzzDecryptContent(f *testing.F) {
 		if err == nil && !bytes.Equal(pt, streamed) {
 			t.Fatal("DecryptContent and DecryptContentFrom give different plaintexts")
 		}
+
+		// A disclosed file key opens what the room key opens, the same.
+		fk, ferr := ContentFileKey(fuzzRoomKey, ct)
+		if ferr != nil {
+			return
+		}
+		dpt, derr := DecryptContentWithFileKey(fk, ct)
+		if (err == nil) != (derr == nil) {
+			t.Fatalf("DecryptContent: %v; with the file key: %v", err, derr)
+		}
+		if err == nil && !bytes.Equal(pt, dpt) {
+			t.Fatal("the file key gives another plaintext than the room key")
+		}
 	})
 }

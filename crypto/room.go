@@ -236,6 +236,53 @@ func DecryptContent(k RoomKey, ciphertext []byte) ([]byte, error) {
 	return plaintext, nil
 }
 
+// ContentFileKey returns the age file key of content encrypted to room key
+// k: the key that opens this one envelope and nothing else, for a member to
+// disclose to a newcomer (node/disclose.go).
+func ContentFileKey(k RoomKey, ciphertext []byte) ([16]byte, error) {
+	var fk [16]byte
+	n := ageHeaderLen(ciphertext)
+	if n < 0 {
+		return fk, errors.New("content file key: failed to read header: no MAC line")
+	}
+	key, err := age.DecryptHeader(ciphertext[:n], singleStanza{newRoomIdentity(k)})
+	if err != nil {
+		return fk, fmt.Errorf("content file key: %w", notForUs(err))
+	}
+	if len(key) != len(fk) {
+		return fk, fmt.Errorf("content file key: %d bytes, want %d", len(key), len(fk))
+	}
+	copy(fk[:], key)
+	return fk, nil
+}
+
+// DecryptContentWithFileKey opens content with its disclosed file key. The
+// age header's MAC is checked with that key, so a wrong key is refused
+// before the payload is opened.
+func DecryptContentWithFileKey(fileKey [16]byte, ciphertext []byte) ([]byte, error) {
+	n := ageHeaderLen(ciphertext)
+	if n < 0 {
+		return nil, errors.New("decrypt disclosed content: failed to read header: no MAC line")
+	}
+	fk, err := age.DecryptHeader(ciphertext[:n], singleStanza{disclosedKey(fileKey)})
+	if err != nil {
+		return nil, fmt.Errorf("decrypt disclosed content: %w", err)
+	}
+	plaintext, err := openPayload(fk, ciphertext[n:])
+	if err != nil {
+		return nil, fmt.Errorf("decrypt disclosed content: %w", err)
+	}
+	return plaintext, nil
+}
+
+// disclosedKey is an age identity that "unwraps" every stanza to a file key
+// it was given; age then checks the header MAC with it.
+type disclosedKey [16]byte
+
+func (k disclosedKey) Unwrap([]*age.Stanza) ([]byte, error) {
+	return append([]byte(nil), k[:]...), nil
+}
+
 // ageHeaderLen is the length of the age header that starts b: up to and
 // including the line "--- MAC". The first line that starts with "--- " is
 // that one in any header age parses (stanza lines start with "-> " or are

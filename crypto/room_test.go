@@ -350,3 +350,41 @@ func TestDecryptContentRefusesAlteredPayload(t *testing.T) {
 		t.Fatalf("the unaltered ciphertext: %v", err)
 	}
 }
+
+// TestDisclosedFileKey: the file key of one envelope opens that envelope,
+// the same text as the room key gives, and not another envelope of the
+// same room key; a changed file key fails the header's MAC.
+func TestDisclosedFileKey(t *testing.T) {
+	k, err := NewRoomKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := EncryptContent(k, []byte("ana added ben"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := EncryptContent(k, []byte("the secret plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk, err := ContentFileKey(k, one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecryptContentWithFileKey(fk, one)
+	if err != nil || string(got) != "ana added ben" {
+		t.Fatalf("disclosed key opens %q, %v", got, err)
+	}
+	if got, err := DecryptContentWithFileKey(fk, two); err == nil {
+		t.Fatalf("one envelope's file key opened another: %q", got)
+	}
+	bad := fk
+	bad[0] ^= 1
+	if _, err := DecryptContentWithFileKey(bad, one); err == nil {
+		t.Fatal("a changed file key opened the envelope")
+	}
+	other, _ := NewRoomKey()
+	if _, err := ContentFileKey(other, one); !errors.Is(err, ErrNotForUs) {
+		t.Fatalf("file key with the wrong room key: %v, want ErrNotForUs", err)
+	}
+}

@@ -759,6 +759,12 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 			return nil, err
 		}
 	}
+	if len(ks.Disclosed) > 0 {
+		msgs, err := h.takeDisclosed(tx, ks)
+		if err != nil || h.anchored[ks.Room] {
+			return msgs, err
+		}
+	}
 	waiting, err := tx.Undecrypted(key.ID())
 	if err != nil {
 		return nil, err
@@ -796,8 +802,11 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 		h.mu.Unlock()
 		if !ok {
 			var err error
-			if k, ok, err = tx.RoomKey(c.hdr.Key); err != nil || !ok {
+			if k, ok, err = tx.RoomKey(c.hdr.Key); err != nil {
 				return nil, err
+			}
+			if !ok {
+				return nil, h.applyDisclosed(tx, c)
 			}
 			h.mu.Lock()
 			h.keys[c.hdr.Key] = k
@@ -1026,7 +1035,7 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 		if newest := sendCandidate(keys); newest.KeyID != best.KeyID {
 			best = newest // another send rotated meanwhile
 		} else {
-			shares, err := h.rotate(ctx, r, best)
+			shares, err := h.rotate(ctx, r, best, nil)
 			for _, c := range shares {
 				if h.onPublish != nil {
 					h.onPublish(c)

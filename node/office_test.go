@@ -528,3 +528,86 @@ func TestRoomAddedByMember(t *testing.T) {
 		t.Fatal("a would send with the forged key")
 	}
 }
+
+// TestNoHistoryNewcomer: a room created --no-history, a member added later
+// by another member (not its creator). The newcomer reads nothing from
+// before its join, yet knows who is in the room (its ops were disclosed to
+// it), talks both ways with the first members, and, added in turn by the
+// newcomer, a fourth member learns the members too, from the disclosures the
+// newcomer could make of what was disclosed to it.
+func TestNoHistoryNewcomer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 4)
+	ana, ben, cai, dan := nodes[0], nodes[1], nodes[2], nodes[3]
+	eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
+		for _, n := range nodes {
+			if n.hist.memberCount() != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := ana.CreateRoomNoHistory(ctx, "board", []string{"Member1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ana.Send(ctx, "board", "before cai"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "ben reads #board", func() bool {
+		got, err := ben.Log(ctx, "board", 10)
+		return err == nil && len(got) == 1
+	})
+	room := mustRoom(t, ana, "board")
+	members := func(n *Node, want ...*Node) func() bool {
+		return func() bool {
+			r, err := n.hist.room(ctx, room)
+			if err != nil || !r.MembersKnown || len(r.Members) != len(want) {
+				return false
+			}
+			for _, w := range want {
+				if !containsPeer(r.Members, w.hist.self) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	if _, err := ben.RoomAdd(ctx, "board", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "cai knows #board's members", members(cai, ana, ben, cai))
+	if _, err := ben.Send(ctx, "board", "welcome cai"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "cai reads ben's welcome", func() bool {
+		got, err := cai.Log(ctx, "board", 10)
+		return err == nil && len(got) == 1 && got[0].Text == "welcome cai"
+	})
+	if _, err := cai.Send(ctx, "board", "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{ana, ben} {
+		eventually(t, 60*time.Second, "the first members read cai", func() bool {
+			got, err := n.Log(ctx, "board", 10)
+			return err == nil && len(got) == 3 && got[2].Text == "thanks"
+		})
+	}
+	if _, err := cai.RoomAdd(ctx, "board", "Member3"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "dan knows #board's members", members(dan, ana, ben, cai, dan))
+	for _, n := range []*Node{cai, dan} {
+		got, err := n.Log(ctx, "board", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range got {
+			if m.Text == "before cai" {
+				t.Errorf("%s, added without history, reads %q", n.PeerID(), m.Text)
+			}
+		}
+	}
+}

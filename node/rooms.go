@@ -197,8 +197,9 @@ func (n *Node) roomAfter(ctx context.Context, id wire.ID) (Room, error) {
 }
 
 // roomAddNoHistory adds p to a room created with --no-history: the room op
-// goes out under the old key (p cannot read it), then a new epoch is shared
-// with the members, p among them, so p reads only from here on.
+// goes out under the old key, then a new epoch is shared with the members,
+// p among them, so p reads only from here on; the share discloses the
+// room's ops, so p learns who is in it.
 func (n *Node) roomAddNoHistory(ctx context.Context, r store.Room, p []byte) (Room, error) {
 	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
 	if err != nil {
@@ -213,8 +214,14 @@ func (n *Node) roomAddNoHistory(ctx context.Context, r store.Room, p []byte) (Ro
 	if err != nil {
 		return Room{}, err
 	}
+	// p reads who is in the room from its ops, the add just posted among
+	// them, and nothing else from before (node/disclose.go).
+	disclosed, err := n.hist.disclosures(ctx, r.ID)
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
 	n.hist.rotateMu.Lock()
-	shares, err := n.hist.rotate(ctx, r, sendCandidate(keys))
+	shares, err := n.hist.rotate(ctx, r, sendCandidate(keys), disclosed)
 	n.hist.rotateMu.Unlock()
 	for _, c := range shares {
 		n.publish(c)

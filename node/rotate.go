@@ -149,8 +149,10 @@ func (h *history) rotationRecipients(room store.Room) [][]byte {
 }
 
 // rotate gives room a new key epoch, shared with its current members in
-// key shares of at most MaxRecipients each (this node in every one).
-func (h *history) rotate(ctx context.Context, room store.Room, parent store.RoomKey) ([]*checked, error) {
+// key shares of at most MaxRecipients each (this node in every one). Each
+// share carries disclosed, the file keys of the room's ops for a member
+// who joins without the history (node/disclose.go).
+func (h *history) rotate(ctx context.Context, room store.Room, parent store.RoomKey, disclosed []wire.Disclosure) ([]*checked, error) {
 	if room.Kind == wire.RoomDirect {
 		return nil, fmt.Errorf("rotate a direct room: %w", ErrInvalid)
 	}
@@ -173,6 +175,7 @@ func (h *history) rotate(ctx context.Context, room store.Room, parent store.Room
 		share, err := h.shareKey(ctx, &wire.KeyShare{
 			Workspace: h.ws, Room: room.ID, RoomKind: room.Kind, Epoch: parent.Epoch + 1,
 			Parent: parent.KeyID, Cause: wire.CauseRotate, Recipients: chunk, Key: key,
+			Disclosed: disclosed,
 		})
 		if err != nil {
 			return out, fmt.Errorf("rotate the key of %s: %w", room.ID, err)

@@ -1103,9 +1103,11 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
 		plantedFirst bool
+		noHistory    bool // val reads the room's ops through disclosures (node/disclose.go)
 	}{
-		{"planted before the add", true},
-		{"planted after the add", false},
+		{"planted before the add", true, false},
+		{"planted after the add", false, false},
+		{"no-history room, planted before the add", true, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -1114,7 +1116,11 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 			eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
 				return mal.hist.memberCount() == 3 && val.hist.memberCount() == 3
 			})
-			if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+			create := ana.CreateRoomNamed
+			if tt.noHistory {
+				create = ana.CreateRoomNoHistory
+			}
+			if _, err := create(ctx, "vault", nil); err != nil {
 				t.Fatal(err)
 			}
 			room := mustRoom(t, ana, "vault")
@@ -1187,14 +1193,26 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 			if _, err := ana.RoomAdd(ctx, "vault", "Member2"); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 60*time.Second, "val reads the room's history", func() bool {
-				got, err := val.Log(ctx, "vault", 10)
-				return err == nil && len(got) == 1 && got[0].Text == "the combination is in the drawer"
-			})
+			if !tt.noHistory {
+				eventually(t, 60*time.Second, "val reads the room's history", func() bool {
+					got, err := val.Log(ctx, "vault", 10)
+					return err == nil && len(got) == 1 && got[0].Text == "the combination is in the drawer"
+				})
+			}
 			eventually(t, 60*time.Second, "val knows it is in the room", func() bool {
 				r, err := val.hist.room(ctx, room)
 				return err == nil && containsPeer(r.Members, val.hist.self)
 			})
+			if tt.noHistory {
+				// It knows who is in the room, and reads nothing from before.
+				eventually(t, 60*time.Second, "val knows the room's members", func() bool {
+					r, err := val.hist.room(ctx, room)
+					return err == nil && r.MembersKnown && containsPeer(r.Members, ana.hist.self)
+				})
+				if got, err := val.Log(ctx, "vault", 10); err != nil || len(got) != 0 {
+					t.Fatalf("val, added without history, reads %v (%v)", got, err)
+				}
+			}
 			if !tt.plantedFirst {
 				plant()
 			}

@@ -308,12 +308,13 @@ func (tx *Tx) TrustKey(keyID wire.ID) error {
 }
 
 // RoomOps returns, by (lamport, author, seq), the content envelopes of room
-// whose key is held that are neither a message nor an action: its room ops,
-// and content that failed to decode.
+// whose key is held, or whose file key was disclosed, that are neither a
+// message nor an action: its room ops, and content that failed to decode.
 func (tx *Tx) RoomOps(room wire.ID) ([]Envelope, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+prefixed("e.", envelopeCols)+` FROM envelopes e
-		JOIN room_keys k ON k.key_id = e.key AND k.room = e.room
 		WHERE e.room = ? AND e.class = 3 AND e.raw IS NOT NULL
+			AND (EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key AND k.room = e.room)
+				OR EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id AND d.room = e.room))
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 			AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
 		ORDER BY e.lamport, e.author, e.seq`, room[:])
@@ -325,4 +326,52 @@ func (tx *Tx) RoomOps(room wire.ID) ([]Envelope, error) {
 		return nil, fmt.Errorf("room ops of room %s: %w", room, err)
 	}
 	return envs, nil
+}
+
+// PutDisclosed records the disclosed file key of envelope id of room.
+func (tx *Tx) PutDisclosed(room, id wire.ID, fileKey [16]byte) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO disclosed (envelope, room, file_key) VALUES (?, ?, ?)
+		ON CONFLICT (envelope) DO NOTHING`, id[:], room[:], fileKey[:]); err != nil {
+		return fmt.Errorf("put disclosed key of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Disclosed returns the disclosed file key of envelope id of room, if any.
+func (tx *Tx) Disclosed(room, id wire.ID) ([16]byte, bool, error) {
+	var fk [16]byte
+	var b []byte
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT file_key FROM disclosed WHERE envelope = ? AND room = ?`, id[:], room[:]).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fk, false, nil
+	}
+	if err != nil {
+		return fk, false, fmt.Errorf("disclosed key of %s: %w", id, err)
+	}
+	copy(fk[:], b)
+	return fk, true, nil
+}
+
+// DisclosedIn returns every disclosed file key of room, by envelope ID.
+func (tx *Tx) DisclosedIn(room wire.ID) (map[wire.ID][16]byte, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT envelope, file_key FROM disclosed WHERE room = ?`, room[:])
+	if err != nil {
+		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
+	}
+	defer rows.Close()
+	out := map[wire.ID][16]byte{}
+	for rows.Next() {
+		var id wire.ID
+		var b []byte
+		if err := rows.Scan(idCol{&id}, &b); err != nil {
+			return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
+		}
+		var fk [16]byte
+		copy(fk[:], b)
+		out[id] = fk
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
+	}
+	return out, nil
 }

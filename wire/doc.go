@@ -95,6 +95,9 @@
 //	  7 recipients bytes    repeated, 1 to MaxRecipients binary peer IDs of 1 to
 //	                        MaxAuthorBytes, in strictly increasing byte order
 //	  8 key        bytes    32, not all zero
+//	  9 disclosed  bytes    repeated, 0 to MaxDisclosed: 48 bytes each, a content
+//	                        envelope's ID then its 16-byte age file key, in
+//	                        strictly increasing order of ID
 //
 //	Member (a member's self-signed record)
 //	  1 peer       bytes    binary peer ID, 1 to MaxAuthorBytes

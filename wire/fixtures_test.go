@@ -115,6 +115,17 @@ func testNameOp() *Content {
 		Members: [][]byte{peer(0xa1), peer(0xa2), peer(0xb1)}}
 }
 
+// testDisclosingShare is testKeyShare disclosing two envelopes' file keys.
+func testDisclosingShare() *KeyShare {
+	k := testKeyShare()
+	k.Cause = CauseRotate
+	k.Disclosed = []Disclosure{
+		{Envelope: fill(0x41), FileKey: [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+		{Envelope: fill(0x42), FileKey: [16]byte{0xf0, 0xf1}},
+	}
+	return k
+}
+
 func testKeyShare() *KeyShare {
 	var key [32]byte
 	for i := range key {

@@ -27,6 +27,7 @@ func TestGolden(t *testing.T) {
 		{"header_keyshare", keyShareHeader().Marshal(), decodeHeaderAny},
 		{"envelope", testEnvelope().Marshal(), decodeEnvelopeAny},
 		{"keyshare", testKeyShare().Marshal(), decodeKeyShareAny},
+		{"keyshare_disclosed", testDisclosingShare().Marshal(), decodeKeyShareAny},
 		{"content", testContent().Marshal(), decodeContentAny},
 		{"member", testMember().Marshal(), decodeMemberAny},
 		{"genesis", testGenesis().Marshal(), decodeGenesisAny},
@@ -109,10 +110,16 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"invalid-truncated": env[:len(env)-3],
 		},
 		"FuzzDecodeKeyShare": {
-			"valid":          testKeyShare().Marshal(),
-			"valid-epoch1":   (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{1}, {2}}, Key: fill(3)}).Marshal(),
-			"invalid-unsort": (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{2}, {1}}, Key: fill(3)}).Marshal(),
-			"invalid-empty":  {},
+			"valid":           testKeyShare().Marshal(),
+			"valid-epoch1":    (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{1}, {2}}, Key: fill(3)}).Marshal(),
+			"invalid-unsort":  (&KeyShare{Workspace: fill(1), Room: fill(2), RoomKind: RoomDirect, Epoch: 1, Cause: CauseCreate, Recipients: [][]byte{{2}, {1}}, Key: fill(3)}).Marshal(),
+			"invalid-empty":   {},
+			"valid-disclosed": testDisclosingShare().Marshal(),
+			"invalid-disclosed-unsorted": func() []byte {
+				k := testDisclosingShare()
+				k.Disclosed[0], k.Disclosed[1] = k.Disclosed[1], k.Disclosed[0]
+				return k.Marshal()
+			}(),
 		},
 		"FuzzDecodeContent": {
 			"valid-text":       testContent().Marshal(),

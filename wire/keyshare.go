@@ -8,7 +8,7 @@ import (
 
 var keyShareFields = []string{
 	1: "workspace", 2: "room", 3: "room_kind", 4: "epoch", 5: "parent", 6: "cause",
-	7: "recipients", 8: "key",
+	7: "recipients", 8: "key", 9: "disclosed",
 }
 
 // Marshal returns the canonical encoding of k, the plaintext a key-share envelope
@@ -24,12 +24,20 @@ func (k *KeyShare) Marshal() []byte {
 	for _, r := range k.Recipients {
 		b = appendBytes(b, 7, r)
 	}
-	return appendBytes(b, 8, k.Key[:])
+	b = appendBytes(b, 8, k.Key[:])
+	var d [len(ID{}) + 16]byte
+	for _, x := range k.Disclosed {
+		copy(d[:], x.Envelope[:])
+		copy(d[len(ID{}):], x.FileKey[:])
+		b = appendBytes(b, 9, d[:])
+	}
+	return b
 }
 
 // DecodeKeyShare decodes the canonical encoding of a key share and checks its
 // bounds: one to MaxRecipients recipients in strictly increasing byte order, epoch
-// 1 exactly when there is no parent key, and a key that is not all zeros.
+// 1 exactly when there is no parent key, a key that is not all zeros, and at
+// most MaxDisclosed disclosures in strictly increasing envelope order.
 func DecodeKeyShare(b []byte) (*KeyShare, error) {
 	if len(b) > MaxBodyBytes {
 		return nil, tooLarge("key share", len(b), MaxBodyBytes)
@@ -64,6 +72,24 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 	key := d.id(8)
 	d.check(!key.IsZero(), "field 8 (key) is zero")
 	k.Key = key
+	for d.next(9) {
+		if len(k.Disclosed) == MaxDisclosed {
+			d.tooLargef("field 9 (disclosed) has more than %d elements", MaxDisclosed)
+			break
+		}
+		x := d.bytes(9, len(ID{})+16, len(ID{})+16)
+		if d.err != nil {
+			break
+		}
+		var dc Disclosure
+		copy(dc.Envelope[:], x)
+		copy(dc.FileKey[:], x[len(ID{}):])
+		if n := len(k.Disclosed); n > 0 {
+			d.check(bytes.Compare(k.Disclosed[n-1].Envelope[:], dc.Envelope[:]) < 0,
+				"field 9 (disclosed) element %d is not above the one before", n)
+		}
+		k.Disclosed = append(k.Disclosed, dc)
+	}
 	if err := d.end(b, k.Marshal); err != nil {
 		return nil, err
 	}

@@ -164,6 +164,26 @@ func TestReject(t *testing.T) {
 			return k.Marshal()
 		}(), "field 7 (recipients) element 1 is not above the one before", false},
 		{"keyshare duplicate recipient", decodeKeyShareAny, func() []byte { k := testKeyShare(); k.Recipients[2] = k.Recipients[1]; return k.Marshal() }(), "element 2 is not above the one before", false},
+		{"keyshare unsorted disclosures", decodeKeyShareAny, func() []byte {
+			k := testDisclosingShare()
+			k.Disclosed[0], k.Disclosed[1] = k.Disclosed[1], k.Disclosed[0]
+			return k.Marshal()
+		}(), "field 9 (disclosed) element 1 is not above the one before", false},
+		{"keyshare duplicate disclosure", decodeKeyShareAny, func() []byte {
+			k := testDisclosingShare()
+			k.Disclosed[1] = k.Disclosed[0]
+			return k.Marshal()
+		}(), "field 9 (disclosed) element 1 is not above the one before", false},
+		{"keyshare short disclosure", decodeKeyShareAny, append(testKeyShare().Marshal(), 0x4a, 0x02, 0x01, 0x02), "field 9 (disclosed) is 2 bytes, want at least 48", false},
+		{"keyshare too many disclosures", decodeKeyShareAny, func() []byte {
+			k := testKeyShare()
+			for i := range MaxDisclosed + 1 {
+				var d Disclosure
+				d.Envelope[0], d.Envelope[1] = byte(i>>8), byte(i)
+				k.Disclosed = append(k.Disclosed, d)
+			}
+			return k.Marshal()
+		}(), "field 9 (disclosed) has more than 4096 elements", true},
 		{"keyshare empty recipient", decodeKeyShareAny, func() []byte { k := testKeyShare(); k.Recipients[0] = nil; return k.Marshal() }(), "field 7 (recipients) is empty", false},
 		{"keyshare recipient too long", decodeKeyShareAny, func() []byte {
 			k := testKeyShare()

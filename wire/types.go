@@ -18,6 +18,7 @@ const (
 	MaxPolicyKeyBytes  = 64        // a policy setting's name
 	MaxPolicyValBytes  = 256       // a policy setting's value
 	MaxRecipients      = 32        // recipients of one key share
+	MaxDisclosed       = 4096      // disclosures of one key share (52 bytes each encoded)
 	MaxRecipientBytes  = 2048      // one age recipient string
 	MaxSigBytes        = 64        // an Ed25519 signature
 	MaxBatchEnvelopes  = 256       // envelopes in one sync batch
@@ -287,4 +288,15 @@ type KeyShare struct {
 	Cause      KeyCause
 	Recipients [][]byte // binary peer IDs, sorted, at most MaxRecipients
 	Key        [32]byte
+	// Disclosed opens the room's room ops for a member who joins a room
+	// without its history: the age file key of each room-op envelope, so
+	// it reads who is in the room, and nothing else of what came before.
+	Disclosed []Disclosure // sorted by Envelope, at most MaxDisclosed
+}
+
+// Disclosure is the age file key of one content envelope: it opens that
+// envelope alone (node/disclose.go).
+type Disclosure struct {
+	Envelope ID
+	FileKey  [16]byte
 }
