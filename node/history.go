@@ -125,6 +125,10 @@ type history struct {
 	// the caller of applyContent to replay their ops (replayRoomOps). Only
 	// apply, inside a write, touches it: the store's write lock guards it.
 	anchored map[wire.ID]bool
+	// trustedLate holds the messages that a key judged trusted inside the
+	// current apply let this node read (rejudgeKeys); apply hands them on.
+	// Guarded like anchored.
+	trustedLate []store.Message
 
 	// Hooks set by the node; called outside mu, after commit.
 	onMessages func([]store.Message)
@@ -676,6 +680,8 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			res.msgs = append(res.msgs, more...)
 		}
 	}
+	res.msgs = append(res.msgs, h.trustedLate...)
+	h.trustedLate = h.trustedLate[:0]
 	return res, err
 }
 
@@ -737,7 +743,7 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		return nil, err
 	}
 	h.mu.Lock()
-	h.keys[key.ID()] = store.RoomKey{Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key}
+	h.keys[key.ID()] = store.RoomKey{Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key, Untrusted: !trusted}
 	h.mu.Unlock()
 	if err := tx.AddKeyRecipients(key.ID(), ks.Recipients); err != nil {
 		return nil, err
@@ -792,6 +798,19 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	return msgs, nil
 }
 
+// keyUntrusted reports whether room key keyID is held untrusted
+// (node/keyrules.go).
+func (h *history) keyUntrusted(tx *store.Tx, keyID wire.ID) (bool, error) {
+	h.mu.Lock()
+	k, ok := h.keys[keyID]
+	h.mu.Unlock()
+	if ok {
+		return k.Untrusted, nil
+	}
+	k, ok, err := tx.RoomKey(keyID)
+	return ok && k.Untrusted, err
+}
+
 // applyContent decrypts content whose key this node holds and stores its
 // effect. Content it cannot read stays stored as ciphertext.
 func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error) {
@@ -827,6 +846,14 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 		if content, err = wire.DecodeContent(plain); err != nil {
 			h.count(reasonMalformed)
 			return nil, nil
+		}
+	}
+	if content.Kind != wire.KindRoomOp && !bytes.Equal(c.hdr.Author, h.self) {
+		// A key this node cannot vouch for yet opens the room's ops (who
+		// is in it), not others' messages: those wait, undecrypted, until
+		// a member is found to have shared the key (rejudgeKeys).
+		if untrusted, err := h.keyUntrusted(tx, c.hdr.Key); err != nil || untrusted {
+			return nil, err
 		}
 	}
 	switch content.Kind {

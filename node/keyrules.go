@@ -176,6 +176,16 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 			if err := tx.TrustKey(s.key); err != nil {
 				return err
 			}
+			h.mu.Lock()
+			if k, ok := h.keys[s.key]; ok {
+				k.Untrusted = false
+				h.keys[s.key] = k
+			}
+			h.mu.Unlock()
+			// What the key kept closed opens now.
+			if err := h.applyWaiting(tx, s.key); err != nil {
+				return err
+			}
 			if err := tx.PutRoom(store.Room{ID: room, Kind: s.kind, Members: h.current(s.recipients)}); err != nil {
 				return err
 			}
@@ -184,6 +194,29 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 		}
 		if changed {
 			h.roomsChanged()
+		}
+	}
+	return nil
+}
+
+// applyWaiting applies the content under key keyID that waited for it, and
+// keeps the messages for apply to hand on (trustedLate).
+func (h *history) applyWaiting(tx *store.Tx, keyID wire.ID) error {
+	waiting, err := tx.Undecrypted(keyID)
+	if err != nil {
+		return err
+	}
+	for _, e := range waiting {
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			continue
+		}
+		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
+		if err != nil {
+			return err
+		}
+		if msg != nil {
+			h.trustedLate = append(h.trustedLate, *msg)
 		}
 	}
 	return nil

@@ -1175,6 +1175,7 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 				for _, c := range []*wire.Content{
 					{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpName, RoomName: "mals-vault", RoomKind: wire.RoomChannel, Members: members},
 					{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: mal.hist.self},
+					{Kind: wire.KindText, Text: "mal was here"},
 				} {
 					op, _, err := mal.hist.postContent(ctx, room, c)
 					if err != nil {
@@ -1246,6 +1247,16 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 			for _, m := range msgs {
 				if strings.Contains(m.Text, "canary") || strings.Contains(m.Text, "combination") {
 					t.Errorf("mal reads the room: %q", m.Text)
+				}
+			}
+			// What mal wrote under its key never shows in the room.
+			got, err := val.Log(ctx, "vault", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range got {
+				if m.Text == "mal was here" {
+					t.Error("val shows mal's message in the room")
 				}
 			}
 			r, err := val.hist.room(ctx, room)
