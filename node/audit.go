@@ -125,7 +125,7 @@ func (n *Node) Audit(ctx context.Context, full bool) (AuditReport, error) {
 		Founder: peer.ID(g.Founder.Peer).String(), Created: time.UnixMilli(g.Created).UTC(),
 		Entries: []AuditEntry{}, Chains: []AuditChain{}, Full: full,
 	}
-	items, err := n.auditItems(ctx)
+	items, facts, err := n.auditItems(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("audit: %w", err)
 	}
@@ -140,7 +140,7 @@ func (n *Node) Audit(ctx context.Context, full bool) (AuditReport, error) {
 		names[p] = m.name
 	}
 	h.mu.Unlock()
-	d := auditDescriber{names: names, rooms: rooms, state: newReplay(g), roomNamed: map[wire.ID]string{}}
+	d := auditDescriber{names: names, rooms: rooms, state: newReplay(g), roomNamed: map[wire.ID]string{}, facts: facts}
 	rep.FounderName = d.name(g.Founder.Peer)
 	for i := range items {
 		it := &items[i]
@@ -166,12 +166,15 @@ func (n *Node) Audit(ctx context.Context, full bool) (AuditReport, error) {
 	return rep, nil
 }
 
-// auditItems reads every op the audit lists, in (lamport, author, seq) order.
-func (n *Node) auditItems(ctx context.Context) ([]auditItem, error) {
+// auditItems reads every op the audit lists, in (lamport, author, seq)
+// order, and what the key shares say of the rooms' creators and first
+// members.
+func (n *Node) auditItems(ctx context.Context) ([]auditItem, roomFacts, error) {
 	h := n.hist
+	facts := roomFacts{creator: map[wire.ID][]byte{}, members: map[wire.ID]map[string]bool{}}
 	envs, err := n.st.RosterEnvelopes(ctx)
 	if err != nil {
-		return nil, err
+		return nil, facts, err
 	}
 	items := make([]auditItem, 0, len(envs))
 	for _, e := range envs {
@@ -179,18 +182,28 @@ func (n *Node) auditItems(ctx context.Context) ([]auditItem, error) {
 	}
 	keys, err := n.readableKeys(ctx)
 	if err != nil {
-		return nil, err
+		return nil, facts, err
+	}
+	disclosed, err := n.st.DisclosedKeys(ctx)
+	if err != nil {
+		return nil, facts, err
 	}
 	err = n.st.EachRoomOpCandidate(ctx, func(e store.Envelope) error {
 		k, ok := keys[e.Key]
-		if !ok || k.Room != e.Room {
+		fk, given := disclosed[e.ID]
+		if (!ok || k.Room != e.Room) && !given {
 			return nil
 		}
 		_, hdr, err := wire.DecodeEnvelope(e.Raw)
 		if err != nil {
 			return nil
 		}
-		plain, err := crypto.DecryptContent(crypto.RoomKey(k.Key), hdr.Body)
+		var plain []byte
+		if ok && k.Room == e.Room {
+			plain, err = crypto.DecryptContent(crypto.RoomKey(k.Key), hdr.Body)
+		} else {
+			plain, err = crypto.DecryptContentWithFileKey(fk, hdr.Body) // a --no-history room's op
+		}
 		if err != nil {
 			return nil
 		}
@@ -202,25 +215,35 @@ func (n *Node) auditItems(ctx context.Context) ([]auditItem, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, facts, err
 	}
 	err = n.st.EachKeyShare(ctx, func(e store.Envelope) error {
 		_, hdr, err := wire.DecodeEnvelope(e.Raw)
 		if err != nil {
 			return nil
 		}
+		creation := h.createsRoom(e, e.Room)
+		if creation {
+			facts.creator[e.Room] = e.Author
+		}
 		ks, err := h.id.OpenKeyShare(hdr.Body)
-		if err != nil || ks.Cause != wire.CauseRotate || ks.Room != e.Room {
-			return nil // not for this node, or not a rotation
+		if err != nil || ks.Room != e.Room {
+			return nil // not for this node
+		}
+		if creation && ks.Cause == wire.CauseCreate {
+			facts.setMembers(e.Room, ks.Recipients)
+		}
+		if ks.Cause != wire.CauseRotate {
+			return nil
 		}
 		items = append(items, auditItem{env: e, share: ks})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, facts, err
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].less(&items[j]) })
-	return items, nil
+	return items, facts, nil
 }
 
 // readableKeys is every room key held, by key ID.
@@ -313,6 +336,26 @@ type auditDescriber struct {
 	rooms     map[wire.ID]string // labels of the readable rooms
 	state     *replay
 	roomNamed map[wire.ID]string // the last name op of each room so far
+	facts     roomFacts          // rooms' creators, and members as the ops so far make them
+}
+
+// roomFacts is what the audit knows of rooms as it follows their ops in
+// order, judging them as nodes do (node/rotate.go applyRoomOp): a channel's
+// creator from its ID, its first members from the creation share (when this
+// node could open it) or the creator's name op, then adds by members, leaves
+// and removals. A room whose members are unknown (absent) has its adds
+// judged by the workspace roster alone.
+type roomFacts struct {
+	creator map[wire.ID][]byte
+	members map[wire.ID]map[string]bool
+}
+
+func (f roomFacts) setMembers(room wire.ID, ps [][]byte) {
+	m := map[string]bool{}
+	for _, p := range ps {
+		m[string(p)] = true
+	}
+	f.members[room] = m
 }
 
 // name is a peer's current name, or its short peer ID.
@@ -419,6 +462,15 @@ func (d *auditDescriber) describeRoom(e store.Envelope, c *wire.Content, out *Au
 	who := out.AuthorName
 	switch c.RoomOp {
 	case wire.RoomOpName:
+		creator, known := d.facts.creator[e.Room]
+		if known && !bytes.Equal(creator, e.Author) {
+			out.Op = "rename"
+			out.Text = fmt.Sprintf("%s named %s #%s, but only its creator names a room", who, out.RoomName, c.RoomName)
+			return // not effective
+		}
+		if _, ok := d.facts.members[e.Room]; !ok && known && len(c.Members) > 0 {
+			d.facts.setMembers(e.Room, append([][]byte{creator}, c.Members...))
+		}
 		prev, named := d.roomNamed[e.Room]
 		d.roomNamed[e.Room] = c.RoomName
 		if named {
@@ -436,14 +488,29 @@ func (d *auditDescriber) describeRoom(e store.Envelope, c *wire.Content, out *Au
 		out.Op = "add"
 		out.Text = fmt.Sprintf("%s added %s to %s", who, d.name(c.Peer), out.RoomName)
 		out.Effective = d.state.member(c.Peer)
+		if ms, known := d.facts.members[e.Room]; known {
+			out.Effective = out.Effective && ms[string(e.Author)] // only a member of the room adds
+			if out.Effective {
+				ms[string(c.Peer)] = true
+			}
+		}
 	case wire.RoomOpRemove:
 		out.Op = "remove"
 		out.Text = fmt.Sprintf("%s removed %s from %s", who, d.name(c.Peer), out.RoomName)
 		out.Effective = d.state.role[string(e.Author)] >= wire.RoleAdmin
+		if ms, known := d.facts.members[e.Room]; known {
+			out.Effective = out.Effective && ms[string(e.Author)] // an admin in the room
+			if out.Effective {
+				delete(ms, string(c.Peer))
+			}
+		}
 	case wire.RoomOpLeave:
 		out.Op = "leave"
 		out.Text = fmt.Sprintf("%s left %s", who, out.RoomName)
 		out.Effective = true
+		if ms, known := d.facts.members[e.Room]; known {
+			delete(ms, string(e.Author))
+		}
 	default:
 		out.Op = c.RoomOp.String()
 		out.Text = fmt.Sprintf("%s signed a room op of kind %s in %s", who, c.RoomOp, out.RoomName)

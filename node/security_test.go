@@ -1281,6 +1281,17 @@ func TestSecurityKeyPlantedForNewcomer(t *testing.T) {
 					t.Error("val trusts the key mal planted")
 				}
 			}
+			// Val's audit lists mal's room ops, if it reads them, as
+			// having taken no effect, as val's node judged them.
+			rep, err := val.Audit(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range rep.Entries {
+				if e.Class == "room" && e.Author == mal.PeerID().String() && e.Effective {
+					t.Errorf("val's audit says mal's %s took effect: %s", e.Op, e.Text)
+				}
+			}
 			// Mal's name op is refused whenever it comes (only the creator
 			// names a room), and so is its share once val knows the members.
 			if val.hist.rejectedCounts()[reasonForbidden] == forbidden {

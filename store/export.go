@@ -84,13 +84,15 @@ func (s *Store) EachKeyShare(ctx context.Context, fn func(Envelope) error) error
 }
 
 // EachRoomOpCandidate calls fn, by (lamport, author, seq), for every content
-// envelope whose room key is held that is neither a message nor an action:
-// the room ops, and content that failed to decode. fn must not write to s.
+// envelope whose room key is held (or whose file key was disclosed) that is
+// neither a message nor an action: the room ops, and content that failed to
+// decode. fn must not write to s.
 func (s *Store) EachRoomOpCandidate(ctx context.Context, fn func(Envelope) error) error {
 	// class = 3 is written out so that the planner can use envelopes_content_key.
 	return s.eachEnvelope(ctx, "room ops", fn, `SELECT `+prefixed("e.", envelopeCols)+` FROM envelopes e
-		JOIN room_keys k ON k.key_id = e.key AND k.room = e.room
 		WHERE e.class = 3 AND e.raw IS NOT NULL
+			AND (EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key AND k.room = e.room)
+				OR EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id AND d.room = e.room))
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 			AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
 		ORDER BY e.lamport, e.author, e.seq`)
@@ -230,4 +232,29 @@ func (s *Store) EnvelopeRaw(ctx context.Context, id wire.ID) (raw []byte, held b
 		return nil, false, fmt.Errorf("envelope %s: %w", id, err)
 	}
 	return raw, true, nil
+}
+
+// DisclosedKeys returns every disclosed file key held (node/disclose.go), by
+// envelope ID: the audit reads the room ops they open.
+func (s *Store) DisclosedKeys(ctx context.Context) (map[wire.ID][16]byte, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT envelope, file_key FROM disclosed`)
+	if err != nil {
+		return nil, fmt.Errorf("disclosed keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[wire.ID][16]byte{}
+	for rows.Next() {
+		var id wire.ID
+		var b []byte
+		if err := rows.Scan(idCol{&id}, &b); err != nil {
+			return nil, fmt.Errorf("disclosed keys: %w", err)
+		}
+		var fk [16]byte
+		copy(fk[:], b)
+		out[id] = fk
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("disclosed keys: %w", err)
+	}
+	return out, nil
 }
