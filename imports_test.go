@@ -12,17 +12,18 @@ const module = "github.com/charla-im/charla"
 // the downward direction of DESIGN.md, cmd → api → node → {discovery, store,
 // crypto} → wire.
 var allowed = map[string][]string{
-	"wire":           {},
-	"crypto":         {"wire"},
-	"store":          {"wire"},
-	"discovery":      {},
-	"internal/netns": {},
-	"node":           {"wire", "crypto", "store", "discovery"},
-	"api":            {"node", "wire", "web"},
-	"web":            {},
-	"cmd/charla":     {"cmd/charla/cli"},
-	"cmd/charla/cli": {"api", "node", "wire", "crypto", "discovery"},
-	"bench":          {"node", "wire", "crypto", "store"},
+	"wire":               {},
+	"crypto":             {"wire"},
+	"store":              {"wire"},
+	"discovery":          {},
+	"internal/netns":     {},
+	"internal/webdriver": {},
+	"node":               {"wire", "crypto", "store", "discovery"},
+	"api":                {"node", "wire", "web"},
+	"web":                {},
+	"cmd/charla":         {"cmd/charla/cli"},
+	"cmd/charla/cli":     {"api", "node", "wire", "crypto", "discovery"},
+	"bench":              {"node", "wire", "crypto", "store"},
 }
 
 func TestImportDirection(t *testing.T) {

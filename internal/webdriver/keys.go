@@ -1,0 +1,100 @@
+package webdriver
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Keys that are not characters, as the WebDriver specification's
+// "keyboard actions" table numbers them in Unicode's private use area.
+// Both protocols take the same code points.
+const (
+	Backspace = "\uE003"
+	Tab       = "\uE004"
+	Enter     = "\uE007"
+	Shift     = "\uE008"
+	Control   = "\uE009"
+)
+
+// isModifier reports whether a key is held rather than pressed.
+func isModifier(r rune) bool {
+	return r == '\uE008' || r == '\uE009' || r == '\uE00A' || r == '\uE03D' // Shift, Control, Alt, Meta
+}
+
+// keyActions is one "key" input source that types keys: each key is
+// pressed and released in turn, and a modifier is held down over the next
+// other key only, so Shift+Enter+"c" is Shift+Enter, then c. The same
+// JSON serves BiDi's input.performActions and classic's Perform Actions.
+func keyActions(keys string) []any {
+	var steps []map[string]any
+	var held []string
+	for _, r := range keys {
+		k := string(r)
+		steps = append(steps, map[string]any{"type": "keyDown", "value": k})
+		if isModifier(r) {
+			held = append(held, k)
+			continue
+		}
+		steps = append(steps, map[string]any{"type": "keyUp", "value": k})
+		for i := len(held) - 1; i >= 0; i-- {
+			steps = append(steps, map[string]any{"type": "keyUp", "value": held[i]})
+		}
+		held = held[:0]
+	}
+	for i := len(held) - 1; i >= 0; i-- {
+		steps = append(steps, map[string]any{"type": "keyUp", "value": held[i]})
+	}
+	return []any{map[string]any{"type": "key", "id": "keyboard", "actions": steps}}
+}
+
+// clickActions is one mouse that moves to (x, y) in the viewport and
+// clicks with its main button.
+func clickActions(x, y int) []any {
+	return []any{map[string]any{
+		"type": "pointer", "id": "mouse", "parameters": map[string]string{"pointerType": "mouse"},
+		"actions": []map[string]any{
+			{"type": "pointerMove", "x": x, "y": y, "origin": "viewport"},
+			{"type": "pointerDown", "button": 0},
+			{"type": "pointerUp", "button": 0},
+		},
+	}}
+}
+
+// centerScript is an expression that scrolls the element of a CSS
+// selector into view and returns its center in the viewport, or throws.
+func centerScript(selector string) string {
+	return fmt.Sprintf(`(() => {
+		const e = document.querySelector(%s);
+		if (!e) throw new Error("no element matches " + %[1]s);
+		e.scrollIntoView({ block: "nearest", inline: "nearest" });
+		const r = e.getBoundingClientRect();
+		return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];
+	})()`, quote(selector))
+}
+
+// focusScript is an expression that focuses the element of a CSS selector,
+// or throws.
+func focusScript(selector string) string {
+	return fmt.Sprintf(`(() => {
+		const e = document.querySelector(%s);
+		if (!e) throw new Error("no element matches " + %[1]s);
+		e.focus();
+		return document.activeElement === e;
+	})()`, quote(selector))
+}
+
+// quote is a JavaScript string literal of s.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// isConsoleError says whether a console line reports an error the tests
+// should see: an uncaught exception, a rejected promise nobody handled, or
+// a Content-Security-Policy violation (which browsers log as warnings or
+// errors depending on the engine).
+func isConsoleError(level, text string) bool {
+	return level == "error" || strings.Contains(text, "Content-Security-Policy") ||
+		strings.Contains(text, "Content Security Policy")
+}
