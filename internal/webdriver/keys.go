@@ -62,14 +62,33 @@ func clickActions(x, y int) []any {
 }
 
 // centerScript is an expression that scrolls the element of a CSS
-// selector into view and returns its center in the viewport, or throws.
+// selector to the middle of its scrolling box, waits until it stays in
+// place (a page may re-render or scroll in answer to the scroll), and
+// returns its center in the viewport. It throws if no element matches, or
+// if another element covers that point (a click would reach that one
+// instead: WebDriver's "element click intercepted").
 func centerScript(selector string) string {
-	return fmt.Sprintf(`(() => {
-		const e = document.querySelector(%s);
-		if (!e) throw new Error("no element matches " + %[1]s);
-		e.scrollIntoView({ block: "nearest", inline: "nearest" });
-		const r = e.getBoundingClientRect();
-		return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];
+	return fmt.Sprintf(`(async () => {
+		const find = () => {
+			const e = document.querySelector(%s);
+			if (!e) throw new Error("no element matches " + %[1]s);
+			return e;
+		};
+		find().scrollIntoView({ block: "center", inline: "center" });
+		let last = "";
+		for (let i = 0; i < 40; i++) {
+			await new Promise((resolve) => setTimeout(resolve, 25));
+			const e = find(), r = e.getBoundingClientRect();
+			const x = Math.round(r.left + r.width / 2), y = Math.round(r.top + r.height / 2);
+			if (last !== x + "," + y) {
+				last = x + "," + y;
+				continue;
+			}
+			const hit = document.elementFromPoint(x, y);
+			if (!e.contains(hit)) throw new Error(%[1]s + " is covered by " + (hit ? hit.outerHTML.slice(0, 200) : "nothing") + " at " + last);
+			return [x, y];
+		}
+		throw new Error(%[1]s + " does not stay in place");
 	})()`, quote(selector))
 }
 

@@ -1,0 +1,329 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/internal/webdriver"
+	"github.com/charla-im/charla/node"
+)
+
+// The web UI must work in current Chromium, Firefox and Safari (issue 7).
+// browser_test.go and its siblings drive Chromium through chromedp; the
+// tests here run one office scenario in Firefox, over WebDriver BiDi, and
+// in WebKitGTK, Safari's engine, over WebDriver classic
+// (internal/webdriver).
+
+// drivenPage is one browser with one tab, as internal/webdriver offers it.
+type drivenPage interface {
+	Navigate(ctx context.Context, url string) error
+	Eval(ctx context.Context, expr string, out any) error
+	Click(ctx context.Context, selector string) error
+	Keys(ctx context.Context, selector, keys string) error
+	SetFiles(ctx context.Context, selector string, paths ...string) error
+	Errors(ctx context.Context) ([]string, error)
+	Close() error
+}
+
+var (
+	_ drivenPage = (*webdriver.Firefox)(nil)
+	_ drivenPage = (*webdriver.WebKit)(nil)
+)
+
+// enginePage is a page of the UI in a browser other than Chromium, logged in
+// to one node; its methods fail the test with what went wrong.
+type enginePage struct {
+	t    *testing.T
+	name string
+	b    drivenPage
+}
+
+func (p *enginePage) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 20*time.Second)
+}
+
+// waitFor polls a JavaScript condition in the page for up to 20 seconds.
+func (p *enginePage) waitFor(what, cond string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := p.ctx()
+		var ok bool
+		err = p.b.Eval(ctx, "!!("+cond+")", &ok)
+		cancel()
+		if ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	var page string
+	p.b.Eval(ctx, `document.title + " | " + document.querySelector("#banners")?.innerText + " | " +
+		document.querySelector("#messages")?.innerText.slice(-800) + " | " +
+		[...document.querySelectorAll(".msg .file")].map((f) => f.outerHTML).join()`, &page)
+	p.t.Fatalf("%s: %s: not within 20 s (last error: %v)\npage: %s", p.name, what, err, page)
+}
+
+// eval runs a script that returns true.
+func (p *enginePage) eval(what, script string) {
+	p.t.Helper()
+	ctx, cancel := p.ctx()
+	defer cancel()
+	var ok bool
+	if err := p.b.Eval(ctx, script, &ok); err != nil || !ok {
+		p.t.Fatalf("%s: %s: %v, %v", p.name, what, ok, err)
+	}
+}
+
+func (p *enginePage) click(what, selector string) {
+	p.t.Helper()
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if err := p.b.Click(ctx, selector); err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+}
+
+func (p *enginePage) keys(what, selector, keys string) {
+	p.t.Helper()
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if err := p.b.Keys(ctx, selector, keys); err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+}
+
+func (p *enginePage) checkErrors() {
+	p.t.Helper()
+	ctx, cancel := p.ctx()
+	defer cancel()
+	errs, err := p.b.Errors(ctx)
+	if err != nil {
+		p.t.Errorf("%s: read the page's errors: %v", p.name, err)
+	}
+	for _, e := range errs {
+		p.t.Errorf("%s: the page reported %s", p.name, e)
+	}
+}
+
+// openEnginePage logs b in to ln's UI with a fresh login URL.
+func openEnginePage(t *testing.T, name string, b drivenPage, ln *liveNode) *enginePage {
+	t.Helper()
+	p := &enginePage{t: t, name: name, b: b}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if err := b.Navigate(ctx, ln.srv.NewLoginURL(ln.addr)); err != nil {
+		t.Fatalf("%s: open the UI: %v", name, err)
+	}
+	p.waitFor("the room is shown", `document.querySelector("#room-title").textContent === "#general"`)
+	p.eval("the login token leaves the address bar", `location.hash === ""`)
+	return p
+}
+
+// engineOffice skips in -short mode, then starts Ana's and Bruno's nodes
+// and waits until Bruno reads #general.
+func engineOffice(t *testing.T) (ana, bruno *liveNode) {
+	t.Helper()
+	nodes := workspace(t, "Ana", "Bruno")
+	ana, bruno = nodes[0], nodes[1]
+	eventually(t, 20*time.Second, "Bruno reads #general", func() bool {
+		rooms, _ := bruno.node.Rooms(context.Background())
+		return slices.ContainsFunc(rooms, func(r node.Room) bool { return r.Name == "general" })
+	})
+	return ana, bruno
+}
+
+// prefixed logs lines of one browser under its page's name.
+func prefixed(t *testing.T, name string) func(string, ...any) {
+	return func(format string, args ...any) { t.Logf(name+": "+format, args...) }
+}
+
+// TestFirefox runs the office scenario in Debian's Firefox ESR.
+func TestFirefox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes and Firefox")
+	}
+	exe := webdriver.FindFirefox()
+	if exe == "" {
+		t.Skip("no Firefox found; on Debian: apt-get install firefox-esr")
+	}
+	engineScenario(t, func(name string) drivenPage {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		f, err := webdriver.StartFirefox(ctx, exe, prefixed(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	})
+}
+
+// TestWebKit runs the office scenario in WebKitGTK, Safari's engine.
+func TestWebKit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes and WebKit")
+	}
+	driver, browser := webdriver.FindWebKit()
+	if driver == "" {
+		t.Skip("no WebKitWebDriver and MiniBrowser found; on Debian: apt-get install webkit2gtk-driver")
+	}
+	xvfb := webdriver.FindXvfb()
+	if xvfb == "" {
+		t.Skip("no Xvfb found for WebKitGTK's window; on Debian: apt-get install xvfb")
+	}
+	engineScenario(t, func(name string) drivenPage {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		w, err := webdriver.StartWebKit(ctx, driver, browser, xvfb, prefixed(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	})
+}
+
+// engineScenario: Ana and Bruno, each in a browser of their own so that
+// each page is the one in view, as it is for a person at a desk. A message
+// typed in one page (Shift+Enter for a new line, Enter to send) appears in
+// the other; a direct message and a message in a room Bruno does not look
+// at are counted as unread until he opens them; a search finds a message
+// older than the page loaded and opens it; a file chosen with the file
+// input downloads identical on the other side; and neither page reports an
+// error.
+func engineScenario(t *testing.T, start func(name string) drivenPage) {
+	ana, bruno := engineOffice(t)
+	ctx := context.Background()
+	// The message searched for is older than the first page the UI loads.
+	target, err := ana.node.Send(ctx, "general", "The quarterly budget spreadsheet is on the shared drive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const filler = 60
+	for i := range filler {
+		if _, err := ana.node.Send(ctx, "general", fmt.Sprintf("status update %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, "Bruno holds the whole history", func() bool {
+		log, _ := bruno.node.Log(ctx, "general", filler+10)
+		return len(log) == filler+1
+	})
+
+	began := time.Now()
+	pa := openEnginePage(t, "Ana's page", start("Ana's page"), ana)
+	pb := openEnginePage(t, "Bruno's page", start("Bruno's page"), bruno)
+	t.Logf("two browsers started and logged in in %v", time.Since(began).Round(time.Millisecond))
+	pb.waitFor("history is shown", hasMessage(fmt.Sprintf("status update %d", filler-1)))
+	pb.eval("the searched message is not loaded yet", fmt.Sprintf(`!document.querySelector('article[data-id=%q]')`, target.ID))
+
+	// Typing: Shift+Enter is a new line, Enter sends.
+	pa.keys("type a message", "#text", "Perfect, see you at *ten*"+webdriver.Shift+webdriver.Enter+"Bring the projector")
+	pa.waitFor("Shift+Enter starts a new line", `document.querySelector("#text").value === "Perfect, see you at *ten*\nBring the projector"`)
+	pa.keys("send it", "#text", webdriver.Enter)
+	pa.waitFor("the composer is emptied", `document.querySelector("#text").value === ""`)
+	pb.waitFor("Ana's message appears", hasMessage("Perfect, see you at ten\nBring the projector"))
+	pb.waitFor("italics are rendered", `[...document.querySelectorAll(".msg .body em")].some(e => e.textContent === "ten")`)
+
+	// Unread: a direct message while Bruno reads #general.
+	if _, err := ana.node.Send(ctx, "@Bruno", "Can you call me?"); err != nil {
+		t.Fatal(err)
+	}
+	pb.waitFor("the direct message is counted", `(() => {
+		const b = document.querySelector("#directs button");
+		return b && b.querySelector(".badge")?.textContent === "1" && document.title.startsWith("(1) ");
+	})()`)
+	pb.click("open the direct room", "#directs button")
+	pb.waitFor("the count clears", `!document.querySelector("#directs .badge") && !document.title.startsWith("(")`)
+	pb.waitFor("the direct message is shown", hasMessage("Can you call me?"))
+
+	// Unread: Ana writes in #general while Bruno is in the direct room.
+	pa.keys("write in #general", "#text", "Projector is in room 2"+webdriver.Enter)
+	pb.waitFor("#general is counted", `(() => {
+		const b = [...document.querySelectorAll("#channels button")].find((b) => b.textContent.startsWith("#general"));
+		return b?.querySelector(".badge")?.textContent === "1" && document.title.startsWith("(1) ");
+	})()`)
+	pb.click("open #general", "#channels button")
+	pb.waitFor("#general's count clears", `document.querySelector("#room-title").textContent === "#general" &&
+		!document.querySelector("#channels .badge") && !document.title.startsWith("(")`)
+	pb.waitFor("the new message is shown", hasMessage("Projector is in room 2"))
+
+	// Search, and open the result far back in history.
+	pb.keys("search", "#search", "budget spread*"+webdriver.Enter)
+	pb.waitFor("the result is shown, highlighted", `(() => {
+		const marks = [...document.querySelectorAll("#result-list .result mark")].map((m) => m.textContent);
+		return !document.querySelector("#results").hidden && marks.join(",") === "budget,spreadsheet";
+	})()`)
+	pb.click("open the result", "#result-list .result")
+	pb.waitFor("the message is shown, in view", fmt.Sprintf(`(() => {
+		const m = document.querySelector('article.found[data-id=%q]');
+		if (!m || !document.querySelector("#results").hidden) return false;
+		const box = document.querySelector("#messages").getBoundingClientRect();
+		const r = m.getBoundingClientRect();
+		return r.top >= box.top && r.bottom <= box.bottom;
+	})()`, target.ID))
+
+	// A file, chosen with the file input as in the file dialog.
+	data := make([]byte, 300<<10)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "report 2026.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err = pa.b.SetFiles(sctx, "#file-input", path)
+	cancel()
+	if err != nil {
+		t.Fatalf("choose a file: %v", err)
+	}
+	pa.waitFor("the upload ends", `document.querySelector("#uploads").children.length === 0 &&
+		[...document.querySelectorAll(".msg .file-name")].some((f) => f.textContent === "report 2026.bin")`)
+	pb.waitFor("the file appears with its size", `[...document.querySelectorAll(".msg .file")].some((f) =>
+		f.querySelector(".file-name").textContent === "report 2026.bin" && f.querySelector(".file-size"))`)
+	// The download button's bytes, as the page hands them to the browser.
+	pb.eval("watch downloads", `(() => {
+		const create = URL.createObjectURL;
+		URL.createObjectURL = (b) => { window.downloaded = b; return create(b); };
+		HTMLAnchorElement.prototype.click = function () { window.downloadedAs = this.download; };
+		return true;
+	})()`)
+	pb.click("download", ".msg .file .download")
+	pb.waitFor("the download is handed over", `window.downloadedAs === "report 2026.bin"`)
+	var got string
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err = pb.b.Eval(dctx, `new Promise((resolve, reject) => {
+		const r = new FileReader();
+		r.onload = () => resolve(r.result.slice(r.result.indexOf(",") + 1));
+		r.onerror = () => reject(r.error);
+		r.readAsDataURL(window.downloaded);
+	})`, &got)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(raw) != sha256.Sum256(data) {
+		t.Errorf("downloaded %d bytes that differ from the %d uploaded", len(raw), len(data))
+	}
+
+	pa.checkErrors()
+	pb.checkErrors()
+	if t.Failed() {
+		return
+	}
+	t.Logf("the scenario took %v, the browsers' start included", time.Since(began).Round(time.Millisecond))
+}
