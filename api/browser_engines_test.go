@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -198,10 +202,12 @@ func TestWebKit(t *testing.T) {
 // each page is the one in view, as it is for a person at a desk. A message
 // typed in one page (Shift+Enter for a new line, Enter to send) appears in
 // the other; a direct message and a message in a room Bruno does not look
-// at are counted as unread until he opens them; a search finds a message
-// older than the page loaded and opens it; a file chosen with the file
-// input downloads identical on the other side; and neither page reports an
-// error.
+// at (a mention, picked from the @ list with Tab) are counted as unread
+// until he opens them; scrolling up reads back the page above in place;
+// ArrowUp edits the last message; a search finds a message older than the
+// page loaded and opens it; a file chosen with the file input downloads
+// identical on the other side, and an image is previewed; a room made in
+// the sidebar's dialog reaches Bruno; and neither page reports an error.
 func engineScenario(t *testing.T, start func(name string) drivenPage) {
 	ana, bruno := engineOffice(t)
 	ctx := context.Background()
@@ -228,6 +234,27 @@ func engineScenario(t *testing.T, start func(name string) drivenPage) {
 	pb.waitFor("history is shown", hasMessage(fmt.Sprintf("status update %d", filler-1)))
 	pb.eval("the searched message is not loaded yet", fmt.Sprintf(`!document.querySelector('article[data-id=%q]')`, target.ID))
 
+	// Paging: Ana scrolls to the top of #general; the page above comes and
+	// the message she was at stays where it was (WebKit has no scroll
+	// anchoring of its own; the page does it).
+	pa.waitFor("the newest page is shown", hasMessage(fmt.Sprintf("status update %d", filler-1))+` && !`+hasMessage("quarterly budget"))
+	pa.eval("scroll to the top", `(() => {
+		const box = document.querySelector("#messages");
+		box.scrollTop = 0;
+		const top = box.getBoundingClientRect().top;
+		const first = [...box.querySelectorAll("article")].find((a) => a.getBoundingClientRect().bottom > top);
+		window.anchor = { id: first.dataset.id, offset: first.getBoundingClientRect().top - top };
+		return true;
+	})()`)
+	pa.waitFor("the page above is shown", hasMessage("quarterly budget"))
+	pa.waitFor("the message in view stays in view, where it was", `(() => {
+		const box = document.querySelector("#messages");
+		const a = box.querySelector('article[data-id="' + window.anchor.id + '"]');
+		const offset = a.getBoundingClientRect().top - box.getBoundingClientRect().top;
+		return Math.abs(offset - window.anchor.offset) < 4 && box.scrollTop > 200;
+	})()`)
+	pa.waitFor("the start of the room is shown", `[...document.querySelectorAll("#messages .note")].some((n) => n.textContent === "This is the start of #general.")`)
+
 	// Typing: Shift+Enter is a new line, Enter sends.
 	pa.keys("type a message", "#text", "Perfect, see you at *ten*"+webdriver.Shift+webdriver.Enter+"Bring the projector")
 	pa.waitFor("Shift+Enter starts a new line", `document.querySelector("#text").value === "Perfect, see you at *ten*\nBring the projector"`)
@@ -248,16 +275,32 @@ func engineScenario(t *testing.T, start func(name string) drivenPage) {
 	pb.waitFor("the count clears", `!document.querySelector("#directs .badge") && !document.title.startsWith("(")`)
 	pb.waitFor("the direct message is shown", hasMessage("Can you call me?"))
 
-	// Unread: Ana writes in #general while Bruno is in the direct room.
-	pa.keys("write in #general", "#text", "Projector is in room 2"+webdriver.Enter)
-	pb.waitFor("#general is counted", `(() => {
+	// Unread: Ana mentions Bruno in #general, picking him from the @ list
+	// with Tab, while he is in the direct room.
+	pa.keys("start a mention", "#text", "@Bru")
+	pa.waitFor("the @ list offers Bruno", `(() => {
+		const l = document.querySelector("#mention-list");
+		return !l.hidden && [...l.querySelectorAll("[role=option]")].map((o) => o.textContent).join() === "Bruno";
+	})()`)
+	pa.keys("pick Bruno with Tab", "#text", webdriver.Tab)
+	pa.waitFor("the mention is written out", `document.querySelector("#text").value === "@Bruno " && document.querySelector("#mention-list").hidden`)
+	pa.keys("finish and send", "#text", "projector is in room 2"+webdriver.Enter)
+	pb.waitFor("the mention is counted in the title and marked in the sidebar", `(() => {
 		const b = [...document.querySelectorAll("#channels button")].find((b) => b.textContent.startsWith("#general"));
-		return b?.querySelector(".badge")?.textContent === "1" && document.title.startsWith("(1) ");
+		return document.title.startsWith("(1) ") && b?.querySelector(".badge.mention");
 	})()`)
 	pb.click("open #general", "#channels button")
 	pb.waitFor("#general's count clears", `document.querySelector("#room-title").textContent === "#general" &&
 		!document.querySelector("#channels .badge") && !document.title.startsWith("(")`)
-	pb.waitFor("the new message is shown", hasMessage("Projector is in room 2"))
+	pb.waitFor("the mention is highlighted for him", `[...document.querySelectorAll("article.mention-me")].some((a) => a.textContent.includes("projector is in room 2"))`)
+
+	// Editing from the keyboard: ArrowUp in the empty composer takes Ana's
+	// last message; Control+A and typing replace it.
+	pa.keys("edit the last message", "#text", webdriver.ArrowUp)
+	pa.waitFor("the composer holds it", `document.querySelector("#text").value === "@Bruno projector is in room 2"`)
+	pa.keys("write it anew", "#text", webdriver.Control+"a"+"@Bruno projector is in room 3"+webdriver.Enter)
+	pb.waitFor("the edit shows", `[...document.querySelectorAll("article")].some((a) =>
+		a.textContent.includes("projector is in room 3") && a.querySelector(".edited"))`)
 
 	// Search, and open the result far back in history.
 	pb.keys("search", "#search", "budget spread*"+webdriver.Enter)
@@ -319,6 +362,37 @@ func engineScenario(t *testing.T, start func(name string) drivenPage) {
 	if sha256.Sum256(raw) != sha256.Sum256(data) {
 		t.Errorf("downloaded %d bytes that differ from the %d uploaded", len(raw), len(data))
 	}
+
+	// An image is previewed.
+	img := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for i := range img.Pix {
+		img.Pix[i] = 0xc0
+	}
+	img.Set(3, 3, color.RGBA{R: 255, A: 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "floor plan.png")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	err = pa.b.SetFiles(sctx, "#file-input", path)
+	cancel()
+	if err != nil {
+		t.Fatalf("choose an image: %v", err)
+	}
+	pb.waitFor("the image is previewed", `[...document.querySelectorAll(".msg img.preview")].some((i) =>
+		i.complete && i.naturalWidth === 40 && i.alt.includes("floor plan.png"))`)
+
+	// A room made in the sidebar's dialog.
+	pa.click("open the room dialog", "#new-room")
+	pa.waitFor("the dialog is open, its name field focused", `document.querySelector("#room-dialog").open && document.activeElement.id === "room-name"`)
+	pa.keys("name the room", "#room-name", "ventas")
+	pa.click("create it", "#room-form button[type=submit]")
+	pa.waitFor("the new room is open", `!document.querySelector("#room-dialog").open && document.querySelector("#room-title").textContent === "#ventas"`)
+	pb.waitFor("Bruno has the room", `[...document.querySelectorAll("#channels button")].some((b) => b.textContent === "#ventas")`)
 
 	pa.checkErrors()
 	pb.checkErrors()

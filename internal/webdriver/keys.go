@@ -15,6 +15,7 @@ const (
 	Enter     = "\uE007"
 	Shift     = "\uE008"
 	Control   = "\uE009"
+	ArrowUp   = "\uE013"
 )
 
 // isModifier reports whether a key is held rather than pressed.
