@@ -142,7 +142,12 @@ func StartFirefox(ctx context.Context, exe string, logf func(format string, args
 	// Port 0: Firefox takes a free port and says which on stderr.
 	cmd := exec.Command(exe, "--headless", "--no-remote", "--remote-debugging-port=0",
 		"--profile", profile, "about:blank")
-	cmd.Env = append(browserEnv(dir), "MOZ_CRASHREPORTER_DISABLE=1", "MOZ_HEADLESS_WIDTH=1280", "MOZ_HEADLESS_HEIGHT=760")
+	cmd.Env = append(browserEnv(dir), "MOZ_CRASHREPORTER_DISABLE=1", "MOZ_HEADLESS_WIDTH=1280", "MOZ_HEADLESS_HEIGHT=760",
+		// A release build takes services.settings.server from the
+		// preferences only with this set; without it Firefox went on
+		// looking up firefox.settings.services.mozilla.com (seen with
+		// strace).
+		"MOZ_REMOTE_SETTINGS_DEVTOOLS=1")
 	found := make(chan string, 1)
 	f.proc, err = startLogged(cmd, func(line string) {
 		if m := bidiListening.FindStringSubmatch(line); m != nil {

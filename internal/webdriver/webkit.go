@@ -90,6 +90,12 @@ func StartWebKit(ctx context.Context, driver, browser, xvfb string, logf func(fo
 		SessionID string `json:"sessionId"`
 	}
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
+		// As for Firefox: anything but loopback goes to a closed port of
+		// loopback instead of leaving the machine.
+		"proxy": map[string]any{
+			"proxyType": "manual", "httpProxy": "127.0.0.1:9", "sslProxy": "127.0.0.1:9",
+			"noProxy": []string{"127.0.0.1", "localhost"},
+		},
 		"webkitgtk:browserOptions": map[string]any{
 			"binary": browser,
 			"args":   []string{"--automation"},
@@ -156,7 +162,7 @@ func (w *WebKit) startDriver(ctx context.Context, exe, display string) (string, 
 		l.Close()
 		_, port, _ := net.SplitHostPort(addr)
 		cmd := exec.Command(exe, "--port="+port, "--host=127.0.0.1")
-		cmd.Env = append(browserEnv(w.dir), "DISPLAY="+display)
+		cmd.Env = append(browserEnv(w.dir), "DISPLAY="+display, "GDK_BACKEND=x11")
 		if w.driver, err = startLogged(cmd, w.output("webkit")); err != nil {
 			return "", fmt.Errorf("start %s: %w", exe, err)
 		}
