@@ -334,6 +334,22 @@ func engineScenario(t *testing.T, start func(name string) drivenPage) {
 		[...document.querySelectorAll(".msg .file-name")].some((f) => f.textContent === "report 2026.bin")`)
 	pb.waitFor("the file appears with its size", `[...document.querySelectorAll(".msg .file")].some((f) =>
 		f.querySelector(".file-name").textContent === "report 2026.bin" && f.querySelector(".file-size"))`)
+	// A redraw of the list, here for a new message, keeps the elements of
+	// the messages that did not change: the button under the pointer, or
+	// with the keyboard's focus, is still there after it. (Replaced, it
+	// lost the focus, and a click whose press and release straddled a
+	// redraw did nothing.)
+	pb.eval("focus the download button", `(() => {
+		window.kept = document.querySelector(".msg .file .download");
+		window.kept.focus();
+		return document.activeElement === window.kept;
+	})()`)
+	if _, err := ana.node.Send(ctx, "general", "One more thing"); err != nil {
+		t.Fatal(err)
+	}
+	pb.waitFor("the new message is shown", hasMessage("One more thing"))
+	pb.eval("the button and its focus stay", `document.querySelector(".msg .file .download") === window.kept && document.activeElement === window.kept`)
+
 	// The download button's bytes, as the page hands them to the browser.
 	pb.eval("watch downloads", `(() => {
 		const create = URL.createObjectURL;

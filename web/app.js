@@ -810,8 +810,45 @@ function renderMessages({ stick = false, keep = false } = {}) {
       prev = m;
     }
   }
-  box.replaceChildren(...out);
+  patchChildren(box, out);
   if (stick || (!keep && atBottom)) box.scrollTop = box.scrollHeight;
+}
+
+// patchChildren makes nodes the children of box, keeping each child that
+// equals its replacement where it is. Every event redraws the list (a read
+// marker, a delivery, a message); replacing every element lost the focus
+// of a keyboard user on a message's button, and a click whose press and
+// release fell on either side of a redraw did nothing, as the pressed
+// button was gone.
+function patchChildren(box, nodes) {
+  const old = new Map();
+  for (const c of box.children) old.set(nodeKey(c), c);
+  const want = nodes.map((n) => {
+    const o = old.get(nodeKey(n));
+    return o && o.isEqualNode(n) ? o : n;
+  });
+  const keep = new Set(want);
+  let cur = box.firstChild;
+  for (const n of want) {
+    while (cur && !keep.has(cur)) {
+      const next = cur.nextSibling;
+      cur.remove();
+      cur = next;
+    }
+    if (n === cur) cur = cur.nextSibling;
+    else box.insertBefore(n, cur);
+  }
+  while (cur) {
+    const next = cur.nextSibling;
+    cur.remove();
+    cur = next;
+  }
+}
+
+// nodeKey names a child of the message list: a message by its ID, a day
+// heading or note by its text.
+function nodeKey(n) {
+  return n.dataset.id ? "id:" + n.dataset.id : n.tagName + ":" + n.textContent;
 }
 
 function renderMessage(m, first, seenNames) {
