@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,15 +162,8 @@ func TestFirefox(t *testing.T) {
 	if exe == "" {
 		t.Skip("no Firefox found; on Debian: apt-get install firefox-esr")
 	}
-	engineScenario(t, func(name string) drivenPage {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		f, err := webdriver.StartFirefox(ctx, exe, prefixed(t, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
+	engineScenario(t, func(ctx context.Context, name string) (drivenPage, error) {
+		return webdriver.StartFirefox(ctx, exe, prefixed(t, name))
 	})
 }
 
@@ -186,15 +180,8 @@ func TestWebKit(t *testing.T) {
 	if xvfb == "" {
 		t.Skip("no Xvfb found for WebKitGTK's window; on Debian: apt-get install xvfb")
 	}
-	engineScenario(t, func(name string) drivenPage {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		w, err := webdriver.StartWebKit(ctx, driver, browser, xvfb, prefixed(t, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { w.Close() })
-		return w
+	engineScenario(t, func(ctx context.Context, name string) (drivenPage, error) {
+		return webdriver.StartWebKit(ctx, driver, browser, xvfb, prefixed(t, name))
 	})
 }
 
@@ -208,7 +195,7 @@ func TestWebKit(t *testing.T) {
 // page loaded and opens it; a file chosen with the file input downloads
 // identical on the other side, and an image is previewed; a room made in
 // the sidebar's dialog reaches Bruno; and neither page reports an error.
-func engineScenario(t *testing.T, start func(name string) drivenPage) {
+func engineScenario(t *testing.T, start func(ctx context.Context, name string) (drivenPage, error)) {
 	ana, bruno := engineOffice(t)
 	ctx := context.Background()
 	// The message searched for is older than the first page the UI loads.
@@ -227,9 +214,32 @@ func engineScenario(t *testing.T, start func(name string) drivenPage) {
 		return len(log) == filler+1
 	})
 
+	// The two browsers start side by side: most of their start is waiting.
 	began := time.Now()
-	pa := openEnginePage(t, "Ana's page", start("Ana's page"), ana)
-	pb := openEnginePage(t, "Bruno's page", start("Bruno's page"), bruno)
+	names := []string{"Ana's page", "Bruno's page"}
+	browsers := make([]drivenPage, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			defer cancel()
+			browsers[i], errs[i] = start(sctx, name)
+		})
+	}
+	wg.Wait()
+	for i := range names {
+		if errs[i] == nil {
+			t.Cleanup(func() { browsers[i].Close() })
+		}
+	}
+	for i, name := range names {
+		if errs[i] != nil {
+			t.Fatalf("%s: start the browser: %v", name, errs[i])
+		}
+	}
+	pa := openEnginePage(t, names[0], browsers[0], ana)
+	pb := openEnginePage(t, names[1], browsers[1], bruno)
 	t.Logf("two browsers started and logged in in %v", time.Since(began).Round(time.Millisecond))
 	pb.waitFor("history is shown", hasMessage(fmt.Sprintf("status update %d", filler-1)))
 	pb.eval("the searched message is not loaded yet", fmt.Sprintf(`!document.querySelector('article[data-id=%q]')`, target.ID))

@@ -81,11 +81,6 @@ func StartWebKit(ctx context.Context, driver, browser, xvfb string, logf func(fo
 	if err != nil {
 		return nil, err
 	}
-	addr, err := w.startDriver(ctx, driver, display)
-	if err != nil {
-		return nil, err
-	}
-
 	var session struct {
 		SessionID string `json:"sessionId"`
 	}
@@ -101,9 +96,26 @@ func StartWebKit(ctx context.Context, driver, browser, xvfb string, logf func(fo
 			"args":   []string{"--automation"},
 		},
 	}}}
-	w.base = "http://" + addr
-	if err := w.do(ctx, "POST", "/session", caps, &session); err != nil {
-		return nil, fmt.Errorf("new WebKit session: %w", err)
+	// On a loaded machine a new session once never answered: the driver
+	// waited for a MiniBrowser that did not come. A second driver is
+	// given one more chance.
+	for attempt := 1; ; attempt++ {
+		addr, err := w.startDriver(ctx, driver, display)
+		if err != nil {
+			return nil, err
+		}
+		w.base = "http://" + addr
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = w.do(sctx, "POST", "/session", caps, &session)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == 2 || ctx.Err() != nil {
+			return nil, fmt.Errorf("new WebKit session: %w", err)
+		}
+		w.output("webkit")(fmt.Sprintf("new session: %v; starting the driver again", err))
+		w.driver.stop(5 * time.Second)
 	}
 	w.base += "/session/" + session.SessionID
 	if err := w.do(ctx, "POST", "/window/rect", map[string]int{"width": 1280, "height": 760}, nil); err != nil {
