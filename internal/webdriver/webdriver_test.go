@@ -144,6 +144,9 @@ func exercise(t *testing.T, p page, url string) {
 }
 
 func TestFirefox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Firefox")
+	}
 	exe := FindFirefox()
 	if exe == "" {
 		t.Skip("no Firefox found; on Debian: apt-get install firefox-esr")
@@ -157,6 +160,9 @@ func TestFirefox(t *testing.T) {
 }
 
 func TestWebKit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts WebKit")
+	}
 	driver, browser := FindWebKit()
 	if driver == "" {
 		t.Skip("no WebKitWebDriver and MiniBrowser found; on Debian: apt-get install webkit2gtk-driver")
