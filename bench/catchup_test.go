@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -39,7 +40,9 @@ import (
 // Set CHARLA_BENCH_CATCHUP_SETUP to a directory to keep the setup there
 // and reuse it in later runs (delete it after changing what the setup
 // writes): a run then takes seconds, and a -cpuprofile shows the catch-up
-// rather than the 10,000 sends.
+// rather than the 10,000 sends. CHARLA_BENCH_CATCHUP_PROFILE=FILE writes a
+// CPU profile of the catch-up alone (from opening the laptop until it holds
+// everything) to FILE.
 //
 // Its metrics:
 //
@@ -156,6 +159,7 @@ func runCatchUp(b *testing.B) catchUpResult {
 
 	// The catch-up.
 	var r catchUpResult
+	stopProfile := profileCatchUp(b)
 	cpu0 := processCPU()
 	t0 := time.Now()
 	laptop := start(laptopHome, serverAddr)
@@ -185,6 +189,7 @@ func runCatchUp(b *testing.B) catchUpResult {
 	}
 	r.catchUp = time.Since(t0)
 	r.cpu = processCPU() - cpu0
+	stopProfile()
 
 	if got := countMessages(b, laptop); got != catchUpMessages {
 		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
@@ -351,6 +356,31 @@ func reuseCatchUpSetup(b *testing.B, keep, serverHome, laptopHome string) {
 	for _, c := range [][2]string{{kServer, serverHome}, {kLaptop, laptopHome}} {
 		if err := os.CopyFS(c[1], os.DirFS(c[0])); err != nil {
 			b.Fatalf("copy the kept catch-up setup: %v", err)
+		}
+	}
+}
+
+// profileCatchUp starts a CPU profile of the catch-up alone when
+// CHARLA_BENCH_CATCHUP_PROFILE names a file (-cpuprofile would also cover
+// opening the server, the checks after the catch-up and the store
+// baseline), and returns the function that stops it.
+func profileCatchUp(b *testing.B) func() {
+	path := os.Getenv("CHARLA_BENCH_CATCHUP_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("profile the catch-up (not with -cpuprofile as well): %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

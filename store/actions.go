@@ -52,7 +52,7 @@ func (tx *Tx) PutAction(a Action) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.stmt(tx.s.ws.putAction).ExecContext(tx.ctx,
+	if _, err := tx.stmt(tx.s.ws.putAction).ExecContext(tx.short,
 		a.ID[:], a.Room[:], a.Target[:], a.Author, seq, lamport, int64(a.Kind), a.Text); err != nil {
 		return fmt.Errorf("put action %s: %w", a.ID, err)
 	}
@@ -62,7 +62,7 @@ func (tx *Tx) PutAction(a Action) error {
 // Actions returns the actions naming target, oldest first by (lamport,
 // author, seq), as this transaction sees them.
 func (tx *Tx) Actions(target wire.ID) ([]Action, error) {
-	rows, err := tx.stmt(tx.s.ws.actions).QueryContext(tx.ctx, target[:])
+	rows, err := tx.stmt(tx.s.ws.actions).QueryContext(tx.short, target[:])
 	if err != nil {
 		return nil, fmt.Errorf("actions on %s: %w", target, err)
 	}

@@ -23,7 +23,7 @@ func (tx *Tx) feed(author []byte) (*feed, error) {
 		return f, nil
 	}
 	f := &feed{}
-	err := tx.stmt(tx.s.ws.head).QueryRowContext(tx.ctx, author).Scan(uintCol[uint64]{&f.head.Seq}, idCol{&f.head.ID})
+	err := tx.stmt(tx.s.ws.head).QueryRowContext(tx.short, author).Scan(uintCol[uint64]{&f.head.Seq}, idCol{&f.head.ID})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("feed head: %w", err)
 	}
@@ -43,7 +43,7 @@ func (tx *Tx) storedAbove(author []byte, seq uint64) (bool, error) {
 		return false, nil
 	}
 	var one int
-	err := tx.stmt(tx.s.ws.aboveHead).QueryRowContext(tx.ctx, author, int64(seq)).Scan(&one)
+	err := tx.stmt(tx.s.ws.aboveHead).QueryRowContext(tx.short, author, int64(seq)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -59,7 +59,7 @@ func (tx *Tx) flushFeed(author string) error {
 	if !ok || !f.dirty {
 		return nil
 	}
-	if _, err := tx.stmt(tx.s.ws.putHead).ExecContext(tx.ctx, []byte(author), int64(f.head.Seq), f.head.ID[:]); err != nil {
+	if _, err := tx.stmt(tx.s.ws.putHead).ExecContext(tx.short, []byte(author), int64(f.head.Seq), f.head.ID[:]); err != nil {
 		return fmt.Errorf("advance head to %d: %w", f.head.Seq, err)
 	}
 	f.dirty = false

@@ -328,7 +328,7 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(tx *Tx) error)
 	}
 	defer sqlTx.Rollback() // a no-op once committed
 
-	tx := &Tx{ctx: ctx, tx: sqlTx, s: s, stmts: make(map[*sql.Stmt]*sql.Stmt, 8), textMark: -1}
+	tx := &Tx{ctx: ctx, short: context.WithoutCancel(ctx), tx: sqlTx, s: s, stmts: make(map[*sql.Stmt]*sql.Stmt, 8), textMark: -1}
 	if err := fn(tx); err != nil {
 		return err
 	}

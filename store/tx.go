@@ -93,7 +93,14 @@ type Head struct {
 // Tx is one write transaction, valid only inside the function given to
 // Update. Its reads see its own writes.
 type Tx struct {
-	ctx   context.Context
+	ctx context.Context
+	// short is ctx without its cancellation, for the prepared statements of
+	// the ingest path (see stmt), each a lookup or write of a row or a few
+	// by key. modernc's driver starts a goroutine per statement to watch a
+	// context that can end, ~8 µs, a fifth of such a statement; a
+	// cancelled ctx still ends the transaction: database/sql rolls it back,
+	// and PutEnvelope and PutMessage check it first.
+	short context.Context
 	tx    *sql.Tx
 	s     *Store
 	stmts map[*sql.Stmt]*sql.Stmt // the store's prepared statements bound to tx
@@ -109,6 +116,7 @@ type Tx struct {
 
 // stmt returns the store's prepared statement st bound to this transaction.
 // Binding reuses the statement already prepared on the writer connection.
+// Run it with tx.short.
 func (tx *Tx) stmt(st *sql.Stmt) *sql.Stmt {
 	if t, ok := tx.stmts[st]; ok {
 		return t
@@ -131,10 +139,13 @@ func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
 	if err := e.check(); err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
+	if err := tx.ctx.Err(); err != nil {
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
 	if e.Received == 0 {
 		e.Received = now()
 	}
-	res, err := tx.stmt(tx.s.ws.putEnvelope).ExecContext(tx.ctx,
+	res, err := tx.stmt(tx.s.ws.putEnvelope).ExecContext(tx.short,
 		e.ID[:], e.Author, int64(e.Seq), e.Prev[:], int64(e.Lamport), e.Time,
 		int64(e.Class), e.Room[:], e.Key[:], e.Raw, e.Received)
 	if err != nil {
@@ -231,7 +242,7 @@ func (tx *Tx) storedAt(author []byte, seq uint64) (wire.ID, bool, error) {
 	if err != nil {
 		return id, false, nil // nothing is stored that high
 	}
-	err = tx.stmt(tx.s.ws.envelopeAt).QueryRowContext(tx.ctx, author, s).Scan(idCol{&id})
+	err = tx.stmt(tx.s.ws.envelopeAt).QueryRowContext(tx.short, author, s).Scan(idCol{&id})
 	if errors.Is(err, sql.ErrNoRows) {
 		return id, false, nil
 	}
@@ -283,6 +294,9 @@ func (tx *Tx) putMessage(m Message) error {
 	if len(m.Author) == 0 || m.Seq == 0 {
 		return errors.New("need an author and a seq")
 	}
+	if err := tx.ctx.Err(); err != nil {
+		return err
+	}
 	seq, err := sqlInt("seq", m.Seq)
 	if err != nil {
 		return err
@@ -292,7 +306,7 @@ func (tx *Tx) putMessage(m Message) error {
 		return err
 	}
 
-	res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.ctx,
+	res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.short,
 		m.ID[:], m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text)
 	if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 		return errors.New("its envelope is not stored")
@@ -311,10 +325,10 @@ func (tx *Tx) putMessage(m Message) error {
 	// Stored already: replace it, and its search entry if it has one.
 	var rowid int64
 	var old string
-	if err := tx.stmt(tx.s.ws.message).QueryRowContext(tx.ctx, m.ID[:]).Scan(&rowid, &old); err != nil {
+	if err := tx.stmt(tx.s.ws.message).QueryRowContext(tx.short, m.ID[:]).Scan(&rowid, &old); err != nil {
 		return err
 	}
-	if _, err := tx.stmt(tx.s.ws.setMessage).ExecContext(tx.ctx,
+	if _, err := tx.stmt(tx.s.ws.setMessage).ExecContext(tx.short,
 		m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text, rowid); err != nil {
 		return err
 	}
@@ -330,10 +344,10 @@ func (tx *Tx) putMessage(m Message) error {
 	}
 	// External-content FTS5 deletes by the old values, which must be
 	// exactly what was indexed.
-	if _, err := tx.stmt(tx.s.ws.unindexText).ExecContext(tx.ctx, rowid, old); err != nil {
+	if _, err := tx.stmt(tx.s.ws.unindexText).ExecContext(tx.short, rowid, old); err != nil {
 		return fmt.Errorf("unindex: %w", err)
 	}
-	if _, err := tx.stmt(tx.s.ws.indexText).ExecContext(tx.ctx, rowid, m.Text); err != nil {
+	if _, err := tx.stmt(tx.s.ws.indexText).ExecContext(tx.short, rowid, m.Text); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil
@@ -343,7 +357,7 @@ func (tx *Tx) putMessage(m Message) error {
 // indexed, those above wait for the indexer.
 func (tx *Tx) indexedUpTo() (int64, error) {
 	if tx.textMark < 0 {
-		if err := tx.stmt(tx.s.ws.textMark).QueryRowContext(tx.ctx).Scan(&tx.textMark); err != nil {
+		if err := tx.stmt(tx.s.ws.textMark).QueryRowContext(tx.short).Scan(&tx.textMark); err != nil {
 			tx.textMark = -1
 			return 0, fmt.Errorf("text index mark: %w", err)
 		}
