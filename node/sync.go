@@ -141,8 +141,8 @@ func (n *Node) handleSync(s network.Stream) {
 }
 
 // readChunk reads the envelopes of chunk listed by header, by ID: per
-// author one read of the seqs the chunk spans, in the order they are stored.
-// A tombstone's entry is nil; an envelope no longer held has none.
+// author one read of the seqs the chunk spans. A tombstone's entry is nil;
+// an envelope no longer held has none.
 func (n *Node) readChunk(chunk []store.Envelope) (map[wire.ID][]byte, error) {
 	type span struct{ lo, hi uint64 }
 	spans := map[string]span{}
@@ -159,12 +159,8 @@ func (n *Node) readChunk(chunk []store.Envelope) (map[wire.ID][]byte, error) {
 	}
 	raws := make(map[wire.ID][]byte, len(chunk))
 	for a, sp := range spans {
-		es, err := n.st.EnvelopesAfter(n.ctx, []byte(a), sp.lo-1, int(sp.hi-sp.lo+1))
-		if err != nil {
+		if err := n.st.Raws(n.ctx, []byte(a), sp.lo, sp.hi, raws); err != nil {
 			return nil, err
-		}
-		for _, e := range es {
-			raws[e.ID] = e.Raw
 		}
 	}
 	return raws, nil

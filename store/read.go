@@ -329,6 +329,34 @@ func (s *Store) EnvelopesAfter(ctx context.Context, author []byte, after uint64,
 	return envs, nil
 }
 
+// Raws adds to into the encoded envelopes of author from seq lo to hi, by
+// ID: what a sync server sends of a batch it listed with HeadersAfter. A
+// tombstone's entry is nil; a seq not held has none. Only the ID and the
+// bytes are read, not the header's columns, which the listing holds.
+func (s *Store) Raws(ctx context.Context, author []byte, lo, hi uint64, into map[wire.ID][]byte) error {
+	if lo > hi || lo >= math.MaxInt64 {
+		return nil
+	}
+	hi = min(hi, math.MaxInt64)
+	rows, err := s.rs.raws.QueryContext(ctx, author, int64(lo), int64(hi))
+	if err != nil {
+		return fmt.Errorf("envelopes from seq %d to %d: %w", lo, hi, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id wire.ID
+		var raw []byte
+		if err := rows.Scan(idCol{&id}, &raw); err != nil {
+			return fmt.Errorf("envelopes from seq %d to %d: %w", lo, hi, err)
+		}
+		into[id] = raw
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("envelopes from seq %d to %d: %w", lo, hi, err)
+	}
+	return nil
+}
+
 // HeadersAfter is EnvelopesAfter without the envelopes' bytes: Raw is nil.
 // A sync server lists and sorts what to send with it, and reads each
 // envelopes (EnvelopesAfter) a batch at a time, so the first batch leaves at once

@@ -89,6 +89,7 @@ type readStmts struct {
 	hasEnvelope    *sql.Stmt
 	envelopesAfter *sql.Stmt
 	headersAfter   *sql.Stmt
+	raws           *sql.Stmt
 	actions        *sql.Stmt
 	action         *sql.Stmt
 }
@@ -230,6 +231,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{s.r, &s.rs.headersAfter, `SELECT id, author, seq, prev, lamport, time, class, room, key, NULL, received
 			FROM envelopes WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{s.r, &s.rs.raws, `SELECT id, raw FROM envelopes WHERE author = ? AND seq BETWEEN ? AND ?`},
 		{s.r, &s.rs.actions, actionsQuery},
 		{s.r, &s.rs.action, `SELECT ` + actionCols + ` FROM actions WHERE id = ?`},
 		{s.r, &s.rs.messages, `SELECT ` + messageCols + ` FROM messages WHERE room = ?

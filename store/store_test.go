@@ -701,6 +701,60 @@ func TestEnvelopesAfter(t *testing.T) {
 	}
 }
 
+func TestRaws(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	envs := chain("ana", 6, testID("room"), testID("key"))
+	tomb := envs[2] // seq 3 held as a tombstone
+	tomb.Raw, tomb.Key = nil, wire.ID{}
+	update(t, s, func(tx *Tx) error {
+		for _, i := range []int{0, 1, 4, 5} { // seq 4 missing
+			if _, err := tx.PutEnvelope(envs[i]); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.PutTombstone(tomb); err != nil {
+			return err
+		}
+		_, err := tx.PutEnvelope(chain("bo", 3, testID("room"), testID("key"))[1])
+		return err
+	})
+	tests := []struct {
+		name   string
+		lo, hi uint64
+		want   []uint64 // seqs with an entry; 3 is the tombstone
+	}{
+		{"all", 1, 6, []uint64{1, 2, 3, 5, 6}},
+		{"a span", 2, 5, []uint64{2, 3, 5}},
+		{"one", 6, 6, []uint64{6}},
+		{"past the end", 7, 100, nil},
+		{"empty span", 5, 4, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := map[wire.ID][]byte{}
+			if err := s.Raws(ctx, []byte("ana"), tt.lo, tt.hi, got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("%d entries, want %d (seqs %v)", len(got), len(tt.want), tt.want)
+			}
+			for _, seq := range tt.want {
+				e := envs[seq-1]
+				raw, ok := got[e.ID]
+				switch {
+				case !ok:
+					t.Errorf("seq %d: no entry", seq)
+				case seq == 3 && raw != nil:
+					t.Errorf("the tombstone at seq 3 has bytes")
+				case seq != 3 && !bytes.Equal(raw, e.Raw):
+					t.Errorf("seq %d: %d bytes, want its %d", seq, len(raw), len(e.Raw))
+				}
+			}
+		})
+	}
+}
+
 func TestSearch(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
