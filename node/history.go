@@ -85,6 +85,9 @@ type history struct {
 	genesis *wire.Genesis
 	log     *slog.Logger
 
+	// verifier checks signatures, faster for authors it has seen often.
+	verifier *crypto.Verifier
+
 	// forksHeld is non-zero once this node holds a fork: only then must a
 	// stored envelope be looked for among the forks (a statement per envelope).
 	forksHeld atomic.Int64
@@ -147,6 +150,7 @@ func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog
 		ws:       g.ID(),
 		genesis:  g,
 		log:      log,
+		verifier: crypto.NewVerifier(),
 		members:  map[string]memberState{},
 		pending:  map[string][]*checked{},
 		rejected: map[string]int64{},
@@ -338,7 +342,7 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 			return c, outDuplicate, ""
 		}
 	}
-	if err := crypto.VerifyEnvelope(env, hdr); err != nil {
+	if err := h.verifier.VerifyEnvelope(env, hdr); err != nil {
 		return nil, outReject, reasonForged
 	}
 	m, ok := h.member(hdr.Author)
