@@ -639,7 +639,7 @@ func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bo
 				return fail(ChainBroken, l.Seq, "seq %d: the stored header columns differ from the signed bytes", l.Seq)
 			}
 			if all {
-				if err := crypto.VerifyEnvelope(env, hdr); err != nil {
+				if err := n.hist.verifier.VerifyEnvelope(env, hdr); err != nil {
 					return fail(ChainBroken, l.Seq, "seq %d: %v", l.Seq, err)
 				}
 				c.Signatures++
