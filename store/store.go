@@ -135,6 +135,12 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 			"foreign_keys(1)",
 			"journal_mode(WAL)",
 			"synchronous(NORMAL)",
+			// 16 MiB of page cache for the writer, not SQLite's 2 MiB: a
+			// catch-up's transaction of up to 1,024 envelopes dirties
+			// several MiB of pages, and a full cache spills them to the WAL
+			// before the commit, to be written again (~6 µs per envelope in
+			// profiles of the catch-up).
+			"cache_size(-16384)",
 		},
 		// BEGIN IMMEDIATE: take the write lock at the start, so a
 		// transaction never fails half way to upgrade from reader to
