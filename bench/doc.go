@@ -67,6 +67,10 @@
 //	bare-burst-sends/s        2,000 / time the publisher took to publish them
 //	charla-burst-sends/s      the same for charla's Send: at 500 only if
 //	                          charla keeps the pace
+//	bare-at-charla-rate-delivered-%, -sends/s
+//	                          bare GossipSub once more, on default queues, at
+//	                          the rate charla's burst did send: both seen at
+//	                          one rate even when charla falls short of 500
 //
 // charla's Send returns once the message is durably stored; the 16 senders'
 // sends share commits (node/groupcommit.go), so the disk does not set the
