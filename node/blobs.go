@@ -2,16 +2,12 @@ package node
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -42,135 +38,12 @@ const (
 // errBadChunk is a chunk whose bytes do not hash to its name.
 var errBadChunk = errors.New("chunk does not match its hash")
 
-// blobDir stores ciphertext chunks content-addressed: <home>/blobs/<hex[:2]>/<hex>.
-// A chunk file appears, by rename, only once its bytes matched its hash, so a
-// chunk present is a chunk verified, and an interrupted write leaves no chunk.
-type blobDir struct{ dir string }
-
-func (b blobDir) path(h wire.ID) string {
-	x := h.String()
-	return filepath.Join(b.dir, x[:2], x)
-}
-
-// has reports whether chunk h is stored with size bytes (any size when size < 0).
-func (b blobDir) has(h wire.ID, size int) bool {
-	fi, err := os.Stat(b.path(h))
-	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == int64(size))
-}
-
-// put stores data as chunk h if it hashes to h. It does not fsync: a chunk
-// damaged by a crash fails its hash when read and is fetched again.
-func (b blobDir) put(h wire.ID, data []byte) error {
-	if sha256.Sum256(data) != h {
-		return errBadChunk
-	}
-	return b.store(h, data)
-}
-
-// store writes data as chunk h, which the caller has just computed or
-// checked, through a temporary file renamed into place.
-func (b blobDir) store(h wire.ID, data []byte) error {
-	p := b.path(h)
-	f, err := os.CreateTemp(filepath.Dir(p), ".part-*")
-	if errors.Is(err, fs.ErrNotExist) { // the first chunk under this prefix
-		if err = os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
-			f, err = os.CreateTemp(filepath.Dir(p), ".part-*")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store chunk: %w", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return diskFull(fmt.Errorf("store chunk: %w", err), b.dir)
-	}
-	return nil
-}
-
 // diskFull names the disk when err is a full one: what the user must free.
 func diskFull(err error, dir string) error {
 	if errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("%w: no space left on the disk holding %s; free some space there and the download resumes from the chunks already stored", ErrDiskFull, dir)
 	}
 	return err
-}
-
-// read returns chunk h, checked against its hash, in buf when it has room;
-// a damaged chunk is removed and reported as errBadChunk.
-func (b blobDir) read(h wire.ID, buf []byte) ([]byte, error) {
-	f, err := os.Open(b.path(h))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > wire.MaxChunkBytes {
-		os.Remove(b.path(h))
-		return nil, errBadChunk
-	}
-	if int64(cap(buf)) < fi.Size() {
-		buf = make([]byte, fi.Size())
-	}
-	data := buf[:fi.Size()]
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, err
-	}
-	if sha256.Sum256(data) != h {
-		os.Remove(b.path(h))
-		return nil, errBadChunk
-	}
-	return data, nil
-}
-
-// chunker cuts what is written to it into chunks and stores each.
-type chunker struct {
-	blobs  blobDir
-	buf    []byte
-	hashes []wire.ID
-	total  uint64
-}
-
-func newChunker(b blobDir, size int) *chunker {
-	return &chunker{blobs: b, buf: make([]byte, 0, size)}
-}
-
-func (c *chunker) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		k := min(cap(c.buf)-len(c.buf), len(p))
-		c.buf = append(c.buf, p[:k]...)
-		p = p[k:]
-		if len(c.buf) == cap(c.buf) {
-			if err := c.flush(); err != nil {
-				return n - len(p), err
-			}
-		}
-	}
-	return n, nil
-}
-
-func (c *chunker) flush() error {
-	if len(c.buf) == 0 {
-		return nil
-	}
-	h := sha256.Sum256(c.buf)
-	if err := c.blobs.store(h, c.buf); err != nil {
-		return err
-	}
-	c.hashes = append(c.hashes, h)
-	c.total += uint64(len(c.buf))
-	c.buf = c.buf[:0]
-	return nil
 }
 
 // handleBlob serves chunk requests from a member. Any chunk held is served to
@@ -203,7 +76,7 @@ func (n *Node) handleBlob(s network.Stream) {
 		case wire.BlobHave:
 			answer := make([]byte, wire.BlobHaveLen(len(req.Chunks)))
 			for i, h := range req.Chunks {
-				if n.files.blobs.has(h, -1) {
+				if n.files.blobs.holds(h) {
 					answer[i/8] |= 1 << (i % 8)
 				}
 			}
@@ -232,31 +105,38 @@ func getChunkBuf(n int) *[]byte {
 }
 
 // serve writes chunk h to w as one frame, read from disk straight into the
-// frame, unchecked: the requester checks it. A chunk not held, or of an
-// impossible size, is answered with an empty frame.
-func (b blobDir) serve(w io.Writer, h wire.ID) error {
-	f, err := os.Open(b.path(h))
-	if err != nil {
-		return wire.WriteFrame(w, nil)
+// frame and checked against its hash first: a chunk damaged on disk is
+// dropped, never sent. A chunk not held is answered with an empty frame.
+func (b *blobStore) serve(w io.Writer, h wire.ID) error {
+	for _, r := range b.lookup(h) {
+		if !r.p.has(r.i) {
+			continue
+		}
+		size := r.p.l.chunkLen(r.i)
+		buf := getChunkBuf(binary.MaxVarintLen64 + size)
+		k := len(binary.AppendUvarint((*buf)[:0], uint64(size)))
+		if _, err := r.p.read(r.i, (*buf)[k:k+size]); err != nil {
+			chunkBufs.Put(buf)
+			continue
+		}
+		_, err := w.Write((*buf)[:k+size])
+		chunkBufs.Put(buf)
+		if err != nil {
+			return fmt.Errorf("write chunk: %w", err)
+		}
+		return nil
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > wire.MaxChunkBytes {
-		return wire.WriteFrame(w, nil)
+	return wire.WriteFrame(w, nil)
+}
+
+// holds reports whether chunk h is held in any pack.
+func (b *blobStore) holds(h wire.ID) bool {
+	for _, r := range b.lookup(h) {
+		if r.p.has(r.i) {
+			return true
+		}
 	}
-	size := int(fi.Size())
-	buf := getChunkBuf(binary.MaxVarintLen64 + size)
-	defer chunkBufs.Put(buf)
-	frame := binary.AppendUvarint((*buf)[:0], uint64(size))
-	k := len(frame)
-	frame = frame[:k+size]
-	if _, err := io.ReadFull(f, frame[k:]); err != nil {
-		return wire.WriteFrame(w, nil)
-	}
-	if _, err := w.Write(frame); err != nil {
-		return fmt.Errorf("write chunk: %w", err)
-	}
-	return nil
+	return false
 }
 
 // BlobSource counts what this node fetched from one peer since it started.
@@ -347,7 +227,8 @@ func (c *blobClient) have(chunks []wire.ID) ([]bool, error) {
 // fetchPlan is the chunks of one file still to fetch, shared by the workers
 // of every source peer.
 type fetchPlan struct {
-	m *wire.FileManifest
+	m    *wire.FileManifest
+	pack *pack
 
 	mu       sync.Mutex // guards the fields below
 	changed  sync.Cond  // on mu: a chunk was given back or finished
@@ -359,8 +240,8 @@ type fetchPlan struct {
 	storeErr error // the first chunk this node could not store (disk full)
 }
 
-func newFetchPlan(m *wire.FileManifest) *fetchPlan {
-	f := &fetchPlan{m: m, held: map[peer.ID][]bool{}, refused: map[int]map[peer.ID]bool{}, bad: map[peer.ID]int{}}
+func newFetchPlan(m *wire.FileManifest, p *pack) *fetchPlan {
+	f := &fetchPlan{m: m, pack: p, held: map[peer.ID][]bool{}, refused: map[int]map[peer.ID]bool{}, bad: map[peer.ID]int{}}
 	f.changed.L = &f.mu
 	return f
 }
@@ -440,14 +321,16 @@ func (f *fetchPlan) left() int {
 }
 
 // fetchChunks fetches every chunk of m this node lacks from the connected
-// members that hold it, several at once from each, and stores each after
-// checking its hash. It returns nil once every chunk is held.
-func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) error {
-	plan := newFetchPlan(m)
+// members that hold it, several at once from each, and stores each in the
+// file's pack after checking its hash. It returns nil once every chunk is
+// held and recorded.
+func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) (err error) {
+	p := n.files.blobs.open(layoutOf(m))
+	plan := newFetchPlan(m, p)
 	var want []wire.ID
 	var idx []int
 	for i, h := range m.Chunks {
-		if !n.files.blobs.has(h, m.ChunkLen(i)) {
+		if !p.has(i) {
 			plan.pending = append(plan.pending, i)
 			want = append(want, h)
 			idx = append(idx, i)
@@ -456,6 +339,16 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) error {
 	if len(want) == 0 {
 		return nil
 	}
+	if err := p.beginWrite(); err != nil {
+		return err
+	}
+	defer func() {
+		// Record what was stored even when the fetch was cut short, so a
+		// restart resumes from it.
+		if rerr := p.endWrite(); err == nil && ctx.Err() == nil {
+			err = rerr
+		}
+	}()
 	peers := n.connectedMembers()
 	if len(peers) == 0 {
 		return fmt.Errorf("%d of %d chunks missing and no member connected", len(want), len(m.Chunks))
@@ -566,8 +459,18 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			plan.giveBack(i, p, true)
 			continue
 		}
-		err = n.files.blobs.put(h, data)
-		chunkBufs.Put(buf)
+		if sha256.Sum256(data) != h {
+			err = errBadChunk
+		} else {
+			var taken bool
+			taken, err = plan.pack.store(i, data, buf)
+			if taken {
+				buf = nil // the reader of the file took it
+			}
+		}
+		if buf != nil {
+			chunkBufs.Put(buf)
+		}
 		if errors.Is(err, errBadChunk) {
 			n.files.stats.add(p, len(data), true)
 			n.log.Warn("discarded a chunk that failed its hash", "peer", p, "chunk", h)
@@ -608,34 +511,4 @@ func readChunkFrame(r *bufio.Reader, max int) (*[]byte, error) {
 		return nil, fmt.Errorf("read chunk frame: %w", err)
 	}
 	return buf, nil
-}
-
-// chunkReader reads a file's ciphertext chunk by chunk from the blob store,
-// each checked against its hash before any of it is returned: one chunk in
-// memory whatever the size of the file.
-type chunkReader struct {
-	blobs blobDir
-	m     *wire.FileManifest
-	next  int
-	cur   bytes.Reader
-	buf   []byte // the chunk being read, reused for the next
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for r.cur.Len() == 0 {
-		if r.next == len(r.m.Chunks) {
-			return 0, io.EOF
-		}
-		data, err := r.blobs.read(r.m.Chunks[r.next], r.buf)
-		if err == nil && len(data) != r.m.ChunkLen(r.next) {
-			err = errBadChunk
-		}
-		if err != nil {
-			return 0, fmt.Errorf("chunk %d of %d: %w", r.next+1, len(r.m.Chunks), err)
-		}
-		r.buf = data
-		r.cur.Reset(data)
-		r.next++
-	}
-	return r.cur.Read(p)
 }

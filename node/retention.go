@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,10 +198,10 @@ func (n *Node) purgeWith(ctx context.Context, rules store.Retention, rep *PurgeR
 	return err
 }
 
-// dropChunks deletes the chunks of the purged files' manifests that no kept
-// file names, and any chunk no file names that is older than orphanChunkAge
-// (a download that raced a purge stored it after; a file being posted has
-// younger chunks). It returns how many it deleted.
+// dropChunks deletes the packs of the purged files' manifests that no kept
+// file stores, and any pack no file names that is older than orphanChunkAge
+// (a download that raced a purge stored it after; a file being posted is
+// younger). It returns how many chunks it deleted.
 func (n *Node) dropChunks(ctx context.Context, manifests [][]byte) (int, error) {
 	kept := map[wire.ID]bool{}
 	files, err := n.st.Files(ctx, wire.ID{})
@@ -209,26 +210,18 @@ func (n *Node) dropChunks(ctx context.Context, manifests [][]byte) (int, error) 
 	}
 	for _, f := range files {
 		if m, err := wire.DecodeFileManifest(f.Manifest); err == nil {
-			for _, h := range m.Chunks {
-				kept[h] = true
-			}
+			kept[layoutOf(m).id()] = true
 		}
 	}
 	gone := 0
-	remove := func(h wire.ID) {
-		if err := os.Remove(n.files.blobs.path(h)); err == nil {
-			gone++
-		}
-	}
 	for _, b := range manifests {
 		m, err := wire.DecodeFileManifest(b)
 		if err != nil {
 			continue
 		}
-		for _, h := range m.Chunks {
-			if !kept[h] {
-				remove(h)
-			}
+		if id := layoutOf(m).id(); !kept[id] {
+			kept[id] = true // counted once
+			gone += n.files.blobs.forget(id)
 		}
 	}
 	old := time.Now().Add(-orphanChunkAge)
@@ -242,13 +235,20 @@ func (n *Node) dropChunks(ctx context.Context, manifests [][]byte) (int, error) 
 		if d.IsDir() {
 			return nil
 		}
-		h, perr := wire.ParseID(d.Name())
-		if perr != nil || kept[h] {
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(old) {
 			return nil
 		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().Before(old) {
-			remove(h)
+		name := d.Name()
+		if strings.HasPrefix(name, postPrefix) || strings.HasPrefix(name, ".held-") {
+			os.Remove(path) // left by a crash
+			return nil
 		}
+		id, perr := wire.ParseID(strings.TrimSuffix(name, heldSuffix))
+		if perr != nil || kept[id] {
+			return nil
+		}
+		gone += n.files.blobs.forget(id)
 		return nil
 	})
 	return gone, err

@@ -24,8 +24,11 @@ func chunkFile(t *testing.T, n *Node, room wire.ID, name string, data []byte) *w
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := newChunker(n.files.blobs, chunkSize)
-	w, err := crypto.EncryptContentTo(crypto.RoomKey(k.Key), ck)
+	pw, err := newPackWriter(n.files.blobs, chunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := crypto.EncryptContentTo(crypto.RoomKey(k.Key), pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +38,11 @@ func chunkFile(t *testing.T, n *Node, room wire.ID, name string, data []byte) *w
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ck.flush(); err != nil {
+	l, err := pw.commit()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &wire.FileManifest{Name: name, Size: uint64(len(data)), CipherSize: ck.total, ChunkSize: chunkSize, Chunks: ck.hashes}
+	return &wire.FileManifest{Name: name, Size: uint64(len(data)), CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
 }
 
 // controlEnvelopes returns the roster ops and key shares n holds with their
@@ -235,12 +239,12 @@ func TestRetentionPurgesEverywhere(t *testing.T) {
 			t.Errorf("%s: search misses #keep's old text", name)
 		}
 		for _, h := range mA.Chunks {
-			if n.files.blobs.has(h, -1) {
+			if n.files.blobs.holds(h) {
 				t.Errorf("%s: chunk %s of the purged file is still stored", name, h)
 			}
 		}
 		for _, h := range mB.Chunks {
-			if !n.files.blobs.has(h, -1) {
+			if !n.files.blobs.holds(h) {
 				t.Errorf("%s: chunk %s of the reposted file is gone", name, h)
 			}
 		}
