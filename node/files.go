@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -345,10 +344,10 @@ func (n *Node) decryptFile(key crypto.RoomKey, r io.Reader, m *wire.FileManifest
 		return err
 	}
 	defer os.Remove(tmp.Name())           // a no-op after the rename
-	bw := bufio.NewWriterSize(tmp, 1<<20) // fewer, larger writes
-	written, err := io.Copy(bw, pr)
-	if err == nil {
-		err = bw.Flush()
+	sw := newSeqWriter(tmp)
+	written, err := io.Copy(sw, pr)
+	if cerr := sw.close(); err == nil {
+		err = cerr
 	}
 	err = diskFull(err, filepath.Dir(path))
 	if err == nil && uint64(written) != m.Size {

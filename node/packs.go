@@ -269,6 +269,7 @@ type pack struct {
 	nheld   int
 	durable []bool // named by the record on disk
 	f       *os.File
+	direct  *os.File // the same file opened with O_DIRECT, when allowed
 	writers int
 	dirty   int  // chunks held and not durable
 	syncing bool // a checkpoint is running
@@ -337,6 +338,7 @@ func (p *pack) beginWrite() error {
 			return diskFull(fmt.Errorf("open blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		}
 		p.f = f
+		p.direct = openDirect(p.path)
 	}
 	p.writers++
 	return nil
@@ -354,7 +356,10 @@ func (p *pack) endWrite() error {
 		if cerr := p.f.Close(); err == nil {
 			err = cerr
 		}
-		p.f = nil
+		if p.direct != nil {
+			p.direct.Close()
+		}
+		p.f, p.direct = nil, nil
 	}
 	return err
 }
@@ -364,9 +369,19 @@ func (p *pack) endWrite() error {
 // otherwise the caller keeps buf.
 func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
 	p.mu.Lock()
-	f := p.f
+	f, direct := p.f, p.direct
 	p.mu.Unlock()
-	if _, err := f.WriteAt(data, int64(i)*int64(p.l.chunkSize)); err != nil {
+	off := int64(i) * int64(p.l.chunkSize)
+	var err error
+	if direct != nil && off%directAlign == 0 && len(data)%directAlign == 0 {
+		_, err = direct.WriteAt(data, off)
+		if errors.Is(err, syscall.EINVAL) { // memory not aligned as the disk needs
+			_, err = f.WriteAt(data, off)
+		}
+	} else {
+		_, err = f.WriteAt(data, off)
+	}
+	if err != nil {
 		return false, diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
 	}
 	p.mu.Lock()

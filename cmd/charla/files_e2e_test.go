@@ -57,6 +57,51 @@ func TestFilesEndToEnd(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("get wrote %d bytes, not the %d posted", len(got), len(data))
 	}
+
+	// A byte of the stored ciphertext rots: get fails, with no other member
+	// to fetch a good copy from, writes nothing, and the file lists as partial.
+	damageBlob(t, filepath.Join(home, "blobs"), 2<<20+7)
+	again := filepath.Join(t.TempDir(), "again.pdf")
+	if _, stderr, err := runCharla(ctx, bin, "get", id, "-o", again, "--home", home); err == nil {
+		t.Fatal("get exited 0 with a damaged chunk on disk")
+	} else if !strings.Contains(stderr, "chunk") {
+		t.Fatalf("get with a damaged chunk says: %s", stderr)
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Fatalf("get with a damaged chunk left %s: %v", again, err)
+	}
+	decode(t, mustRun(ctx, t, bin, "files", "general", "--json", "--home", home), &files)
+	if len(files) != 1 || files[0].State != "partial" {
+		t.Fatalf("files after the damage: %+v, want partial", files)
+	}
+}
+
+// damageBlob flips the byte at off of the one blob pack under dir.
+func damageBlob(t *testing.T, dir string, off int64) {
+	t.Helper()
+	var packs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.Contains(d.Name(), ".") {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) != 1 {
+		t.Fatalf("blob packs under %s: %q, want one", dir, packs)
+	}
+	f, err := os.OpenFile(packs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestFilesTwoNodes: Ana posts a file with the built binary; Ben, who joined

@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// corruptChunk flips bytes of chunk i of file m in the pack under home, as
+// a failing disk or a careless hand would.
+func corruptChunk(t *testing.T, home string, m *wire.FileManifest, i int) {
+	t.Helper()
+	path := newBlobStore(filepath.Join(home, blobsDir)).packPath(layoutOf(m).id())
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	off := int64(i)*int64(m.ChunkSize) + 100
+	b := make([]byte, 8)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	for k := range b {
+		b[k] ^= 0x5a
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func manifestOf(t *testing.T, n *Node, id string) *wire.FileManifest {
+	t.Helper()
+	_, m, err := n.lookupFile(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// A chunk damaged on disk after it was stored is never served nor decrypted:
+// the node that holds it answers as if it did not, lists the file as
+// partial, and its own get fails until a good copy is fetched again.
+func TestFileCorruptChunkOnDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1, -1)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	path, data := randomFile(t, "ledger.ods", 6<<20+12345)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, c} {
+		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
+	}
+	getAndCompare(t, b, f.ID, data)
+	m := manifestOf(t, b, f.ID)
+
+	// With a gone, b is the only source; its chunk 2 rots on disk.
+	a.Close()
+	eventually(t, 60*time.Second, "c connected to b alone", func() bool {
+		ps := c.connectedMembers()
+		return len(ps) == 1 && ps[0] == b.PeerID()
+	})
+	corruptChunk(t, homes[1], m, 2)
+	if s := fileState(b, f.ID); s != "complete" {
+		t.Fatalf("before any read b lists the file as %s", s) // the record, not a hash of every chunk
+	}
+	get := func(n *Node) error {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		_, err := n.GetFile(ctx, f.ID, filepath.Join(t.TempDir(), "out"))
+		return err
+	}
+	if err := get(c); err == nil {
+		t.Fatal("c got the file although its one source holds a damaged chunk")
+	}
+	if src := c.BlobSources()[b.PeerID().String()]; src.Bad != 0 || int(src.Chunks) != f.Chunks-1 {
+		t.Fatalf("c's counts for b: %+v; want every chunk but the damaged one, and nothing bad sent", src)
+	}
+	if v, _ := b.File(ctx, f.ID); v.State != "partial" || v.HaveBytes != v.CipherSize-uint64(m.ChunkLen(2)) {
+		t.Fatalf("b after serving: %+v; want partial without chunk 2", v)
+	}
+	if held := heldOnDisk(t, homes[1], m); held != f.Chunks-1 {
+		t.Fatalf("b's record names %d chunks; want %d", held, f.Chunks-1)
+	}
+
+	// b's own get reads chunk 4, damaged too, from disk: it fails, since no
+	// connected member holds chunks 2 and 4.
+	corruptChunk(t, homes[1], m, 4)
+	err = get(b)
+	if err == nil {
+		t.Fatal("b got a file with damaged chunks and no source for them")
+	}
+	t.Logf("b's get: %v", err)
+	if v, _ := b.File(ctx, f.ID); v.State != "partial" {
+		t.Fatalf("b after its get: %+v", v)
+	}
+
+	// a returns: both fetch the good chunks again and get the file.
+	a = openFileNode(t, homes[0], -1, b.Addrs()[0], c.Addrs()[0])
+	eventually(t, 60*time.Second, "b and c reconnect to a", func() bool {
+		return len(b.connectedMembers()) == 2 && len(c.connectedMembers()) == 2
+	})
+	getAndCompare(t, b, f.ID, data)
+	getAndCompare(t, c, f.ID, data)
+}
+
+// A chunk enters the pack's record only once an fsync that began after it
+// was written has returned, so a record read after a crash names only
+// chunks on disk; the end of a write records the rest.
+func TestPackRecordFollowsSync(t *testing.T) {
+	dir := t.TempDir()
+	chunks := packCheckpoint + 3
+	l := layout{cipherSize: uint64(chunks) * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
+	data := make([][]byte, chunks)
+	for i := range data {
+		data[i] = make([]byte, 4096)
+		data[i][0] = byte(i)
+		l.chunks[i] = sha256Sum(data[i])
+	}
+	recorded := func() int {
+		t.Helper()
+		p := newBlobStore(dir).open(l) // a fresh store: what a restart sees
+		n, _ := p.count()
+		return n
+	}
+	s := newBlobStore(dir)
+	p := s.open(l)
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range packCheckpoint - 1 {
+		if _, err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := recorded(); n != 0 {
+		t.Fatalf("%d chunks recorded before any sync", n)
+	}
+	for i := packCheckpoint - 1; i < chunks-1; i++ {
+		if _, err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.synced.Wait() // the checkpoint the 32nd chunk started
+	if n := recorded(); n < packCheckpoint || n > chunks-1 {
+		t.Fatalf("%d chunks recorded after a checkpoint; want %d to %d", n, packCheckpoint, chunks-1)
+	}
+	if _, err := p.store(chunks-1, data[chunks-1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.endWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n := recorded(); n != chunks {
+		t.Fatalf("%d of %d chunks recorded after the write ended", n, chunks)
+	}
+	// A damaged record is not believed.
+	rec := p.path + heldSuffix
+	raw, _ := os.ReadFile(rec)
+	raw[len(raw)-40] ^= 1
+	os.WriteFile(rec, raw, 0o600)
+	if n := recorded(); n != 0 {
+		t.Fatalf("a damaged record names %d chunks", n)
+	}
+	if _, _, err := decodeHeld(raw); err == nil || errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("decode a damaged record: %v", err)
+	}
+}
+
+func sha256Sum(b []byte) wire.ID { return wire.ID(sha256.Sum256(b)) }
