@@ -343,7 +343,7 @@ func (n *Node) decryptFile(key crypto.RoomKey, r io.Reader, m *wire.FileManifest
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())           // a no-op after the rename
+	defer os.Remove(tmp.Name()) // a no-op after the rename
 	sw := newSeqWriter(tmp)
 	written, err := io.Copy(sw, pr)
 	if cerr := sw.close(); err == nil {
