@@ -11,8 +11,11 @@ import (
 	"github.com/charla-im/charla/wire"
 )
 
-// tapWindow is how many chunks ahead of the reader a tap keeps in memory.
-const tapWindow = 4
+// tapWindow is how many chunks ahead of the reader a tap keeps in memory:
+// more than a peer's requests in flight (blobStreamsPerPeer × blobDepth), as
+// its streams answer out of order; with 4, 60% of the chunks of a 256 MiB
+// get were read back from disk on a loaded machine, with 8 none.
+const tapWindow = 8
 
 // getRefetches bounds how often one read fetches a chunk again that was
 // found damaged on disk after a fetch had stored it.
@@ -61,6 +64,8 @@ type packReader struct {
 	refetches int
 	stopWake  func() bool
 	watched   *fetchRun // the run a goroutine waits on to wake the reader
+
+	fromTap, fromDisk int // chunks read each way
 
 	next int
 	cur  bytes.Reader
@@ -135,6 +140,7 @@ func (r *packReader) chunk(k int) ([]byte, error) {
 				delete(r.tap.bufs, k)
 				r.tap.advance(k + 1)
 				r.own = b
+				r.fromTap++
 				return *b, nil
 			}
 		}
@@ -144,6 +150,7 @@ func (r *packReader) chunk(k int) ([]byte, error) {
 			p.mu.Lock()
 			if err == nil {
 				r.buf = data
+				r.fromDisk++
 				if r.tap != nil {
 					r.tap.advance(k + 1)
 				}

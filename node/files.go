@@ -311,7 +311,9 @@ func (n *Node) GetFile(ctx context.Context, id, path string) (File, error) {
 	}
 	r := n.newPackReader(ctx, f.ID, layoutOf(m))
 	defer r.close()
-	if err := n.decryptFile(key, r, m, path); err != nil {
+	err = n.decryptFile(key, r, m, path)
+	n.log.Debug("file read", "file", f.ID, "chunks_in_memory", r.fromTap, "chunks_from_disk", r.fromDisk)
+	if err != nil {
 		return File{}, fmt.Errorf("get %s: %w", m.Name, err)
 	}
 	return n.fileView(ctx, f)
