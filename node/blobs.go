@@ -48,15 +48,41 @@ func diskFull(err error, dir string) error {
 
 // handleBlob serves chunk requests from a member. Any chunk held is served to
 // any member: chunks are ciphertext, readable only with the room key.
+//
+// It reads, checks and frames the answer to one request while a goroutine
+// of its own writes the answer before it: the disk read and the hash of the
+// next chunk overlap the transport's work on the last one.
 func (n *Node) handleBlob(s network.Stream) {
 	defer s.Close()
 	if !n.hist.isMember(s.Conn().RemotePeer()) {
 		s.Reset()
 		return
 	}
+	answers := make(chan blobAnswer) // one answer written, the next one ready
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		failed := false
+		for a := range answers {
+			if !failed {
+				s.SetWriteDeadline(time.Now().Add(blobStepTimeout))
+				if _, err := s.Write(a.frame); err != nil {
+					failed = true
+					s.Reset()
+				}
+			}
+			if a.buf != nil {
+				chunkBufs.Put(a.buf)
+			}
+		}
+	}()
+	defer func() {
+		close(answers)
+		<-written
+	}()
 	r := bufio.NewReader(s)
 	for {
-		s.SetDeadline(time.Now().Add(blobStepTimeout))
+		s.SetReadDeadline(time.Now().Add(blobStepTimeout))
 		b, err := wire.ReadFrame(r, wire.MaxBlobRequestBytes)
 		if err == io.EOF {
 			return
@@ -71,24 +97,26 @@ func (n *Node) handleBlob(s network.Stream) {
 			s.Reset()
 			return
 		}
-		var err2 error
 		switch req.Op {
 		case wire.BlobHave:
-			answer := make([]byte, wire.BlobHaveLen(len(req.Chunks)))
+			bits := make([]byte, wire.BlobHaveLen(len(req.Chunks)))
 			for i, h := range req.Chunks {
 				if n.files.blobs.holds(h) {
-					answer[i/8] |= 1 << (i % 8)
+					bits[i/8] |= 1 << (i % 8)
 				}
 			}
-			err2 = wire.WriteFrame(s, answer)
+			answers <- blobAnswer{frame: append(binary.AppendUvarint(nil, uint64(len(bits))), bits...)}
 		case wire.BlobGet:
-			err2 = n.files.blobs.serve(s, req.Chunks[0])
-		}
-		if err2 != nil {
-			s.Reset()
-			return
+			answers <- n.files.blobs.answer(req.Chunks[0])
 		}
 	}
+}
+
+// blobAnswer is one framed answer; buf, when set, holds frame and goes back
+// to chunkBufs once it is written.
+type blobAnswer struct {
+	frame []byte
+	buf   *[]byte
 }
 
 // chunkBufs holds buffers of a frame's length prefix and a whole chunk, so
@@ -104,10 +132,10 @@ func getChunkBuf(n int) *[]byte {
 	return b
 }
 
-// serve writes chunk h to w as one frame, read from disk straight into the
-// frame and checked against its hash first: a chunk damaged on disk is
-// dropped, never sent. A chunk not held is answered with an empty frame.
-func (b *blobStore) serve(w io.Writer, h wire.ID) error {
+// answer frames chunk h, read from disk straight into the frame and checked
+// against its hash first: a chunk damaged on disk is dropped, never sent. A
+// chunk not held is answered with an empty frame.
+func (b *blobStore) answer(h wire.ID) blobAnswer {
 	for _, r := range b.lookup(h) {
 		if !r.p.has(r.i) {
 			continue
@@ -119,14 +147,9 @@ func (b *blobStore) serve(w io.Writer, h wire.ID) error {
 			chunkBufs.Put(buf)
 			continue
 		}
-		_, err := w.Write((*buf)[:k+size])
-		chunkBufs.Put(buf)
-		if err != nil {
-			return fmt.Errorf("write chunk: %w", err)
-		}
-		return nil
+		return blobAnswer{frame: (*buf)[:k+size], buf: buf}
 	}
-	return wire.WriteFrame(w, nil)
+	return blobAnswer{frame: binary.AppendUvarint(nil, 0)}
 }
 
 // holds reports whether chunk h is held in any pack.
@@ -418,47 +441,78 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) (err error
 }
 
 // fetchFrom asks p for chunks of plan until none is left that p holds,
-// keeping up to blobDepth requests in flight on c: the next chunks cross the
-// network while one is checked and stored. Answers come in request order.
+// keeping up to blobDepth requests in flight on c. A goroutine reads the
+// answers, which come in request order, while this one checks and stores
+// the last: the stream keeps flowing while a chunk is hashed and written.
 func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fetchPlan) {
-	var queue []int // chunks asked for, not yet answered, oldest first
-	fail := func() {
-		c.s.Reset()
-		for _, i := range queue {
-			plan.giveBack(i, p, false)
-		}
-	}
-	for ctx.Err() == nil {
-		for len(queue) < blobDepth {
-			i, ok := plan.take(ctx, p, len(queue) == 0)
-			if !ok {
-				break
-			}
-			queue = append(queue, i)
-			c.s.SetWriteDeadline(time.Now().Add(blobStepTimeout))
-			if err := wire.WriteFrame(c.s, (&wire.BlobRequest{Op: wire.BlobGet, Chunks: []wire.ID{plan.m.Chunks[i]}}).Marshal()); err != nil {
-				fail()
+	asked := make(chan int, blobDepth)
+	got := make(chan chunkFrame, blobDepth)
+	go func() {
+		defer close(got)
+		for i := range asked {
+			c.s.SetReadDeadline(time.Now().Add(blobStepTimeout))
+			buf, err := readChunkFrame(c.r, plan.m.ChunkLen(i))
+			got <- chunkFrame{i, buf, err}
+			if err != nil {
 				return
 			}
 		}
-		if len(queue) == 0 {
+	}()
+	var out []int // chunks asked for and not yet stored, oldest first
+	stop := func(failed bool) {
+		if failed {
+			c.s.Reset()
+		}
+		close(asked)
+		for f := range got {
+			if f.buf != nil {
+				chunkBufs.Put(f.buf)
+			}
+		}
+		for _, i := range out {
+			plan.giveBack(i, p, false)
+		}
+	}
+	for {
+		for len(out) < blobDepth && ctx.Err() == nil {
+			i, ok := plan.take(ctx, p, len(out) == 0)
+			if !ok {
+				break
+			}
+			c.s.SetWriteDeadline(time.Now().Add(blobStepTimeout))
+			if err := wire.WriteFrame(c.s, (&wire.BlobRequest{Op: wire.BlobGet, Chunks: []wire.ID{plan.m.Chunks[i]}}).Marshal()); err != nil {
+				plan.giveBack(i, p, false)
+				stop(true)
+				return
+			}
+			out = append(out, i)
+			asked <- i
+		}
+		if len(out) == 0 {
+			stop(ctx.Err() != nil)
 			return
 		}
-		i := queue[0]
-		h, size := plan.m.Chunks[i], plan.m.ChunkLen(i)
-		c.s.SetReadDeadline(time.Now().Add(blobStepTimeout))
-		buf, err := readChunkFrame(c.r, size)
-		if err != nil {
-			fail()
+		var f chunkFrame
+		select {
+		case f = <-got:
+		case <-ctx.Done():
+			stop(true)
 			return
 		}
-		queue = queue[1:]
+		if f.err != nil {
+			stop(true)
+			return
+		}
+		i := out[0]
+		out = out[1:]
+		h, buf := plan.m.Chunks[i], f.buf
 		data := *buf
 		if len(data) == 0 { // no longer held there
 			chunkBufs.Put(buf)
 			plan.giveBack(i, p, true)
 			continue
 		}
+		var err error
 		if sha256.Sum256(data) != h {
 			err = errBadChunk
 		} else {
@@ -482,7 +536,7 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			// download resumes from them later.
 			plan.giveBack(i, p, false)
 			plan.failStore(err)
-			fail()
+			stop(true)
 			n.log.Warn("store chunk", "err", err)
 			return
 		}
@@ -492,7 +546,13 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			(*hook)(p, h)
 		}
 	}
-	fail()
+}
+
+// chunkFrame is the answer to a request for chunk i.
+type chunkFrame struct {
+	i   int
+	buf *[]byte
+	err error
 }
 
 // readChunkFrame reads one frame of at most max bytes, as wire.ReadFrame
