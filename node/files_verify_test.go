@@ -152,7 +152,7 @@ func TestPackRecordFollowsSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.synced.Wait() // the checkpoint the 32nd chunk started
+	p.waitSynced() // the checkpoint the 32nd chunk started
 	if n := recorded(); n < packCheckpoint || n > chunks-1 {
 		t.Fatalf("%d chunks recorded after a checkpoint; want %d to %d", n, packCheckpoint, chunks-1)
 	}

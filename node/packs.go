@@ -274,7 +274,6 @@ type pack struct {
 	dirty   int  // chunks held and not durable
 	syncing bool // a checkpoint is running
 	tap     *chunkTap
-	synced  sync.WaitGroup // background checkpoints
 
 	record sync.Mutex // serializes checkpoints and record writes
 }
@@ -347,7 +346,7 @@ func (p *pack) beginWrite() error {
 // endWrite records what was written, durably, and closes the pack when no
 // other writer uses it.
 func (p *pack) endWrite() error {
-	p.synced.Wait()
+	p.waitSynced()
 	err := p.checkpoint()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -395,13 +394,24 @@ func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
 	p.changed.Broadcast()
 	if p.dirty >= packCheckpoint && !p.syncing {
 		p.syncing = true
-		p.synced.Add(1)
 		go func() {
-			defer p.synced.Done()
 			p.checkpoint()
+			p.mu.Lock()
+			p.syncing = false
+			p.changed.Broadcast()
+			p.mu.Unlock()
 		}()
 	}
 	return taken, nil
+}
+
+// waitSynced waits for a checkpoint started in the background.
+func (p *pack) waitSynced() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.syncing {
+		p.changed.Wait()
+	}
 }
 
 // checkpoint makes the chunks written so far durable and records them.
@@ -418,19 +428,13 @@ func (p *pack) checkpoint() error {
 	f := p.f
 	p.dirty = 0
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.syncing = false
-		p.mu.Unlock()
-	}()
-	if len(fresh) == 0 {
+	if len(fresh) == 0 || f == nil {
+		// With no writer, the last one's checkpoint recorded everything.
 		return nil
 	}
-	if f != nil {
-		// Every chunk in fresh was written before this sync began.
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync blob pack: %w", err)
-		}
+	// Every chunk in fresh was written before this sync began.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync blob pack: %w", err)
 	}
 	p.mu.Lock()
 	for _, i := range fresh {
