@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -295,7 +297,9 @@ func (f *fetchPlan) take(ctx context.Context, p peer.ID, wait bool) (int, bool) 
 func (f *fetchPlan) giveBack(i int, p peer.ID, bad bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pending = append(f.pending, i)
+	// In order, so it is asked for again before chunks after it: the file's
+	// reader waits for it.
+	f.pending = slices.Insert(f.pending, sort.SearchInts(f.pending, i), i)
 	f.inflight--
 	if bad {
 		if f.refused[i] == nil {

@@ -16,9 +16,6 @@ const directAlign = 4096
 // disk instead. It returns nil where the filesystem refuses (tmpfs on older
 // kernels); the caller then writes through the cache.
 func openDirect(path string) *os.File {
-	if os.Getenv("CHARLA_NODIRECT") != "" {
-		return nil
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
 	if err != nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"time"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -16,6 +17,9 @@ import (
 // its streams answer out of order; with 4, 60% of the chunks of a 256 MiB
 // get were read back from disk on a loaded machine, with 8 none.
 const tapWindow = 8
+
+// tapWait bounds how long a fetch holds a chunk too far ahead of the reader.
+const tapWait = 500 * time.Millisecond
 
 // getRefetches bounds how often one read fetches a chunk again that was
 // found damaged on disk after a fetch had stored it.
@@ -38,7 +42,8 @@ func (t *chunkTap) offer(i int, buf *[]byte) bool {
 	return true
 }
 
-// advance moves the reader to chunk i, giving back buffers it passed.
+// advance moves the reader to chunk i, giving back buffers it passed. The
+// caller broadcasts on the pack's changed, for fetches waiting on the tap.
 func (t *chunkTap) advance(i int) {
 	t.next = i
 	for k, b := range t.bufs {
@@ -102,6 +107,7 @@ func (r *packReader) close() {
 	if r.tap != nil && r.p.tap == r.tap {
 		r.p.tap = nil
 		r.tap.advance(len(r.p.held) + tapWindow)
+		r.p.changed.Broadcast()
 	}
 	r.p.mu.Unlock()
 }
@@ -139,6 +145,7 @@ func (r *packReader) chunk(k int) ([]byte, error) {
 			if b := r.tap.bufs[k]; b != nil {
 				delete(r.tap.bufs, k)
 				r.tap.advance(k + 1)
+				p.changed.Broadcast()
 				r.own = b
 				r.fromTap++
 				return *b, nil
@@ -153,6 +160,7 @@ func (r *packReader) chunk(k int) ([]byte, error) {
 				r.fromDisk++
 				if r.tap != nil {
 					r.tap.advance(k + 1)
+					p.changed.Broadcast()
 				}
 				return data, nil
 			}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -385,6 +386,7 @@ func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.awaitTap(i)
 	if !p.held[i] {
 		p.held[i] = true
 		p.nheld++
@@ -403,6 +405,30 @@ func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
 		}()
 	}
 	return taken, nil
+}
+
+// awaitTap waits, for tapWait at most, while chunk i is too far ahead of
+// the reader of the pack to be handed over. The buffer is held anyway, as
+// the chunk was asked for; without the wait a reader that fell behind, on
+// a busy machine, read the rest back from disk and fell further behind
+// (234 of 513 chunks once). The bound keeps a chunk fetched again out of
+// order from stalling its stream. p.mu must be held.
+func (p *pack) awaitTap(i int) {
+	t := p.tap
+	if t == nil || i < t.next+tapWindow {
+		return
+	}
+	expired := false
+	timer := time.AfterFunc(tapWait, func() {
+		p.mu.Lock()
+		expired = true
+		p.changed.Broadcast()
+		p.mu.Unlock()
+	})
+	for p.tap == t && i >= t.next+tapWindow && !expired {
+		p.changed.Wait()
+	}
+	timer.Stop()
 }
 
 // waitSynced waits for a checkpoint started in the background.
