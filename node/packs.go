@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -503,6 +504,25 @@ func (p *pack) writeRecordLocked() error {
 		os.Remove(tmp.Name())
 		return diskFull(fmt.Errorf("record blob pack: %w", err), filepath.Dir(dir))
 	}
+	// The pack's own name, created before its first record, and the
+	// record's, durable before anything relies on them.
+	return syncDir(dir)
+}
+
+// syncDir makes the names in dir durable. Windows cannot sync a directory
+// opened for reading, and some filesystems refuse; there it does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
 	return nil
 }
 
@@ -648,6 +668,9 @@ func (w *packWriter) commit() (layout, error) {
 	if err := os.Rename(w.f.Name(), w.store.packPath(id)); err != nil {
 		os.Remove(w.f.Name())
 		return layout{}, fmt.Errorf("store file: %w", err)
+	}
+	if err := syncDir(filepath.Dir(p.path)); err != nil {
+		return layout{}, err
 	}
 	all := make([]bool, len(l.chunks))
 	for i := range all {
