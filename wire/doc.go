@@ -206,7 +206,8 @@
 // # Blob frames
 //
 // On a /charla/blob/1 stream the requester sends BlobRequest frames (at most
-// MaxBlobRequestBytes) one at a time and reads one answer frame for each:
+// MaxBlobRequestBytes) and reads one answer frame for each, in the order it
+// asked; it may send several before reading the first answer:
 //
 //	BlobRequest
 //	  1 op         varint   1 have, 2 get
@@ -215,6 +216,7 @@
 //
 // A have is answered by a bitmap of BlobHaveLen(n) bytes, bit i%8 of byte i/8
 // set when chunk i is held; a get by the chunk's bytes (at most MaxChunkBytes),
-// or an empty frame when it is not held. The requester checks every chunk
-// against its hash: the answers are not messages and are not decoded.
+// or an empty frame when it is not held, or no longer matches its hash on
+// the server's disk. The requester checks every chunk against its hash: the
+// answers are not messages and are not decoded.
 package wire
