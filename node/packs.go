@@ -271,7 +271,6 @@ type pack struct {
 	nheld   int
 	durable []bool // named by the record on disk
 	f       *os.File
-	direct  *os.File // the same file opened with O_DIRECT, when allowed
 	writers int
 	dirty   int  // chunks held and not durable
 	syncing bool // a checkpoint is running
@@ -339,7 +338,6 @@ func (p *pack) beginWrite() error {
 			return diskFull(fmt.Errorf("open blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		}
 		p.f = f
-		p.direct = openDirect(p.path)
 	}
 	p.writers++
 	return nil
@@ -357,10 +355,7 @@ func (p *pack) endWrite() error {
 		if cerr := p.f.Close(); err == nil {
 			err = cerr
 		}
-		if p.direct != nil {
-			p.direct.Close()
-		}
-		p.f, p.direct = nil, nil
+		p.f = nil
 	}
 	return err
 }
@@ -369,19 +364,13 @@ func (p *pack) endWrite() error {
 // holds it. A reader waiting for chunk i in order takes buf, returning true;
 // otherwise the caller keeps buf.
 func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
+	// Through the page cache, not O_DIRECT as get's output is written:
+	// a direct write made the stream's worker wait for the disk, and in
+	// alternate runs at load ~3 gets were 10-20% slower for ~10% less CPU.
 	p.mu.Lock()
-	f, direct := p.f, p.direct
+	f := p.f
 	p.mu.Unlock()
-	off := int64(i) * int64(p.l.chunkSize)
-	var err error
-	if direct != nil && off%directAlign == 0 && len(data)%directAlign == 0 {
-		_, err = direct.WriteAt(data, off)
-		if errors.Is(err, syscall.EINVAL) { // memory not aligned as the disk needs
-			_, err = f.WriteAt(data, off)
-		}
-	} else {
-		_, err = f.WriteAt(data, off)
-	}
+	_, err := f.WriteAt(data, int64(i)*int64(p.l.chunkSize))
 	if err != nil {
 		return false, diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
 	}
