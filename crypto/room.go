@@ -222,13 +222,9 @@ func EncryptContentTo(k RoomKey, w io.Writer) (io.WriteCloser, error) {
 // half the cost of decrypting a 1 KiB message, paid for every message of a
 // catch-up. FuzzDecryptContent holds it to age's own streaming reader.
 func DecryptContent(k RoomKey, ciphertext []byte) ([]byte, error) {
-	n := ageHeaderLen(ciphertext)
-	if n < 0 {
-		return nil, errors.New("decrypt content: failed to read header: no MAC line")
-	}
-	fileKey, err := age.DecryptHeader(ciphertext[:n], singleStanza{newRoomIdentity(k)})
+	fileKey, n, err := openHeader(singleStanza{newRoomIdentity(k)}, ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt content: %w", notForUs(err))
+		return nil, fmt.Errorf("decrypt content: %w", err)
 	}
 	plaintext, err := openPayload(fileKey, ciphertext[n:])
 	if err != nil {
@@ -237,18 +233,28 @@ func DecryptContent(k RoomKey, ciphertext []byte) ([]byte, error) {
 	return plaintext, nil
 }
 
+// openHeader reads and checks the age header that starts ciphertext with id
+// (parse, unwrap, MAC) and returns the file key and the header's length.
+func openHeader(id age.Identity, ciphertext []byte) ([]byte, int, error) {
+	n := ageHeaderLen(ciphertext)
+	if n < 0 {
+		return nil, 0, errors.New("failed to read header: no MAC line")
+	}
+	fileKey, err := age.DecryptHeader(ciphertext[:n], id)
+	if err != nil {
+		return nil, 0, notForUs(err)
+	}
+	return fileKey, n, nil
+}
+
 // ContentFileKey returns the age file key of content encrypted to room key
 // k: the key that opens this one envelope and nothing else, for a member to
 // disclose to a newcomer (node/disclose.go).
 func ContentFileKey(k RoomKey, ciphertext []byte) ([16]byte, error) {
 	var fk [16]byte
-	n := ageHeaderLen(ciphertext)
-	if n < 0 {
-		return fk, errors.New("content file key: failed to read header: no MAC line")
-	}
-	key, err := age.DecryptHeader(ciphertext[:n], singleStanza{newRoomIdentity(k)})
+	key, _, err := openHeader(singleStanza{newRoomIdentity(k)}, ciphertext)
 	if err != nil {
-		return fk, fmt.Errorf("content file key: %w", notForUs(err))
+		return fk, fmt.Errorf("content file key: %w", err)
 	}
 	if len(key) != len(fk) {
 		return fk, fmt.Errorf("content file key: %d bytes, want %d", len(key), len(fk))
@@ -261,11 +267,7 @@ func ContentFileKey(k RoomKey, ciphertext []byte) ([16]byte, error) {
 // age header's MAC is checked with that key, so a wrong key is refused
 // before the payload is opened.
 func DecryptContentWithFileKey(fileKey [16]byte, ciphertext []byte) ([]byte, error) {
-	n := ageHeaderLen(ciphertext)
-	if n < 0 {
-		return nil, errors.New("decrypt disclosed content: failed to read header: no MAC line")
-	}
-	fk, err := age.DecryptHeader(ciphertext[:n], singleStanza{disclosedKey(fileKey)})
+	fk, n, err := openHeader(singleStanza{disclosedKey(fileKey)}, ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt disclosed content: %w", err)
 	}

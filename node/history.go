@@ -775,29 +775,15 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 			return msgs, err
 		}
 	}
-	waiting, err := tx.Undecrypted(key.ID())
+	msgs, err := h.applyWaiting(tx, key.ID(), ks.Room)
 	if err != nil {
 		return nil, err
 	}
-	var msgs []store.Message
-	for _, e := range waiting {
-		_, hdr, err := wire.DecodeEnvelope(e.Raw)
-		if err != nil {
-			continue
-		}
-		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
-		if err != nil {
-			return nil, err
-		}
-		if msg != nil {
-			msgs = append(msgs, *msg)
-		}
-		if h.anchored[ks.Room] {
-			// The name op made the members known: every op of the room,
-			// and what else still waits here, is applied again in order.
-			more, err := h.replayRoomOps(tx, ks.Room)
-			return append(msgs, more...), err
-		}
+	if h.anchored[ks.Room] {
+		// The name op made the members known: every op of the room,
+		// and what else still waits here, is applied again in order.
+		more, err := h.replayRoomOps(tx, ks.Room)
+		return append(msgs, more...), err
 	}
 	return msgs, nil
 }

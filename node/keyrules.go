@@ -182,10 +182,13 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 				h.keys[s.key] = k
 			}
 			h.mu.Unlock()
-			// What the key kept closed opens now.
-			if err := h.applyWaiting(tx, s.key); err != nil {
+			// What the key kept closed opens now (the members are known,
+			// so no name op anchors the room here).
+			msgs, err := h.applyWaiting(tx, s.key, room)
+			if err != nil {
 				return err
 			}
+			h.trustedLate = append(h.trustedLate, msgs...)
 			if err := tx.PutRoom(store.Room{ID: room, Kind: s.kind, Members: h.current(s.recipients)}); err != nil {
 				return err
 			}
@@ -199,13 +202,15 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 	return nil
 }
 
-// applyWaiting applies the content under key keyID that waited for it, and
-// keeps the messages for apply to hand on (trustedLate).
-func (h *history) applyWaiting(tx *store.Tx, keyID wire.ID) error {
+// applyWaiting applies the content under key keyID that waited for it, in
+// order, and returns its messages. It stops early when a name op made room's
+// members known (anchored): the caller then replays the room's ops.
+func (h *history) applyWaiting(tx *store.Tx, keyID, room wire.ID) ([]store.Message, error) {
 	waiting, err := tx.Undecrypted(keyID)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var msgs []store.Message
 	for _, e := range waiting {
 		_, hdr, err := wire.DecodeEnvelope(e.Raw)
 		if err != nil {
@@ -213,13 +218,16 @@ func (h *history) applyWaiting(tx *store.Tx, keyID wire.ID) error {
 		}
 		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if msg != nil {
-			h.trustedLate = append(h.trustedLate, *msg)
+			msgs = append(msgs, *msg)
+		}
+		if h.anchored[room] {
+			break
 		}
 	}
-	return nil
+	return msgs, nil
 }
 
 // current is the peers of ps that are members of the workspace now: a

@@ -241,19 +241,8 @@ func (s *Store) DisclosedKeys(ctx context.Context) (map[wire.ID][16]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("disclosed keys: %w", err)
 	}
-	defer rows.Close()
-	out := map[wire.ID][16]byte{}
-	for rows.Next() {
-		var id wire.ID
-		var b []byte
-		if err := rows.Scan(idCol{&id}, &b); err != nil {
-			return nil, fmt.Errorf("disclosed keys: %w", err)
-		}
-		var fk [16]byte
-		copy(fk[:], b)
-		out[id] = fk
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanDisclosed(rows)
+	if err != nil {
 		return nil, fmt.Errorf("disclosed keys: %w", err)
 	}
 	return out, nil

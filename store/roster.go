@@ -358,20 +358,26 @@ func (tx *Tx) DisclosedIn(room wire.ID) (map[wire.ID][16]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
 	}
+	out, err := scanDisclosed(rows)
+	if err != nil {
+		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
+	}
+	return out, nil
+}
+
+// scanDisclosed reads rows of (envelope, file_key) and closes them.
+func scanDisclosed(rows *sql.Rows) (map[wire.ID][16]byte, error) {
 	defer rows.Close()
 	out := map[wire.ID][16]byte{}
 	for rows.Next() {
 		var id wire.ID
 		var b []byte
 		if err := rows.Scan(idCol{&id}, &b); err != nil {
-			return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
+			return nil, err
 		}
 		var fk [16]byte
 		copy(fk[:], b)
 		out[id] = fk
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
