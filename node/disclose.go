@@ -99,21 +99,12 @@ func (h *history) takeDisclosed(tx *store.Tx, ks *wire.KeyShare) ([]store.Messag
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range envs {
-		_, hdr, err := wire.DecodeEnvelope(e.Raw)
-		if err != nil {
-			continue
-		}
-		if _, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw}); err != nil {
-			return nil, err
-		}
-		if h.anchored[ks.Room] {
-			// The name op made the members known: all the room's ops are
-			// applied again in order, and its untrusted keys judged.
-			return h.replayRoomOps(tx, ks.Room)
-		}
+	if _, err := h.applyStored(tx, envs, ks.Room, true); err != nil || !h.anchored[ks.Room] {
+		return nil, err
 	}
-	return nil, nil
+	// The name op made the members known: all the room's ops are applied
+	// again in order, and its untrusted keys judged.
+	return h.replayRoomOps(tx, ks.Room)
 }
 
 // applyDisclosed applies content this node holds no key for, if a member

@@ -210,8 +210,15 @@ func (h *history) applyWaiting(tx *store.Tx, keyID, room wire.ID) ([]store.Messa
 	if err != nil {
 		return nil, err
 	}
+	return h.applyStored(tx, waiting, room, true)
+}
+
+// applyStored runs stored content envelopes through applyContent in order
+// and returns their messages; with untilAnchored it stops once a name op
+// made room's members known.
+func (h *history) applyStored(tx *store.Tx, envs []store.Envelope, room wire.ID, untilAnchored bool) ([]store.Message, error) {
 	var msgs []store.Message
-	for _, e := range waiting {
+	for _, e := range envs {
 		_, hdr, err := wire.DecodeEnvelope(e.Raw)
 		if err != nil {
 			continue
@@ -223,7 +230,7 @@ func (h *history) applyWaiting(tx *store.Tx, keyID, room wire.ID) ([]store.Messa
 		if msg != nil {
 			msgs = append(msgs, *msg)
 		}
-		if h.anchored[room] {
+		if untilAnchored && h.anchored[room] {
 			break
 		}
 	}
@@ -256,19 +263,9 @@ func (h *history) replayRoomOps(tx *store.Tx, room wire.ID) ([]store.Message, er
 	if err != nil {
 		return nil, err
 	}
-	var msgs []store.Message
-	for _, e := range envs {
-		_, hdr, err := wire.DecodeEnvelope(e.Raw)
-		if err != nil {
-			continue
-		}
-		msg, err := h.applyContent(tx, &checked{hdr: hdr, id: e.ID, raw: e.Raw})
-		if err != nil {
-			return nil, err
-		}
-		if msg != nil {
-			msgs = append(msgs, *msg)
-		}
+	msgs, err := h.applyStored(tx, envs, room, false)
+	if err != nil {
+		return nil, err
 	}
 	delete(h.anchored, room)
 	return msgs, h.rejudgeKeys(tx, room)
