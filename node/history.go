@@ -128,6 +128,9 @@ type history struct {
 	// the caller of applyContent to replay their ops (replayRoomOps). Only
 	// apply, inside a write, touches it: the store's write lock guards it.
 	anchored map[wire.ID]bool
+	// replaying holds the rooms replayRoomOps is applying the ops of, in
+	// order: their ops are not checked for order again meanwhile.
+	replaying map[wire.ID]bool
 	// trustedLate holds the messages that a key judged trusted inside the
 	// current apply let this node read (rejudgeKeys); apply hands them on.
 	// Guarded like anchored.
@@ -144,17 +147,18 @@ type history struct {
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
 	h := &history{
-		st:       st,
-		id:       id,
-		self:     []byte(id.PeerID()),
-		ws:       g.ID(),
-		genesis:  g,
-		log:      log,
-		verifier: crypto.NewVerifier(),
-		members:  map[string]memberState{},
-		pending:  map[string][]*checked{},
-		rejected: map[string]int64{},
-		anchored: map[wire.ID]bool{},
+		st:        st,
+		id:        id,
+		self:      []byte(id.PeerID()),
+		ws:        g.ID(),
+		genesis:   g,
+		log:       log,
+		verifier:  crypto.NewVerifier(),
+		members:   map[string]memberState{},
+		pending:   map[string][]*checked{},
+		rejected:  map[string]int64{},
+		anchored:  map[wire.ID]bool{},
+		replaying: map[wire.ID]bool{},
 	}
 	if err := h.reload(context.Background()); err != nil {
 		return nil, err
@@ -678,11 +682,16 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if msg != nil {
 			res.msgs = append(res.msgs, *msg)
 		}
-		if err == nil && h.anchored[hd.Room] {
-			var more []store.Message
-			more, err = h.replayRoomOps(tx, hd.Room)
-			res.msgs = append(res.msgs, more...)
+	}
+	// Rooms whose members a name op made known, or whose ops arrived out of
+	// order, have their ops applied again in order (replayRoomOps).
+	for err == nil && len(h.anchored) > 0 {
+		var more []store.Message
+		for room := range h.anchored {
+			more, err = h.replayRoomOps(tx, room)
+			break
 		}
+		res.msgs = append(res.msgs, more...)
 	}
 	res.msgs = append(res.msgs, h.trustedLate...)
 	h.trustedLate = h.trustedLate[:0]

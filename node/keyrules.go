@@ -202,6 +202,31 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 	return nil
 }
 
+// seedFromCreation puts back the first members that room's creation share
+// names, when this node can open it (it was one of them): they are known
+// from it whether or not the name op is held yet.
+func (h *history) seedFromCreation(tx *store.Tx, room wire.ID) error {
+	shares, err := tx.KeyShares(room)
+	if err != nil {
+		return err
+	}
+	for _, e := range shares {
+		if !h.createsRoom(e, room) {
+			continue
+		}
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			return nil
+		}
+		ks, err := h.id.OpenKeyShare(hdr.Body)
+		if err != nil || ks.Cause != wire.CauseCreate || ks.Room != room || ks.RoomKind != wire.RoomChannel {
+			return nil // not one of its first members
+		}
+		return tx.PutRoom(store.Room{ID: room, Kind: ks.RoomKind, Members: h.current(ks.Recipients), MembersKnown: true})
+	}
+	return nil
+}
+
 // applyWaiting applies the content under key keyID that waited for it, in
 // order, and returns its messages. It stops early when a name op made room's
 // members known (anchored): the caller then replays the room's ops.
@@ -255,10 +280,15 @@ func (h *history) current(ps [][]byte) [][]byte {
 // in order. Content of the room that still waited for its key is applied
 // too (the ops held include it), and its messages returned.
 func (h *history) replayRoomOps(tx *store.Tx, room wire.ID) ([]store.Message, error) {
+	h.replaying[room] = true
+	defer delete(h.replaying, room)
 	if err := tx.ResetRoomMembers(room); err != nil {
 		return nil, err
 	}
 	h.roomsChanged()
+	if err := h.seedFromCreation(tx, room); err != nil {
+		return nil, err
+	}
 	envs, err := tx.RoomOps(room)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,19 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 	if err != nil {
 		return err
 	}
+	if known && !h.replaying[room] {
+		// An op that arrives after ops that sort later (an add by a member
+		// whose own add came late, say) is judged in its place: the room's
+		// ops are applied again in order once this envelope's apply ends.
+		later, err := tx.RoomOpAfter(room, c.hdr.Lamport, c.hdr.Author, c.hdr.Seq)
+		if err != nil {
+			return err
+		}
+		if later {
+			h.anchored[room] = true
+			return nil
+		}
+	}
 	switch content.RoomOp {
 	case wire.RoomOpName:
 		creator, ok, err := h.creatorOf(tx, room)

@@ -328,6 +328,35 @@ func (tx *Tx) RoomOps(room wire.ID) ([]Envelope, error) {
 	return envs, nil
 }
 
+// RoomOpAfter reports whether room holds a room-op candidate (as RoomOps
+// lists them) that sorts after (lamport, author, seq).
+func (tx *Tx) RoomOpAfter(room wire.ID, lamport uint64, author []byte, seq uint64) (bool, error) {
+	l, err := sqlInt("lamport", lamport)
+	if err != nil {
+		return false, err
+	}
+	s, err := sqlInt("seq", seq)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT 1 FROM envelopes e
+		WHERE e.room = ? AND e.class = 3 AND e.raw IS NOT NULL
+			AND (e.lamport > ? OR (e.lamport = ? AND (e.author > ? OR (e.author = ? AND e.seq > ?))))
+			AND (EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key AND k.room = e.room)
+				OR EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id AND d.room = e.room))
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
+			AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
+		LIMIT 1`, room[:], l, l, author, author, s).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("room ops of room %s after %d: %w", room, lamport, err)
+	}
+	return true, nil
+}
+
 // PutDisclosed records the disclosed file key of envelope id of room.
 func (tx *Tx) PutDisclosed(room, id wire.ID, fileKey [16]byte) error {
 	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO disclosed (envelope, room, file_key) VALUES (?, ?, ?)
