@@ -198,21 +198,8 @@ func TestWebKit(t *testing.T) {
 func engineScenario(t *testing.T, start func(ctx context.Context, name string) (drivenPage, error)) {
 	ana, bruno := engineOffice(t)
 	ctx := context.Background()
-	// The message searched for is older than the first page the UI loads.
-	target, err := ana.node.Send(ctx, "general", "The quarterly budget spreadsheet is on the shared drive")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const filler = 60
-	for i := range filler {
-		if _, err := ana.node.Send(ctx, "general", fmt.Sprintf("status update %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, 30*time.Second, "Bruno holds the whole history", func() bool {
-		log, _ := bruno.node.Log(ctx, "general", filler+10)
-		return len(log) == filler+1
-	})
+	target := searchableHistory(t, ana, bruno, filler)
 
 	// The two browsers start side by side: most of their start is waiting.
 	began := time.Now()
@@ -335,7 +322,7 @@ func engineScenario(t *testing.T, start func(ctx context.Context, name string) (
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	err = pa.b.SetFiles(sctx, "#file-input", path)
+	err := pa.b.SetFiles(sctx, "#file-input", path)
 	cancel()
 	if err != nil {
 		t.Fatalf("choose a file: %v", err)

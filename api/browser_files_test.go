@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charla-im/charla/node"
 	"github.com/chromedp/chromedp"
 )
 
@@ -47,22 +48,8 @@ func (p *browserPage) eval(what, script string) {
 // an image is previewed.
 func TestBrowserSearchAndFiles(t *testing.T) {
 	exe, ana, bruno := browserOffice(t)
-	ctx := context.Background()
-	// The message searched for is older than the first page the UI loads.
-	target, err := ana.node.Send(ctx, "general", "The quarterly budget spreadsheet is on the shared drive")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const filler = 80
-	for i := range filler {
-		if _, err := ana.node.Send(ctx, "general", fmt.Sprintf("status update %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, 30*time.Second, "Bruno has the whole history", func() bool {
-		log, _ := bruno.node.Log(ctx, "general", filler+10)
-		return len(log) >= filler+1
-	})
+	target := searchableHistory(t, ana, bruno, filler)
 
 	pa := openPage(t, exe, "Ana's page", ana)
 	pb := openPage(t, exe, "Bruno's page", bruno)
@@ -126,4 +113,26 @@ func TestBrowserSearchAndFiles(t *testing.T) {
 
 	pa.checkErrors()
 	pb.checkErrors()
+}
+
+// searchableHistory has ana send the message a search looks for, then filler
+// more, so that it is older than the first page the UI loads, and waits until
+// bruno holds them all. It returns the message searched for.
+func searchableHistory(t *testing.T, ana, bruno *liveNode, filler int) node.Message {
+	t.Helper()
+	ctx := context.Background()
+	target, err := ana.node.Send(ctx, "general", "The quarterly budget spreadsheet is on the shared drive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range filler {
+		if _, err := ana.node.Send(ctx, "general", fmt.Sprintf("status update %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, "Bruno holds the whole history", func() bool {
+		log, _ := bruno.node.Log(ctx, "general", filler+10)
+		return len(log) == filler+1
+	})
+	return target
 }

@@ -131,20 +131,8 @@ func runCatchUp(b *testing.B) catchUpResult {
 		setupCatchUp(b, dir, serverHome, laptopHome)
 	}
 
-	var open []*node.Node // closed at the end, whatever happens
-	defer func() {
-		for _, n := range open {
-			n.Close()
-		}
-	}()
-	start := func(home string, peers ...string) *node.Node {
-		n, err := node.Open(ctx, node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
-		if err != nil {
-			b.Fatal(err)
-		}
-		open = append(open, n)
-		return n
-	}
+	start, closeAll := opener(b)
+	defer closeAll()
 	// The server is opened afresh, as after a restart, with what the
 	// authors wrote on disk.
 	server := start(serverHome)
@@ -212,26 +200,34 @@ func runCatchUp(b *testing.B) catchUpResult {
 // setupCatchUp writes the workload: the authors' texts held by the server,
 // and a laptop provisioned before the first of them. Every node is closed
 // when it returns.
-func setupCatchUp(b *testing.B, dir, serverHome, laptopHome string) {
-	ctx := context.Background()
-	authorHomes := make([]string, catchUpAuthors)
-	for i := range authorHomes {
-		authorHomes[i] = filepath.Join(dir, fmt.Sprintf("author%d", i+1))
-	}
-	var open []*node.Node // closed at the end, whatever happens
-	defer func() {
-		for _, n := range open {
-			n.Close()
-		}
-	}()
-	start := func(home string, peers ...string) *node.Node {
-		n, err := node.Open(ctx, node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
+// opener returns start, which opens a node at home on loopback dialling
+// peers, and closeAll, which closes every node start opened.
+func opener(b *testing.B) (start func(home string, peers ...string) *node.Node, closeAll func()) {
+	var open []*node.Node
+	start = func(home string, peers ...string) *node.Node {
+		n, err := node.Open(context.Background(), node.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers})
 		if err != nil {
 			b.Fatal(err)
 		}
 		open = append(open, n)
 		return n
 	}
+	closeAll = func() {
+		for _, n := range open {
+			n.Close()
+		}
+	}
+	return start, closeAll
+}
+
+func setupCatchUp(b *testing.B, dir, serverHome, laptopHome string) {
+	ctx := context.Background()
+	authorHomes := make([]string, catchUpAuthors)
+	for i := range authorHomes {
+		authorHomes[i] = filepath.Join(dir, fmt.Sprintf("author%d", i+1))
+	}
+	start, closeAll := opener(b)
+	defer closeAll()
 
 	// Author 1 founds the workspace and admits the others. Provision hands
 	// each new member the roster and #general's key as they stand: the
