@@ -257,3 +257,57 @@ func decodeTombstone(b []byte) (*Tombstone, error) {
 	}
 	return t, nil
 }
+
+// Want asks a peer for the bytes of envelopes by ID: the bodies of room ops
+// this node holds only as tombstones (a peer's retention purged them before
+// this node could read them) and a member has since disclosed. The answer is
+// batches, as in sync, ended by an empty one.
+type Want struct {
+	IDs []ID // strictly increasing, 1 to MaxWantIDs
+}
+
+// MaxWantIDs bounds the IDs of one Want: one answer of up to MaxWantIDs
+// envelopes.
+const MaxWantIDs = 1024
+
+var wantFields = []string{1: "ids"}
+
+// Marshal returns the canonical encoding of w.
+func (w *Want) Marshal() []byte {
+	b := make([]byte, 0, len(w.IDs)*(len(ID{})+2))
+	for _, id := range w.IDs {
+		b = appendBytes(b, 1, id[:])
+	}
+	return b
+}
+
+// DecodeWant decodes the canonical encoding of a Want and checks its bounds:
+// one to MaxWantIDs IDs of 32 bytes in strictly increasing order.
+func DecodeWant(b []byte) (*Want, error) {
+	if max := MaxWantIDs * (len(ID{}) + 2); len(b) > max {
+		return nil, tooLarge("want", len(b), max)
+	}
+	d := newDecoder("want", wantFields, b)
+	w := new(Want)
+	for d.next(1) {
+		if len(w.IDs) == MaxWantIDs {
+			d.tooLargef("field 1 (ids) has more than %d elements", MaxWantIDs)
+			break
+		}
+		id := d.id(1)
+		if d.err != nil {
+			break
+		}
+		if n := len(w.IDs); n > 0 {
+			d.check(bytes.Compare(w.IDs[n-1][:], id[:]) < 0, "field 1 (ids) element %d is not above the one before", n)
+		}
+		w.IDs = append(w.IDs, id)
+	}
+	if len(w.IDs) == 0 {
+		d.tag(1, protowire.BytesType) // fails, and says why field 1 is not next
+	}
+	if err := d.end(b, w.Marshal); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
