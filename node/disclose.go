@@ -95,6 +95,7 @@ func (h *history) takeDisclosed(tx *store.Tx, ks *wire.KeyShare) ([]store.Messag
 			return nil, err
 		}
 	}
+	h.disclosedNew.Store(true)
 	envs, err := tx.RoomOps(ks.Room)
 	if err != nil {
 		return nil, err

@@ -91,6 +91,15 @@ type history struct {
 	// forksHeld is non-zero once this node holds a fork: only then must a
 	// stored envelope be looked for among the forks (a statement per envelope).
 	forksHeld atomic.Int64
+	// bodiesRestored counts tombstones given back their signed bytes
+	// (node/bodies.go).
+	bodiesRestored atomic.Int64
+	// disclosedNew is set when a share disclosed room ops, for onDisclosed
+	// after the commit.
+	disclosedNew atomic.Bool
+	// dateBack, in nanoseconds, dates this node's appends into the past:
+	// tests write history for retention to find with it (authorTime).
+	dateBack atomic.Int64
 
 	// appendMu serialises local appends, so a seq is never used twice.
 	appendMu sync.Mutex
@@ -112,7 +121,10 @@ type history struct {
 	// is not held, so check skips the duplicate lookup. It can be low only
 	// for an author whose seq 1 was missing at start; a duplicate it lets
 	// through is verified for nothing and then found by apply.
-	tops     map[string]uint64
+	tops map[string]uint64
+	// wanted holds the IDs of bodies asked of a peer (node/bodies.go): held
+	// as tombstones, they must not be dropped as duplicates when they come.
+	wanted   map[wire.ID]bool
 	targets  targetFilter // messages that stored actions may name (actions.go)
 	rejected map[string]int64
 	// Caches of what changes rarely and is read per message: room keys by
@@ -137,12 +149,13 @@ type history struct {
 	trustedLate []store.Message
 
 	// Hooks set by the node; called outside mu, after commit.
-	onMessages func([]store.Message)
-	onGap      func(author []byte)
-	onAdmit    func(peer []byte)
-	onRemove   func(peer []byte)
-	onRoster   func()         // after any roster computation was committed
-	onPublish  func(*checked) // an envelope history made on its own (a key rotation)
+	onMessages  func([]store.Message)
+	onGap       func(author []byte)
+	onAdmit     func(peer []byte)
+	onRemove    func(peer []byte)
+	onRoster    func()         // after any roster computation was committed
+	onPublish   func(*checked) // an envelope history made on its own (a key rotation)
+	onDisclosed func()         // a share disclosed room ops: some may be held only as tombstones
 }
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
@@ -341,7 +354,7 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	// to verify; its ID is the hash of the signed bytes, so nothing is trusted.
 	// Above the author's top nothing is held: no lookup (apply would still
 	// find a duplicate the top missed).
-	if h.mayHold(hdr) {
+	if h.mayHold(hdr, c.id) {
 		if held, err := h.st.HasEnvelope(ctx, c.id); err == nil && held {
 			return c, outDuplicate, ""
 		}
@@ -505,6 +518,9 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 	admitted := changes.admitted
 	h.announce(changes)
 	h.committed()
+	if h.disclosedNew.Swap(false) && h.onDisclosed != nil {
+		h.onDisclosed()
+	}
 	if len(msgs) > 0 && h.onMessages != nil {
 		h.onMessages(msgs)
 	}
@@ -596,7 +612,14 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 	}
 	if ok {
 		if have == c.id {
-			return res, nil
+			// Held, perhaps only as a tombstone: a wanted body puts it back
+			// (node/bodies.go), then it is read as if it had just arrived.
+			e := envelopeOf(c)
+			if restored, err := tx.RestoreBody(e); err != nil || !restored {
+				return res, err
+			}
+			h.bodiesRestored.Add(1)
+			return h.interpret(ctx, tx, c, res)
 		}
 		h.count(reasonFork)
 		// A tombstone a peer sent vouches for nothing: a signed envelope at
@@ -646,11 +669,7 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			return res, h.putFork(tx, c)
 		}
 	}
-	inserted, err := tx.PutEnvelope(store.Envelope{
-		ID: c.id, Author: hd.Author, Seq: hd.Seq, Prev: hd.Prev, Lamport: hd.Lamport,
-		Time: hd.Time, Class: hd.Class, Room: hd.Room, Key: hd.Key, Raw: c.raw,
-		Received: time.Now().UnixMilli(),
-	})
+	inserted, err := tx.PutEnvelope(envelopeOf(c))
 	if err != nil || !inserted {
 		return res, err
 	}
@@ -659,6 +678,24 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			return res, err
 		}
 	}
+	return h.interpret(ctx, tx, c, res)
+}
+
+// envelopeOf is the store's row of a checked envelope, received now.
+func envelopeOf(c *checked) store.Envelope {
+	hd := c.hdr
+	return store.Envelope{
+		ID: c.id, Author: hd.Author, Seq: hd.Seq, Prev: hd.Prev, Lamport: hd.Lamport,
+		Time: hd.Time, Class: hd.Class, Room: hd.Room, Key: hd.Key, Raw: c.raw,
+		Received: time.Now().UnixMilli(),
+	}
+}
+
+// interpret applies what an envelope just stored means (step 5): the
+// roster, a key share, content.
+func (h *history) interpret(ctx context.Context, tx *store.Tx, c *checked, res applied) (applied, error) {
+	hd := c.hdr
+	var err error
 	res.stored = true
 	h.seeStored(hd)
 	if hd.Version != wire.Version {
@@ -712,11 +749,11 @@ func (h *history) seeStored(hd *wire.Header) {
 }
 
 // mayHold reports whether an envelope at hd's (author, seq) may be held:
-// whether check must look for a duplicate.
-func (h *history) mayHold(hd *wire.Header) bool {
+// whether check must look for a duplicate. A wanted body is not one.
+func (h *history) mayHold(hd *wire.Header, id wire.ID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return hd.Seq <= h.tops[string(hd.Author)]
+	return hd.Seq <= h.tops[string(hd.Author)] && !h.wanted[id]
 }
 
 // nextLamport is the lamport for a new local envelope.
@@ -978,6 +1015,15 @@ func (h *history) appendAlone(ctx context.Context, class wire.Class, key wire.ID
 	return c, msgs, nil
 }
 
+// authorTime is the time this node dates what it writes: now, or what a
+// test set in dateBack to write history dated days ago.
+func (h *history) authorTime() time.Time {
+	if d := h.dateBack.Load(); d != 0 {
+		return time.Now().Add(-time.Duration(d))
+	}
+	return time.Now()
+}
+
 // appendIn signs the next envelope of this node's feed inside tx and runs
 // it through apply. The caller holds appendMu.
 func (h *history) appendIn(ctx context.Context, tx *store.Tx, class wire.Class, key wire.ID, build func(seq uint64) (wire.ID, []byte, error)) (*checked, applied, error) {
@@ -987,7 +1033,7 @@ func (h *history) appendIn(ctx context.Context, tx *store.Tx, class wire.Class, 
 	}
 	hd := &wire.Header{
 		Version: wire.Version, Workspace: h.ws, Author: h.self,
-		Seq: 1, Lamport: h.nextLamport(), Time: time.Now().UnixMilli(),
+		Seq: 1, Lamport: h.nextLamport(), Time: h.authorTime().UnixMilli(),
 		Class: class, Key: key,
 	}
 	if ok {

@@ -56,7 +56,8 @@ type Node struct {
 
 	syncing    inflight
 	gapSeen    chan struct{}
-	gapMu      sync.Mutex // guards gapAuthors
+	bodiesKick chan struct{} // node/bodies.go
+	gapMu      sync.Mutex    // guards gapAuthors
 	gapAuthors map[string]bool
 	static     []peer.AddrInfo
 	doors      doors
@@ -193,7 +194,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if !IsInitialized(cfg.Home) {
 		return nil, fmt.Errorf("%w %s", ErrNotInit, cfg.Home)
 	}
-	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, headKnown: make(chan struct{}), started: time.Now(), subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, headKnown: make(chan struct{}), started: time.Now(), subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1), bodiesKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -267,6 +268,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host.SetStreamHandler(syncProtocol, n.handleSync)
 	n.host.SetStreamHandler(exchangeProtocol, n.handleExchange)
 	n.host.SetStreamHandler(blobProtocol, n.handleBlob)
+	n.host.SetStreamHandler(bodiesProtocol, n.handleBodies)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if n.ctx.Err() == nil {
@@ -283,6 +285,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.retentionChanged()
 	}
 	n.hist.onPublish = n.publish
+	n.hist.onDisclosed = n.kickBodies
 	if err := n.loadInvites(ctx); err != nil {
 		return nil, fmt.Errorf("read invites: %w", err)
 	}
@@ -290,8 +293,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MDNS {
 		n.startMDNS([32]byte(netKey))
 	}
-	n.wg.Add(8)
+	n.wg.Add(9)
 	go func() { defer n.wg.Done(); n.retentionLoop(n.ctx) }()
+	go func() { defer n.wg.Done(); n.bodiesLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.textLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.fileLoop(n.ctx) }()
 	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()

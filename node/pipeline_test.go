@@ -114,11 +114,11 @@ func TestDuplicateSpottedBeforeVerify(t *testing.T) {
 		t.Errorf("check of a held envelope after restart: outcome %d, want duplicate", out)
 	}
 	hd := *mustHeader(t, last.Raw)
-	if !ana.hist.mayHold(&hd) {
+	if !ana.hist.mayHold(&hd, last.ID) {
 		t.Error("mayHold false for the newest held envelope")
 	}
 	hd.Seq++
-	if ana.hist.mayHold(&hd) {
+	if ana.hist.mayHold(&hd, last.ID) {
 		t.Error("mayHold true above everything held: check would look it up for nothing")
 	}
 }

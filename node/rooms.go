@@ -118,14 +118,31 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
-	for _, k := range keys {
+	// p holds the keys, but may hold the room's oldest ops only as
+	// tombstones (a peer's retention purged them before p joined the
+	// workspace): the disclosure tells it which to ask for (node/bodies.go).
+	disclosed, err := n.hist.disclosures(ctx, r.ID)
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
+	last := -1
+	for i, k := range keys {
+		if !k.Untrusted || !r.MembersKnown {
+			last = i
+		}
+	}
+	for i, k := range keys {
 		if k.Untrusted && r.MembersKnown {
 			continue // no member shared it: it may be planted
 		}
-		share, err := n.hist.shareKey(ctx, &wire.KeyShare{
+		ks := &wire.KeyShare{
 			Workspace: n.hist.ws, Room: r.ID, RoomKind: r.Kind, Epoch: k.Epoch, Parent: k.Parent,
 			Cause: wire.CauseReshare, Recipients: [][]byte{n.hist.self, p}, Key: k.Key,
-		})
+		}
+		if i == last {
+			ks.Disclosed = disclosed
+		}
+		share, err := n.hist.shareKey(ctx, ks)
 		if err != nil {
 			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
 		}

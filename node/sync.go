@@ -592,8 +592,14 @@ func (n *Node) pullAsync(p peer.ID) {
 		got, err := n.pull(n.ctx, p)
 		if err != nil && n.ctx.Err() == nil {
 			n.log.Debug("sync failed", "peer", p, "err", err)
+			return
 		} else if got > 0 {
 			n.log.Debug("synced", "peer", p, "received", got)
+		}
+		// The pull may have brought tombstones of disclosed room ops, or p
+		// may be the member that holds them (node/bodies.go).
+		if _, err := n.fetchBodies(n.ctx, p); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("bodies", "peer", p, "err", err)
 		}
 	}()
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -409,4 +411,79 @@ func scanDisclosed(rows *sql.Rows) (map[wire.ID][16]byte, error) {
 		out[id] = fk
 	}
 	return out, rows.Err()
+}
+
+// WantedBodies lists at most limit envelopes whose file key was disclosed to
+// this node but which it holds only as a tombstone: a peer's retention
+// purged them before this node could read them, and a member still holds
+// them (members keep the room ops they can read). Sorted by ID.
+func (s *Store) WantedBodies(ctx context.Context, limit int) ([]wire.ID, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT d.envelope FROM disclosed d JOIN envelopes e ON e.id = d.envelope
+		WHERE e.raw IS NULL ORDER BY d.envelope LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list wanted bodies: %w", err)
+	}
+	defer rows.Close()
+	var out []wire.ID
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return nil, fmt.Errorf("list wanted bodies: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list wanted bodies: %w", err)
+	}
+	return out, nil
+}
+
+// RawsByID returns the bytes of those of ids held with their body.
+func (s *Store) RawsByID(ctx context.Context, ids []wire.ID) (map[wire.ID][]byte, error) {
+	out := make(map[wire.ID][]byte, len(ids))
+	for part := range slices.Chunk(ids, 256) {
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = part[i][:]
+		}
+		q := `SELECT id, raw FROM envelopes WHERE raw IS NOT NULL AND id IN (?` + strings.Repeat(",?", len(part)-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read envelopes by ID: %w", err)
+		}
+		for rows.Next() {
+			var id wire.ID
+			var raw []byte
+			if err := rows.Scan(idCol{&id}, &raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read envelopes by ID: %w", err)
+			}
+			out[id] = raw
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read envelopes by ID: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// RestoreBody puts the signed bytes of e back into its tombstone, with the
+// header e's signature vouches for (a tombstone's header was only a peer's
+// word). It reports false if e is not held as a tombstone.
+func (tx *Tx) RestoreBody(e Envelope) (bool, error) {
+	if e.Raw == nil {
+		return false, fmt.Errorf("restore envelope %s: no body", e.ID)
+	}
+	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE envelopes SET raw = ?, key = ?, prev = ?, lamport = ?, time = ?, class = ?, room = ?
+		WHERE id = ? AND raw IS NULL`, e.Raw, e.Key[:], e.Prev[:], int64(e.Lamport), e.Time, int64(e.Class), e.Room[:], e.ID[:])
+	if err != nil {
+		return false, fmt.Errorf("restore envelope %s: %w", e.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("restore envelope %s: %w", e.ID, err)
+	}
+	return n == 1, nil
 }

@@ -1036,3 +1036,52 @@ func BenchmarkPutMessageBatch100(b *testing.B) {
 		}
 	}
 }
+
+// TestRestoreBody: a disclosed envelope held as a tombstone is wanted, read
+// by ID by no one until its body is put back, once, with the signed header.
+func TestRestoreBody(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	room := testID("room")
+	envs := chain("ana", 3, room, testID("key"))
+	tomb := envs[1]
+	tomb.Raw, tomb.Key, tomb.Lamport = nil, wire.ID{}, 999 // a peer's word for the header
+	update(t, s, func(tx *Tx) error {
+		for _, e := range []Envelope{envs[0], tomb, envs[2]} {
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutDisclosed(room, envs[0].ID, [16]byte{1}); err != nil {
+			return err
+		}
+		return tx.PutDisclosed(room, envs[1].ID, [16]byte{2})
+	})
+	wanted, err := s.WantedBodies(ctx, 10)
+	if err != nil || len(wanted) != 1 || wanted[0] != envs[1].ID {
+		t.Fatalf("WantedBodies = %v, %v; want only the tombstone %s", wanted, err, envs[1].ID)
+	}
+	raws, err := s.RawsByID(ctx, []wire.ID{envs[0].ID, envs[1].ID, testID("absent")})
+	if err != nil || len(raws) != 1 || string(raws[envs[0].ID]) != string(envs[0].Raw) {
+		t.Fatalf("RawsByID = %d entries, %v; want the one body held", len(raws), err)
+	}
+	for i, want := range []bool{true, false} {
+		update(t, s, func(tx *Tx) error {
+			ok, err := tx.RestoreBody(envs[1])
+			if ok != want {
+				t.Errorf("RestoreBody #%d = %v, want %v", i+1, ok, want)
+			}
+			return err
+		})
+	}
+	if wanted, err := s.WantedBodies(ctx, 10); err != nil || len(wanted) != 0 {
+		t.Errorf("WantedBodies after the restore = %v, %v", wanted, err)
+	}
+	update(t, s, func(tx *Tx) error {
+		got, ok, err := tx.Envelope(envs[1].ID)
+		if err != nil || !ok || got.Lamport != envs[1].Lamport || got.Key != envs[1].Key || string(got.Raw) != string(envs[1].Raw) {
+			t.Errorf("restored envelope = %+v, %v, %v; want the signed header and body", got, ok, err)
+		}
+		return nil
+	})
+}

@@ -166,6 +166,13 @@
 // it takes one only where it continues a chain it holds and where its own
 // policy would have purged that envelope too (node/retention.go).
 //
+// On /charla/bodies/1 a node asks for envelopes by ID (the room ops disclosed
+// to it that it holds only as tombstones) with one Want; the answer is
+// batches of envelopes only, ended by an empty one (node/bodies.go).
+//
+//	Want (at most MaxWantIDs × 34 bytes)
+//	  1 ids        bytes    repeated, 1 to MaxWantIDs, 32 each, strictly increasing
+//
 // # Ephemeral frames
 //
 // Each message of a workspace's ephemeral GossipSub topic is one Ephemeral (at
