@@ -64,10 +64,33 @@ func (h *history) disclosures(ctx context.Context, room wire.ID) ([]wire.Disclos
 		return nil, fmt.Errorf("disclose the ops of room %s: %w", room, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Envelope[:], out[j].Envelope[:]) < 0 })
-	if len(out) > wire.MaxDisclosed {
-		// The newest ops matter most to the newcomer's view; the oldest go.
-		h.log.Warn("room has more ops than a share discloses; the newcomer learns part of them", "room", room, "ops", len(out))
-		out = out[len(out)-wire.MaxDisclosed:]
+	return out, nil
+}
+
+// splitDisclosed cuts d into the parts key shares carry: at most
+// MaxDisclosed each. The first rides on the share the add makes anyway;
+// each further one on a reshare of the same key to the newcomer alone.
+func splitDisclosed(d []wire.Disclosure) (first []wire.Disclosure, more [][]wire.Disclosure) {
+	for len(d) > wire.MaxDisclosed {
+		more = append(more, d[len(d)-wire.MaxDisclosed:])
+		d = d[:len(d)-wire.MaxDisclosed]
+	}
+	return d, more
+}
+
+// discloseMore sends each further part of a disclosure to newcomer in a
+// reshare of key k of room r.
+func (h *history) discloseMore(ctx context.Context, r store.Room, k store.RoomKey, newcomer []byte, more [][]wire.Disclosure) ([]*checked, error) {
+	var out []*checked
+	for _, part := range more {
+		share, err := h.shareKey(ctx, &wire.KeyShare{
+			Workspace: h.ws, Room: r.ID, RoomKind: r.Kind, Epoch: k.Epoch, Parent: k.Parent,
+			Cause: wire.CauseReshare, Recipients: [][]byte{h.self, newcomer}, Key: k.Key, Disclosed: part,
+		})
+		if err != nil {
+			return out, fmt.Errorf("disclose the ops of room %s: %w", r.ID, err)
+		}
+		out = append(out, share)
 	}
 	return out, nil
 }

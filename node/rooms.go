@@ -125,6 +125,7 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	if err != nil {
 		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
 	}
+	first, more := splitDisclosed(disclosed)
 	last := -1
 	for i, k := range keys {
 		if !k.Untrusted || !r.MembersKnown {
@@ -140,13 +141,22 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 			Cause: wire.CauseReshare, Recipients: [][]byte{n.hist.self, p}, Key: k.Key,
 		}
 		if i == last {
-			ks.Disclosed = disclosed
+			ks.Disclosed = first
 		}
 		share, err := n.hist.shareKey(ctx, ks)
 		if err != nil {
 			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
 		}
 		n.publish(share)
+	}
+	if last >= 0 {
+		shares, err := n.hist.discloseMore(ctx, r, keys[last], p, more)
+		for _, c := range shares {
+			n.publish(c)
+		}
+		if err != nil {
+			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+		}
 	}
 	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
 	if err != nil {
@@ -237,8 +247,17 @@ func (n *Node) roomAddNoHistory(ctx context.Context, r store.Room, p []byte) (Ro
 	if err != nil {
 		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
 	}
+	first, more := splitDisclosed(disclosed)
 	n.hist.rotateMu.Lock()
-	shares, err := n.hist.rotate(ctx, r, sendCandidate(keys), disclosed)
+	shares, err := n.hist.rotate(ctx, r, sendCandidate(keys), first)
+	if err == nil && len(more) > 0 {
+		var k store.RoomKey
+		if k, err = n.hist.sendKey(ctx, r.ID); err == nil {
+			var extra []*checked
+			extra, err = n.hist.discloseMore(ctx, r, k, p, more)
+			shares = append(shares, extra...)
+		}
+	}
 	n.hist.rotateMu.Unlock()
 	for _, c := range shares {
 		n.publish(c)
