@@ -140,23 +140,32 @@ func TestPackRecordFollowsSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range packCheckpoint - 1 {
-		if _, err := p.store(i, data[i], nil); err != nil {
+		if err := p.store(i, data[i], nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := p.drain(); err != nil { // written, held, not synced
+		t.Fatal(err)
+	}
+	if n, _ := p.count(); n != packCheckpoint-1 {
+		t.Fatalf("%d of %d chunks held once written", n, packCheckpoint-1)
 	}
 	if n := recorded(); n != 0 {
 		t.Fatalf("%d chunks recorded before any sync", n)
 	}
 	for i := packCheckpoint - 1; i < chunks-1; i++ {
-		if _, err := p.store(i, data[i], nil); err != nil {
+		if err := p.store(i, data[i], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.waitSynced() // the checkpoint the 32nd chunk started
+	if err := p.drain(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitSynced() // the checkpoint the 32nd chunk written started
 	if n := recorded(); n < packCheckpoint || n > chunks-1 {
 		t.Fatalf("%d chunks recorded after a checkpoint; want %d to %d", n, packCheckpoint, chunks-1)
 	}
-	if _, err := p.store(chunks-1, data[chunks-1], nil); err != nil {
+	if err := p.store(chunks-1, data[chunks-1], nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.endWrite(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -39,6 +40,8 @@ import (
 // partial until it is fetched again.
 const (
 	packCheckpoint = 32 // chunks written and not yet recorded that start an fsync and a new record
+	packQueue      = 8  // chunks checked and waiting for their write: bounds the memory a fetch holds
+	packWriters    = 2  // goroutines writing a pack's chunks: two writes in flight keep the disk busier than one
 	heldSuffix     = ".held"
 	heldMagic      = "charla-pack/1\n"
 	postPrefix     = ".post-" // a pack being written by SendFile
@@ -271,6 +274,11 @@ type pack struct {
 	nheld   int
 	durable []bool // named by the record on disk
 	f       *os.File
+	direct  *os.File       // the pack opened with O_DIRECT, nil where refused
+	queue   chan packWrite // to the goroutines that write chunks, while writers > 0
+	loops   sync.WaitGroup // those goroutines
+	queued  int            // chunks in queue or being written
+	werr    error          // the first write that failed since writers became > 0
 	writers int
 	dirty   int  // chunks held and not durable
 	syncing bool // a checkpoint is running
@@ -338,6 +346,13 @@ func (p *pack) beginWrite() error {
 			return diskFull(fmt.Errorf("open blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		}
 		p.f = f
+		p.direct = openDirect(p.path)
+		p.werr = nil
+		p.queue = make(chan packWrite, packQueue)
+		for range packWriters {
+			p.loops.Add(1)
+			go p.writeLoop(p.queue)
+		}
 	}
 	p.writers++
 	return nil
@@ -346,55 +361,144 @@ func (p *pack) beginWrite() error {
 // endWrite records what was written, durably, and closes the pack when no
 // other writer uses it.
 func (p *pack) endWrite() error {
+	werr := p.drain()
 	p.waitSynced()
 	err := p.checkpoint()
+	if err == nil {
+		err = werr
+	}
+	p.mu.Lock()
+	p.writers--
+	last := p.writers == 0 && p.f != nil
+	p.mu.Unlock()
+	if !last {
+		return err
+	}
+	// No writer is left to queue a chunk, and drain saw the queue empty.
+	close(p.queue)
+	p.loops.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.writers--
-	if p.writers == 0 && p.f != nil {
-		if cerr := p.f.Close(); err == nil {
-			err = cerr
-		}
-		p.f = nil
+	if p.direct != nil {
+		p.direct.Close()
+		p.direct = nil
 	}
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	p.f, p.queue = nil, nil
 	return err
 }
 
-// store writes chunk i, which the caller has checked against its hash, and
-// holds it. A reader waiting for chunk i in order takes buf, returning true;
-// otherwise the caller keeps buf.
-func (p *pack) store(i int, data []byte, buf *[]byte) (bool, error) {
-	// Through the page cache, not O_DIRECT as get's output is written:
-	// a direct write made the stream's worker wait for the disk, and in
-	// alternate runs at load ~3 gets were 10-20% slower for ~10% less CPU.
-	p.mu.Lock()
-	f := p.f
-	p.mu.Unlock()
-	_, err := f.WriteAt(data, int64(i)*int64(p.l.chunkSize))
-	if err != nil {
-		return false, diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
-	}
+// drain waits until no chunk is queued or being written, and returns the
+// first write that failed. Another fetch of the same pack queueing all the
+// while can delay it; each fetch's queue is short.
+func (p *pack) drain() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for p.queued > 0 {
+		p.changed.Wait()
+	}
+	return p.werr
+}
+
+// packWrite is chunk i, checked, on its way to disk; buf, when set, holds
+// data and goes to the reader's tap or back to chunkBufs once written.
+type packWrite struct {
+	i    int
+	data []byte
+	buf  *[]byte
+}
+
+// store queues chunk i, which the caller has checked against its hash, to
+// be written; the chunk is held once it is. It waits while packQueue chunks
+// are queued, which bounds the memory of a fetch ahead of the disk. It
+// returns the first write that failed, and then queues nothing: the caller
+// keeps data and buf. Otherwise they are the pack's until written.
+//
+// Writes go to disk directly (O_DIRECT) where the filesystem allows it,
+// from goroutines of their own: through the page cache a fresh page cost
+// ~2.5 ns of CPU per byte of a fetch here, a quarter of all its CPU, and a
+// direct write ~0.2. Written on the fetch's goroutine they made it wait
+// for the disk; queued, the disk's time overlaps the transport's.
+func (p *pack) store(i int, data []byte, buf *[]byte) error {
+	p.mu.Lock()
+	if p.werr != nil {
+		err := p.werr
+		p.mu.Unlock()
+		return err
+	}
 	p.awaitTap(i)
-	if !p.held[i] {
-		p.held[i] = true
-		p.nheld++
-		p.dirty++
+	p.queued++
+	q := p.queue
+	p.mu.Unlock()
+	q <- packWrite{i, data, buf}
+	return nil
+}
+
+// writeLoop writes the chunks of q, and holds each once written.
+func (p *pack) writeLoop(q <-chan packWrite) {
+	defer p.loops.Done()
+	for w := range q {
+		err := p.write(w.i, w.data)
+		p.mu.Lock()
+		p.queued--
+		taken := false
+		if err != nil {
+			if p.werr == nil {
+				p.werr = diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
+			}
+		} else {
+			if !p.held[w.i] {
+				p.held[w.i] = true
+				p.nheld++
+				p.dirty++
+			}
+			taken = w.buf != nil && p.tap != nil && p.tap.offer(w.i, w.buf)
+			if p.dirty >= packCheckpoint && !p.syncing {
+				p.syncing = true
+				go func() {
+					p.checkpoint()
+					p.mu.Lock()
+					p.syncing = false
+					p.changed.Broadcast()
+					p.mu.Unlock()
+				}()
+			}
+		}
+		p.changed.Broadcast()
+		p.mu.Unlock()
+		if !taken && w.buf != nil {
+			chunkBufs.Put(w.buf)
+		}
 	}
-	taken := p.tap != nil && p.tap.offer(i, buf)
-	p.changed.Broadcast()
-	if p.dirty >= packCheckpoint && !p.syncing {
-		p.syncing = true
-		go func() {
-			p.checkpoint()
-			p.mu.Lock()
-			p.syncing = false
-			p.changed.Broadcast()
-			p.mu.Unlock()
-		}()
+}
+
+// write writes chunk i's data at its offset: directly when its memory,
+// length and offset are aligned as O_DIRECT needs (every whole chunk read
+// into a buffer of chunkBufs), else through the page cache.
+func (p *pack) write(i int, data []byte) error {
+	off := int64(i) * int64(p.l.chunkSize)
+	p.mu.Lock()
+	f, direct := p.f, p.direct
+	p.mu.Unlock()
+	if direct != nil && len(data) > 0 && len(data)%directAlign == 0 && off%directAlign == 0 &&
+		uintptr(unsafe.Pointer(&data[0]))%directAlign == 0 {
+		_, err := direct.WriteAt(data, off)
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		// Refused after all (a filesystem that opens with O_DIRECT and
+		// cannot write so): the cache from now on.
+		p.mu.Lock()
+		if p.direct == direct {
+			p.direct = nil
+			direct.Close()
+		}
+		p.mu.Unlock()
 	}
-	return taken, nil
+	_, err := f.WriteAt(data, off)
+	return err
 }
 
 // awaitTap waits, for tapWait at most, while chunk i is too far ahead of
