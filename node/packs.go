@@ -411,16 +411,18 @@ type packWrite struct {
 }
 
 // store queues chunk i, which the caller has checked against its hash, to
-// be written; the chunk is held once it is. It waits while packQueue chunks
-// are queued, which bounds the memory of a fetch ahead of the disk. It
-// returns the first write that failed, and then queues nothing: the caller
-// keeps data and buf. Otherwise they are the pack's until written.
+// be written; the chunk is held once it is. The data and buf are then the
+// pack's until written. It returns the first write that failed, and then
+// queues nothing: the caller keeps data and buf.
 //
-// Writes go to disk directly (O_DIRECT) where the filesystem allows it,
-// from goroutines of their own: through the page cache a fresh page cost
-// ~2.5 ns of CPU per byte of a fetch here, a quarter of all its CPU, and a
-// direct write ~0.2. Written on the fetch's goroutine they made it wait
-// for the disk; queued, the disk's time overlaps the transport's.
+// Queued chunks are written directly (O_DIRECT) where the filesystem
+// allows it, by goroutines of their own: through the page cache a fresh
+// page cost ~2.5 ns of CPU per byte of a fetch here, a quarter of all its
+// CPU, and a direct write ~0.2. Written on the fetch's goroutine they made
+// it wait for the disk; queued, the disk's time overlaps the transport's.
+// When packQueue chunks wait already, the disk is busy with other work:
+// store writes the chunk itself through the page cache, which costs the
+// CPU and does not wait, and the queue bounds the memory a fetch holds.
 func (p *pack) store(i int, data []byte, buf *[]byte) error {
 	p.mu.Lock()
 	if p.werr != nil {
@@ -432,7 +434,29 @@ func (p *pack) store(i int, data []byte, buf *[]byte) error {
 	p.queued++
 	q := p.queue
 	p.mu.Unlock()
-	q <- packWrite{i, data, buf}
+	w := packWrite{i, data, buf}
+	select {
+	case q <- w:
+		return nil
+	default:
+	}
+	// The disk is packQueue chunks behind, busy with other work: this
+	// chunk goes through the page cache, which costs CPU and does not
+	// wait.
+	p.mu.Lock()
+	p.queued--
+	f := p.f
+	p.mu.Unlock()
+	if _, err := f.WriteAt(data, int64(i)*int64(p.l.chunkSize)); err != nil {
+		err = diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
+		p.mu.Lock()
+		if p.werr == nil {
+			p.werr = err
+		}
+		p.mu.Unlock()
+		return err
+	}
+	p.wrote(w, nil, false)
 	return nil
 }
 
@@ -440,37 +464,45 @@ func (p *pack) store(i int, data []byte, buf *[]byte) error {
 func (p *pack) writeLoop(q <-chan packWrite) {
 	defer p.loops.Done()
 	for w := range q {
-		err := p.write(w.i, w.data)
-		p.mu.Lock()
+		p.wrote(w, p.write(w.i, w.data), true)
+	}
+}
+
+// wrote holds chunk w.i, written unless err says otherwise, hands its
+// buffer to the tap or back to chunkBufs, and starts a checkpoint every
+// packCheckpoint chunks. queued says it came through the queue.
+func (p *pack) wrote(w packWrite, err error, queued bool) {
+	p.mu.Lock()
+	if queued {
 		p.queued--
-		taken := false
-		if err != nil {
-			if p.werr == nil {
-				p.werr = diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
-			}
-		} else {
-			if !p.held[w.i] {
-				p.held[w.i] = true
-				p.nheld++
-				p.dirty++
-			}
-			taken = w.buf != nil && p.tap != nil && p.tap.offer(w.i, w.buf)
-			if p.dirty >= packCheckpoint && !p.syncing {
-				p.syncing = true
-				go func() {
-					p.checkpoint()
-					p.mu.Lock()
-					p.syncing = false
-					p.changed.Broadcast()
-					p.mu.Unlock()
-				}()
-			}
+	}
+	taken := false
+	if err != nil {
+		if p.werr == nil {
+			p.werr = diskFull(fmt.Errorf("store chunk: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		}
-		p.changed.Broadcast()
-		p.mu.Unlock()
-		if !taken && w.buf != nil {
-			chunkBufs.Put(w.buf)
+	} else {
+		if !p.held[w.i] {
+			p.held[w.i] = true
+			p.nheld++
+			p.dirty++
 		}
+		taken = w.buf != nil && p.tap != nil && p.tap.offer(w.i, w.buf)
+		if p.dirty >= packCheckpoint && !p.syncing {
+			p.syncing = true
+			go func() {
+				p.checkpoint()
+				p.mu.Lock()
+				p.syncing = false
+				p.changed.Broadcast()
+				p.mu.Unlock()
+			}()
+		}
+	}
+	p.changed.Broadcast()
+	p.mu.Unlock()
+	if !taken && w.buf != nil {
+		chunkBufs.Put(w.buf)
 	}
 }
 
