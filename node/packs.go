@@ -268,21 +268,22 @@ type pack struct {
 	l    layout
 	path string
 
-	mu      sync.Mutex // guards the fields below
-	changed sync.Cond  // on mu: held changed, or a fetch ended
-	held    []bool     // written and checked; served and read
-	nheld   int
-	durable []bool // named by the record on disk
-	f       *os.File
-	direct  *os.File       // the pack opened with O_DIRECT, nil where refused
-	queue   chan packWrite // to the goroutines that write chunks, while writers > 0
-	loops   sync.WaitGroup // those goroutines
-	queued  int            // chunks in queue or being written
-	werr    error          // the first write that failed since writers became > 0
-	writers int
-	dirty   int  // chunks held and not durable
-	syncing bool // a checkpoint is running
-	tap     *chunkTap
+	mu        sync.Mutex // guards the fields below
+	changed   sync.Cond  // on mu: held changed, or a fetch ended
+	held      []bool     // written and checked; served and read
+	nheld     int
+	durable   []bool // named by the record on disk
+	f         *os.File
+	direct    *os.File        // the pack opened with O_DIRECT, nil where refused
+	directOff bool            // a direct write was refused: the cache from then on
+	queue     chan packWrite  // to the goroutines that write chunks, while writers > 0
+	loops     *sync.WaitGroup // those goroutines
+	queued    int             // chunks in queue or being written
+	werr      error           // the first write that failed since writers became > 0
+	writers   int
+	dirty     int  // chunks held and not durable
+	syncing   bool // a checkpoint is running
+	tap       *chunkTap
 
 	record sync.Mutex // serializes checkpoints and record writes
 }
@@ -346,12 +347,13 @@ func (p *pack) beginWrite() error {
 			return diskFull(fmt.Errorf("open blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		}
 		p.f = f
-		p.direct = openDirect(p.path)
+		p.direct, p.directOff = openDirect(p.path), false
 		p.werr = nil
 		p.queue = make(chan packWrite, packQueue)
+		p.loops = new(sync.WaitGroup)
 		for range packWriters {
 			p.loops.Add(1)
-			go p.writeLoop(p.queue)
+			go p.writeLoop(p.queue, p.loops)
 		}
 	}
 	p.writers++
@@ -369,24 +371,23 @@ func (p *pack) endWrite() error {
 	}
 	p.mu.Lock()
 	p.writers--
-	last := p.writers == 0 && p.f != nil
-	p.mu.Unlock()
-	if !last {
+	if p.writers > 0 || p.f == nil {
+		p.mu.Unlock()
 		return err
 	}
+	// Detached under mu, so a fetch that begins now opens its own.
+	f, direct, q, loops := p.f, p.direct, p.queue, p.loops
+	p.f, p.direct, p.queue, p.loops = nil, nil, nil, nil
+	p.mu.Unlock()
 	// No writer is left to queue a chunk, and drain saw the queue empty.
-	close(p.queue)
-	p.loops.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.direct != nil {
-		p.direct.Close()
-		p.direct = nil
+	close(q)
+	loops.Wait()
+	if direct != nil {
+		direct.Close()
 	}
-	if cerr := p.f.Close(); err == nil {
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	p.f, p.queue = nil, nil
 	return err
 }
 
@@ -461,8 +462,8 @@ func (p *pack) store(i int, data []byte, buf *[]byte) error {
 }
 
 // writeLoop writes the chunks of q, and holds each once written.
-func (p *pack) writeLoop(q <-chan packWrite) {
-	defer p.loops.Done()
+func (p *pack) writeLoop(q <-chan packWrite, loops *sync.WaitGroup) {
+	defer loops.Done()
 	for w := range q {
 		p.wrote(w, p.write(w.i, w.data), true)
 	}
@@ -513,6 +514,9 @@ func (p *pack) write(i int, data []byte) error {
 	off := int64(i) * int64(p.l.chunkSize)
 	p.mu.Lock()
 	f, direct := p.f, p.direct
+	if p.directOff {
+		direct = nil
+	}
 	p.mu.Unlock()
 	if direct != nil && len(data) > 0 && len(data)%directAlign == 0 && off%directAlign == 0 &&
 		uintptr(unsafe.Pointer(&data[0]))%directAlign == 0 {
@@ -521,12 +525,10 @@ func (p *pack) write(i int, data []byte) error {
 			return err
 		}
 		// Refused after all (a filesystem that opens with O_DIRECT and
-		// cannot write so): the cache from now on.
+		// cannot write so): the cache from now on. The file stays open
+		// until endWrite, as the other writer may be using it.
 		p.mu.Lock()
-		if p.direct == direct {
-			p.direct = nil
-			direct.Close()
-		}
+		p.directOff = true
 		p.mu.Unlock()
 	}
 	_, err := f.WriteAt(data, off)
