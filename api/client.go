@@ -326,3 +326,11 @@ func (c *Client) GetFile(ctx context.Context, id, path string) (node.File, error
 	err := c.call(ctx, http.MethodPost, "/api/files/"+url.PathEscape(id)+"/get", FileRequest{Path: path}, &f)
 	return f, err
 }
+
+// FetchFile asks the node to fetch file id and keep it, verified, without
+// writing it out, and returns once it is complete.
+func (c *Client) FetchFile(ctx context.Context, id string) (node.File, error) {
+	var f node.File
+	err := c.call(ctx, http.MethodPost, "/api/files/"+url.PathEscape(id)+"/fetch", struct{}{}, &f)
+	return f, err
+}

@@ -40,6 +40,8 @@
 //	GET  /api/files/{id}                  node.File (state, have_bytes: poll it for progress)
 //	POST /api/files/{id}/get              {"path": "/abs/out"} → 200 node.File once the
 //	                                      file is complete, verified and written
+//	POST /api/files/{id}/fetch            {} → 200 node.File once every chunk is held on
+//	                                      the node, verified (kept for offline use)
 //	POST /api/invites                     {"expires": "24h"} → 201 {"code": "..."}
 //	POST /api/rooms/{room}/typing         {} → 200 {"sent": bool}, at most one signal per node.TypingEvery
 //	GET  /api/rooms/{room}/read           node.ReadState

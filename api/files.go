@@ -93,3 +93,22 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, f)
 }
+
+// fetchFile answers once every chunk of the file is held on the node,
+// verified, or the fetch failed. Its body is an empty JSON object: a JSON
+// content type is what keeps a web page from posting it.
+func (s *Server) fetchFile(w http.ResponseWriter, r *http.Request) error {
+	fb, err := s.fileBackend()
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	f, err := fb.FetchFile(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return s.failed("fetch file", err)
+	}
+	return writeJSON(w, http.StatusOK, f)
+}

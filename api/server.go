@@ -121,6 +121,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/files", methods{http.MethodGet: s.files})
 	mux.Handle("/api/files/{id}", methods{http.MethodGet: s.file})
 	mux.Handle("/api/files/{id}/get", methods{http.MethodPost: s.getFile})
+	mux.Handle("/api/files/{id}/fetch", methods{http.MethodPost: s.fetchFile})
 	mux.Handle("/api/files/{id}/content", methods{http.MethodGet: s.content})
 	mux.Handle("/api/rooms/{room}/upload", methods{http.MethodPost: s.upload})
 	mux.Handle("/api/search", methods{http.MethodGet: s.search})

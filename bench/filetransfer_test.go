@@ -45,38 +45,38 @@ const (
 //	CHARLA_BENCH_FILE_MB=2048 go test -run='^$' -bench=FileTransfer -benchtime=1x ./bench
 //
 // Node A posts the file to #general with SendFile; node B, a member with
-// automatic download off and A as its one peer, fetches it with GetFile.
-// Its metrics (MB is 10⁶ bytes):
+// automatic download off and A as its one peer, fetches it with FetchFile
+// (kept, not written out); then B closes and node C, set up as B was, gets
+// it with GetFile. The metrics (MB is 10⁶ bytes):
 //
 //	prepare-MB/s      plaintext bytes / SendFile's time on A: read, encrypt
 //	                  with age to the room key, cut into 1 MiB chunks, hash
 //	                  and store each, post the manifest
-//	file-MB/s         ciphertext bytes / time from GetFile's call on B until
-//	                  B's BlobSources counts every ciphertext byte from A
-//	                  (polled every 2 ms): ask which chunks A has, stream
-//	                  them on two streams with three requests in flight on
-//	                  each, check each hash, store each chunk; GetFile
-//	                  decrypts the chunks meanwhile, on the same cores
-//	get-MB/s          plaintext bytes / GetFile's whole time: the fetch, and
-//	                  meanwhile decrypting the chunks in order as they
-//	                  arrive and writing the output, then its fsync
+//	file-MB/s         ciphertext bytes / FetchFile's time on B: ask which
+//	                  chunks A has, stream them on two streams with three
+//	                  requests in flight on each, check each hash on both
+//	                  ends, store each chunk in B's pack, make the pack and
+//	                  its record durable
+//	get-MB/s          plaintext bytes / GetFile's whole time on C: the same
+//	                  fetch, and meanwhile decrypting the chunks in order as
+//	                  they arrive and writing the output, then its fsync
 //	bare-stream-MB/s  the ciphertext's byte count / time to carry it over one
 //	                  stream between two fresh libp2p hosts, TCP + Noise +
 //	                  yamux in a private network with a 32-byte key, as a
 //	                  node's host is set up; written and read 1 MiB at a time
 //	raw-tcp-MB/s      the same byte count over one loopback TCP connection
 //	ratio             file-MB/s / bare-stream-MB/s
-//	file-cpu-ns/B     process CPU (user + system) over file-MB/s's time, per
+//	file-cpu-ns/B     process CPU (user + system) over FetchFile's time, per
 //	                  ciphertext byte: both nodes' work, sender and receiver
 //	bare-cpu-ns/B     the same over the bare stream; steadier than the rates
 //	                  on a shared machine
 //	get-cpu-ns/B      process CPU over GetFile's whole time, per ciphertext
 //	                  byte: the fetch, decryption and the output's writes
-//	peak-rss-MB       growth: the highest VmRSS of this process seen while A posted
-//	                  and B got the file (polled every 100 ms; the log gives
-//	                  the peak until the fetch's end apart), less VmRSS
+//	peak-rss-MB       growth: the highest VmRSS of this process seen while A posted,
+//	                  B fetched and C got the file (polled every 100 ms; the
+//	                  log gives each peak), less VmRSS
 //	                  just before, after a GC that returned freed memory to
-//	                  the OS; both nodes count, as they share the process.
+//	                  the OS; every node counts, as they share the process.
 //	                  Linux only.
 //
 // Both nodes, and both ends of each baseline, share this process and its
@@ -102,9 +102,9 @@ func BenchmarkFileTransfer(b *testing.B) {
 		r.tcp = rawTCP(b, int64(r.cipher))
 	}
 	rate := func(bytes uint64, d time.Duration) float64 { return float64(bytes) / mb / d.Seconds() }
-	b.Logf("file: %d bytes, %d of ciphertext in %d chunks; posted in %v, fetched in %v (CPU %v), got in %v; from A %+v",
+	b.Logf("file: %d bytes, %d of ciphertext in %d chunks; posted in %v, fetched in %v (CPU %v), got in %v (CPU %v); fetched from A %+v",
 		r.size, r.cipher, r.chunks, r.prepare.Round(time.Millisecond), r.fetch.Round(time.Millisecond),
-		r.fetchCPU.Round(time.Millisecond), r.get.Round(time.Millisecond), r.source)
+		r.fetchCPU.Round(time.Millisecond), r.get.Round(time.Millisecond), r.getCPU.Round(time.Millisecond), r.source)
 	b.Logf("baselines: bare stream %v (CPU %v), raw TCP %v for %d bytes",
 		r.bare.Round(time.Millisecond), r.bareCPU.Round(time.Millisecond), r.tcp.Round(time.Millisecond), r.cipher)
 	b.ReportMetric(rate(r.size, r.prepare), "prepare-MB/s")
@@ -121,9 +121,9 @@ func BenchmarkFileTransfer(b *testing.B) {
 		b.ReportMetric(float64(r.getCPU.Nanoseconds())/float64(r.cipher), "get-cpu-ns/B")
 	}
 	if r.rssOK {
-		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while getting (%d KiB until fetched)",
-			r.rssBase>>10, r.rssPrepare>>10, r.rssGet>>10, r.rssFetch>>10)
-		b.ReportMetric(float64(max(r.rssPrepare, r.rssGet)-r.rssBase)/(1<<20), "peak-rss-MB")
+		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while fetching, %d KiB while getting",
+			r.rssBase>>10, r.rssPrepare>>10, r.rssFetch>>10, r.rssGet>>10)
+		b.ReportMetric(float64(max(r.rssPrepare, r.rssFetch, r.rssGet)-r.rssBase)/(1<<20), "peak-rss-MB")
 	}
 }
 
@@ -132,28 +132,27 @@ type fileResult struct {
 	size, cipher uint64 // plaintext and ciphertext bytes
 	chunks       int
 	prepare      time.Duration // SendFile
-	fetch        time.Duration // GetFile's call until every chunk arrived
+	fetch        time.Duration // FetchFile on the fetcher
 	fetchCPU     time.Duration // process CPU over fetch
-	get          time.Duration // GetFile
+	get          time.Duration // GetFile on the getter
 	getCPU       time.Duration // process CPU over get
 	source       node.BlobSource
 	bare, tcp    time.Duration // the baselines carrying cipher bytes
 	bareCPU      time.Duration // process CPU over bare
 
-	rssOK                       bool
-	rssBase, rssPrepare, rssGet int64 // bytes: before, and peaks while posting and getting
-	rssFetch                    int64 // bytes: the peak while getting, up to the fetch's end
+	rssOK                                 bool
+	rssBase, rssPrepare, rssFetch, rssGet int64 // bytes: before, and peaks while posting, fetching and getting
 }
 
-// runFileTransfer writes a file of size random bytes, posts it on one node
-// and gets it on another.
+// runFileTransfer writes a file of size random bytes, posts it on one
+// node, fetches it on a second and gets it on a third.
 func runFileTransfer(b *testing.B, size int64) fileResult {
 	ctx := context.Background()
 	dir := b.TempDir()
 	in := filepath.Join(dir, "in.bin")
 	want := writeRandomFile(b, in, size)
 
-	homeA, homeB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	homeA, homeB, homeC := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
 	if _, err := node.Init(ctx, homeA, node.InitOptions{Name: "Sender", Workspace: "Bench"}); err != nil {
 		b.Fatal(err)
 	}
@@ -168,19 +167,30 @@ func runFileTransfer(b *testing.B, size int64) fileResult {
 	}
 	a := open(homeA)
 	defer a.Close()
-	if _, err := a.Provision(ctx, homeB, "Receiver"); err != nil {
-		b.Fatal(err)
-	}
-	rcv := open(homeB, a.Addrs()[0])
-	defer rcv.Close()
-	waitFor(b, 30*time.Second, "the receiver connected to the sender and reading #general", func() bool {
-		st, err := rcv.Status(ctx)
-		if err != nil || len(st.Peers) == 0 {
-			return false
+	for _, h := range []struct{ home, name string }{{homeB, "Fetcher"}, {homeC, "Getter"}} {
+		if _, err := a.Provision(ctx, h.home, h.name); err != nil {
+			b.Fatal(err)
 		}
-		_, err = rcv.Log(ctx, "general", 1)
-		return err == nil
-	})
+	}
+	// ready waits until n is connected, reads #general and holds file id
+	// ("" for none yet). A is the one node up besides n, so it is each
+	// fetch's one source.
+	ready := func(n *node.Node, id string) {
+		waitFor(b, 30*time.Second, "a receiver connected to the sender, reading #general and holding the file message", func() bool {
+			st, err := n.Status(ctx)
+			if err != nil || len(st.Peers) == 0 {
+				return false
+			}
+			if _, err = n.Log(ctx, "general", 1); err != nil || id == "" {
+				return err == nil
+			}
+			_, err = n.File(ctx, id)
+			return err == nil
+		})
+	}
+	fetcher := open(homeB, a.Addrs()[0])
+	defer fetcher.Close()
+	ready(fetcher, "")
 
 	var r fileResult
 	debug.FreeOSMemory()
@@ -200,46 +210,44 @@ func runFileTransfer(b *testing.B, size int64) fileResult {
 	r.prepare = time.Since(start)
 	r.rssPrepare = poll.stop()
 	r.size, r.cipher, r.chunks = f.Size, f.CipherSize, f.Chunks
-	waitFor(b, 30*time.Second, "the file message reached the receiver", func() bool {
-		_, err := rcv.File(ctx, f.ID)
-		return err == nil
-	})
-
-	out := filepath.Join(dir, "out.bin")
+	ready(fetcher, f.ID)
 	from := a.PeerID().String()
+
+	// The fetch alone: ask, stream, check, store, record.
 	poll = startRSSPoll(r.rssOK)
-	fetched := make(chan time.Duration, 1)
-	getDone := make(chan struct{})
 	start = time.Now()
 	cpu0 := processCPU()
-	go func() {
-		// BlobSources counts a chunk once it is stored.
-		for rcv.BlobSources()[from].Bytes < int64(r.cipher) {
-			select {
-			case <-getDone:
-				fetched <- 0
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-		d := time.Since(start)
-		r.fetchCPU = processCPU() - cpu0
-		r.rssFetch = poll.peak.Load()
-		fetched <- d
-	}()
-	_, err = rcv.GetFile(ctx, f.ID, out)
+	v, err := fetcher.FetchFile(ctx, f.ID)
+	r.fetch = time.Since(start)
+	r.fetchCPU = processCPU() - cpu0
+	r.rssFetch = poll.stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.source = fetcher.BlobSources()[from]
+	if v.State != "complete" || r.source.Bytes != int64(r.cipher) {
+		b.Fatalf("fetch returned %+v, %+v from the sender; want all %d bytes", v, r.source, r.cipher)
+	}
+	// Closed, so that the getter has A as its one source.
+	fetcher.Close()
+
+	getter := open(homeC, a.Addrs()[0])
+	defer getter.Close()
+	ready(getter, f.ID)
+	out := filepath.Join(dir, "out.bin")
+	poll = startRSSPoll(r.rssOK)
+	start = time.Now()
+	cpu0 = processCPU()
+	_, err = getter.GetFile(ctx, f.ID, out)
 	r.get = time.Since(start)
 	r.getCPU = processCPU() - cpu0
-	close(getDone)
-	r.fetch = <-fetched
 	r.rssGet = poll.stop()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if r.fetch == 0 {
-		b.Fatalf("get completed but the receiver counts %+v from the sender, not %d bytes", rcv.BlobSources()[from], r.cipher)
+	if got := getter.BlobSources()[from]; got.Bytes != int64(r.cipher) {
+		b.Fatalf("get fetched %+v from the sender, not %d bytes", got, r.cipher)
 	}
-	r.source = rcv.BlobSources()[from]
 	if got := hashFile(b, out); got != want {
 		b.Fatalf("the file got is not the file posted: sha256 %x, want %x", got, want)
 	}

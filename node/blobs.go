@@ -519,12 +519,8 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 		var err error
 		if sha256.Sum256(data) != h {
 			err = errBadChunk
-		} else {
-			var taken bool
-			taken, err = plan.pack.store(i, data, buf)
-			if taken {
-				buf = nil // the reader of the file took it
-			}
+		} else if err = plan.pack.store(i, data, buf); err == nil {
+			buf = nil // the pack's until written, then maybe the reader's
 		}
 		if buf != nil {
 			chunkBufs.Put(buf)

@@ -9,8 +9,8 @@ import (
 // writes need on the filesystems charla meets (4 KiB sectors at most).
 const directAlign = 4096
 
-// openDirect opens path for writes that bypass the page cache (get's output;
-// packs are written through the cache, see pack.store). Writing a
+// openDirect opens path for writes that bypass the page cache (get's output,
+// and packs from goroutines of their own, see pack.store). Writing a
 // fresh page through the cache cost ~1.5 ns of CPU per byte on ext4 in the
 // VM measured (allocation, delayed allocation, later writeback), more than
 // checking the chunk's hash; a direct write costs ~0.2 and waits for the

@@ -50,6 +50,10 @@ type FileBackend interface {
 	// GetFile fetches a file's missing chunks, verifies and decrypts it to
 	// path (absolute), and returns once it is complete.
 	GetFile(ctx context.Context, id, path string) (File, error)
+	// FetchFile fetches a file's missing chunks and verifies and stores
+	// them on this node, without decrypting it anywhere, and returns once
+	// it is complete: kept for offline use and for serving to others.
+	FetchFile(ctx context.Context, id string) (File, error)
 }
 
 var _ FileBackend = (*Node)(nil)
@@ -315,6 +319,33 @@ func (n *Node) GetFile(ctx context.Context, id, path string) (File, error) {
 	n.log.Debug("file read", "file", f.ID, "chunks_in_memory", r.fromTap, "chunks_from_disk", r.fromDisk)
 	if err != nil {
 		return File{}, fmt.Errorf("get %s: %w", m.Name, err)
+	}
+	return n.fileView(ctx, f)
+}
+
+// FetchFile fetches the chunks of file id this node lacks, checks each
+// against its hash and stores it, and returns once every chunk is held: the
+// file is then on this node to be read offline, opened at once, and served
+// to other members, and nothing is decrypted or written out. The file is
+// marked wanted first, so a fetch cut short resumes, after a restart too.
+// A ctx that ends makes FetchFile return; the fetch goes on in the
+// background, as for any wanted file.
+func (n *Node) FetchFile(ctx context.Context, id string) (File, error) {
+	f, m, err := n.lookupFile(ctx, id)
+	if err != nil {
+		return File{}, err
+	}
+	if err := n.st.SetFileWanted(ctx, f.ID, true); err != nil {
+		return File{}, err
+	}
+	run := n.startFetch(f.ID)
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		return File{}, fmt.Errorf("fetch %s: %w", m.Name, ctx.Err())
+	}
+	if run.err != nil {
+		return File{}, fmt.Errorf("fetch %s: %w", m.Name, run.err)
 	}
 	return n.fileView(ctx, f)
 }

@@ -150,6 +150,53 @@ func TestFileReachesMembersFromEveryPeer(t *testing.T) {
 	}
 }
 
+// TestFileFetchKeepsOffline: FetchFile leaves the whole file held and
+// recorded on the receiver, wanted, with nothing written out, and it can
+// then be got with its sender gone.
+func TestFileFetchKeepsOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	path, data := randomFile(t, "plans.pdf", 5<<20+77)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, f.ID); return err == nil })
+	if _, err := b.FetchFile(ctx, "00"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("fetch of a malformed ID: %v", err)
+	}
+	v, err := b.FetchFile(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.State != "complete" || v.HaveBytes != v.CipherSize {
+		t.Fatalf("after fetch: %+v", v)
+	}
+	if got := b.BlobSources()[a.PeerID().String()]; int(got.Chunks) != f.Chunks {
+		t.Fatalf("b fetched %+v from a, want %d chunks", got, f.Chunks)
+	}
+	fid, _ := wire.ParseID(f.ID)
+	sf, err := b.st.File(ctx, fid)
+	if err != nil || !sf.Wanted {
+		t.Fatalf("after fetch the file is not marked wanted: %+v, %v", sf, err)
+	}
+	a.Close()
+	eventually(t, 30*time.Second, "b sees a gone", func() bool { return len(b.connectedMembers()) == 0 })
+	getAndCompare(t, b, f.ID, data)
+	b.Close()
+	m, err := wire.DecodeFileManifest(mustFile(t, homes[1], f.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held := heldOnDisk(t, homes[1], m); held != len(m.Chunks) {
+		t.Fatalf("the pack record names %d of %d chunks", held, len(m.Chunks))
+	}
+}
+
 // A member that answers every chunk with garbage cannot make a receiver
 // accept it: each bad chunk is counted against it and fetched elsewhere.
 func TestFileBadChunkRefetched(t *testing.T) {

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,23 +142,32 @@ func TestPackRecordFollowsSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range packCheckpoint - 1 {
-		if _, err := p.store(i, data[i], nil); err != nil {
+		if err := p.store(i, data[i], nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := p.drain(); err != nil { // written, held, not synced
+		t.Fatal(err)
+	}
+	if n, _ := p.count(); n != packCheckpoint-1 {
+		t.Fatalf("%d of %d chunks held once written", n, packCheckpoint-1)
 	}
 	if n := recorded(); n != 0 {
 		t.Fatalf("%d chunks recorded before any sync", n)
 	}
 	for i := packCheckpoint - 1; i < chunks-1; i++ {
-		if _, err := p.store(i, data[i], nil); err != nil {
+		if err := p.store(i, data[i], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.waitSynced() // the checkpoint the 32nd chunk started
+	if err := p.drain(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitSynced() // the checkpoint the 32nd chunk written started
 	if n := recorded(); n < packCheckpoint || n > chunks-1 {
 		t.Fatalf("%d chunks recorded after a checkpoint; want %d to %d", n, packCheckpoint, chunks-1)
 	}
-	if _, err := p.store(chunks-1, data[chunks-1], nil); err != nil {
+	if err := p.store(chunks-1, data[chunks-1], nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.endWrite(); err != nil {
@@ -179,3 +190,56 @@ func TestPackRecordFollowsSync(t *testing.T) {
 }
 
 func sha256Sum(b []byte) wire.ID { return wire.ID(sha256.Sum256(b)) }
+
+// Fetches of one pack that begin and end while others write, as two file
+// messages with the same content may, share its writers: none writes to a
+// closed queue, and every chunk stored is recorded once the last ends.
+func TestPackWritersOverlap(t *testing.T) {
+	dir := t.TempDir()
+	const chunks = 48
+	l := layout{cipherSize: chunks * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
+	data := make([][]byte, chunks)
+	for i := range data {
+		data[i] = make([]byte, 4096)
+		data[i][0], data[i][1] = byte(i), 0xa5
+		l.chunks[i] = sha256Sum(data[i])
+	}
+	p := newBlobStore(dir).open(l)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 6 {
+				if err := p.beginWrite(); err != nil {
+					errs <- err
+					return
+				}
+				for i := w + 4*round*2; i < chunks && i < w+4*(round*2+2); i += 4 {
+					if err := p.store(i, data[i], nil); err != nil {
+						errs <- err
+					}
+				}
+				if err := p.endWrite(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	q := newBlobStore(dir).open(l) // what a restart sees
+	if n, _ := q.count(); n != chunks {
+		t.Fatalf("%d of %d chunks recorded", n, chunks)
+	}
+	for i := range chunks {
+		if got, err := q.read(i, nil); err != nil || !bytes.Equal(got, data[i]) {
+			t.Fatalf("chunk %d read back: %v", i, err)
+		}
+	}
+}

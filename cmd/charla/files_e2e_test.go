@@ -48,6 +48,10 @@ func TestFilesEndToEnd(t *testing.T) {
 	if len(files) != 1 || files[0].ID != id || files[0].Name != "informe.pdf" || files[0].State != "complete" || files[0].Type != "application/pdf" {
 		t.Fatalf("files: %+v, want %s", files, id)
 	}
+	// The poster holds every chunk: fetch has nothing to do and says so.
+	if _, stderr, err := runCharla(ctx, bin, "fetch", id, "--home", home); err != nil || !strings.Contains(stderr, "held on this node and verified") {
+		t.Fatalf("fetch of a file held: %v: %s", err, stderr)
+	}
 	out := filepath.Join(t.TempDir(), "copy.pdf")
 	mustRun(ctx, t, bin, "get", id, "-o", out, "--home", home)
 	got, err := os.ReadFile(out)
@@ -73,6 +77,12 @@ func TestFilesEndToEnd(t *testing.T) {
 	decode(t, mustRun(ctx, t, bin, "files", "general", "--json", "--home", home), &files)
 	if len(files) != 1 || files[0].State != "partial" {
 		t.Fatalf("files after the damage: %+v, want partial", files)
+	}
+	// Nor can fetch restore it: no other member holds the chunk.
+	if _, stderr, err := runCharla(ctx, bin, "fetch", id, "--home", home); err == nil {
+		t.Fatal("fetch exited 0 with a chunk dropped and no member to fetch it from")
+	} else if !strings.Contains(stderr, "no member connected") {
+		t.Fatalf("fetch with a chunk dropped says: %s", stderr)
 	}
 }
 

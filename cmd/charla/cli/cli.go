@@ -46,6 +46,7 @@ func commands() []*command {
 		editCommand(), deleteCommand(), reactCommand(), replyCommand(),
 		filesCommand(),
 		getCommand(),
+		fetchCommand(),
 		logCommand(),
 		searchCommand(),
 		tailCommand(),

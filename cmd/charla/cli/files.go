@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"github.com/charla-im/charla/api"
+	"github.com/charla-im/charla/node"
 )
 
 func filesCommand() *command {
@@ -94,25 +97,66 @@ the chunks already held.`,
 				_, err := c.GetFile(ctx, f.ID, path)
 				done <- err
 			}()
-			tick := time.NewTicker(500 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case err := <-done:
-					if err != nil {
-						fmt.Fprintln(e.stderr)
-						return e.apiError(err)
-					}
-					fmt.Fprintf(e.stderr, "\r%s: %s of %s, complete and verified\n", clean(f.Name), byteSize(f.Size), byteSize(f.Size))
-					_, err = fmt.Fprintln(e.stdout, path)
-					return err
-				case <-tick.C:
-					if p, err := c.File(ctx, f.ID); err == nil && p.CipherSize > 0 {
-						fmt.Fprintf(e.stderr, "\r%s: %3d%% (%s of %s)", clean(f.Name), p.HaveBytes*100/p.CipherSize,
-							byteSize(p.HaveBytes), byteSize(p.CipherSize))
-					}
-				}
+			if err := e.progress(ctx, c, f, done, "complete and verified"); err != nil {
+				return err
 			}
+			_, err = fmt.Fprintln(e.stdout, path)
+			return err
+		},
+	}
+}
+
+// progress prints the share of f held on stderr every half second until
+// done gives the download's outcome, then the final line ending in what.
+func (e *env) progress(ctx context.Context, c *api.Client, f node.File, done <-chan error, what string) error {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintln(e.stderr)
+				return e.apiError(err)
+			}
+			fmt.Fprintf(e.stderr, "\r%s: %s of %s, %s\n", clean(f.Name), byteSize(f.Size), byteSize(f.Size), what)
+			return nil
+		case <-tick.C:
+			if p, err := c.File(ctx, f.ID); err == nil && p.CipherSize > 0 {
+				fmt.Fprintf(e.stderr, "\r%s: %3d%% (%s of %s)", clean(f.Name), p.HaveBytes*100/p.CipherSize,
+					byteSize(p.HaveBytes), byteSize(p.CipherSize))
+			}
+		}
+	}
+}
+
+func fetchCommand() *command {
+	return &command{
+		name:  "fetch",
+		args:  "FILE_ID",
+		short: "keep a file on this node for offline use, verified, with progress on stderr",
+		long: `fetch fetches the chunks of a file this node lacks from every member that has
+them, checks each and keeps it, encrypted, on this node, without writing the
+file out: it can then be got or opened offline, and this node serves it to
+other members. It prints progress on standard error and exits 0 once every
+chunk is held. A fetch cut short resumes, after a restart too.`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return e.usagef("fetch needs one file ID")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			f, err := c.File(ctx, args[0])
+			if err != nil {
+				return e.apiError(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.FetchFile(ctx, f.ID)
+				done <- err
+			}()
+			return e.progress(ctx, c, f, done, "held on this node and verified")
 		},
 	}
 }
