@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -37,6 +38,7 @@ const (
 	syncPerAuthorCap = 5000
 	gossipSettle     = time.Second
 	syncMaxForks     = 1000
+	syncListWorkers  = 4 // authors listed at once by a sync server (the store has 4 read connections)
 )
 
 // handleSync serves a pull from a member.
@@ -201,18 +203,40 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 		return nil, err
 	}
 	var out []store.Envelope
-	for _, h := range heads {
-		a := h.Author
-		if len(out) >= syncMaxPerPull {
-			break
+	// Authors are listed a few at a time in parallel: listing is CPU work
+	// in the pure-Go SQLite (~10 µs a header), the puller waits for all of
+	// it before its first batch, and the puller's cores are idle meanwhile.
+	// Each wave is taken in heads order, so the list is the one a serial
+	// walk makes, and at most a wave's worth is listed past the cap.
+	wave := min(runtime.GOMAXPROCS(0), syncListWorkers)
+	lists := make([][]store.Envelope, wave)
+	errs := make([]error, wave)
+	for lo := 0; lo < len(heads) && len(out) < syncMaxPerPull; lo += wave {
+		hs := heads[lo:min(lo+wave, len(heads))]
+		listOne := func(i int) {
+			a := hs[i].Author
+			lists[i], errs[i] = after(ctx, a, theirs[string(a)], syncPerAuthorCap)
 		}
-		es, err := after(ctx, a, theirs[string(a)], syncPerAuthorCap)
-		if err != nil {
-			return nil, err
+		if len(hs) == 1 {
+			listOne(0)
+		} else {
+			var wg sync.WaitGroup
+			for i := range hs {
+				wg.Go(func() { listOne(i) })
+			}
+			wg.Wait()
 		}
-		for _, e := range es {
-			if !has[string(a)][e.Seq] { // what the puller holds above a gap is not sent again
-				out = append(out, e)
+		for i, h := range hs {
+			if len(out) >= syncMaxPerPull {
+				break
+			}
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			for _, e := range lists[i] {
+				if !has[string(h.Author)][e.Seq] { // what the puller holds above a gap is not sent again
+					out = append(out, e)
+				}
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func (tx *Tx) Actions(target wire.ID) ([]Action, error) {
 // Message returns the message with envelope ID id as this transaction sees
 // it; ok is false if it is not stored.
 func (tx *Tx) Message(id wire.ID) (m Message, ok bool, err error) {
-	err = scanMessage(tx.tx.QueryRowContext(tx.ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id[:]), &m)
+	err = scanMessage(tx.q().QueryRowContext(tx.ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id[:]), &m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, false, nil
 	}

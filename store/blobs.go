@@ -32,7 +32,7 @@ func (tx *Tx) PutFile(f File) error {
 	if len(f.Manifest) == 0 {
 		return fmt.Errorf("put file %s: empty manifest", f.ID)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO files (`+fileCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO files (`+fileCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		f.ID[:], f.Room[:], f.Author, f.Time, f.Key[:], f.Manifest, f.Wanted); err != nil {
 		return fmt.Errorf("put file %s: %w", f.ID, err)
@@ -82,7 +82,7 @@ func (s *Store) Files(ctx context.Context, room wire.ID) ([]File, error) {
 // SetFileWanted records whether the user wants file id downloaded.
 func (s *Store) SetFileWanted(ctx context.Context, id wire.ID, wanted bool) error {
 	return s.Update(ctx, false, func(tx *Tx) error {
-		res, err := tx.tx.ExecContext(tx.ctx, `UPDATE files SET wanted = ? WHERE id = ?`, wanted, id[:])
+		res, err := tx.q().ExecContext(tx.ctx, `UPDATE files SET wanted = ? WHERE id = ?`, wanted, id[:])
 		if err != nil {
 			return fmt.Errorf("set file %s wanted: %w", id, err)
 		}

@@ -40,7 +40,7 @@ func (s *Store) PutBookEntry(ctx context.Context, e BookEntry) error {
 		}
 	}
 	err := s.Update(ctx, false, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO book (peer, via, last_seen) VALUES (?, ?, ?)
+		if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO book (peer, via, last_seen) VALUES (?, ?, ?)
 			ON CONFLICT (peer) DO UPDATE SET
 				via = CASE WHEN excluded.via <> '' AND excluded.last_seen >= book.last_seen
 					THEN excluded.via ELSE book.via END,
@@ -52,7 +52,7 @@ func (s *Store) PutBookEntry(ctx context.Context, e BookEntry) error {
 			return nil
 		}
 		for i, a := range addrs {
-			if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO book_addrs (peer, addr, seen, pos) VALUES (?, ?, ?, ?)
+			if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO book_addrs (peer, addr, seen, pos) VALUES (?, ?, ?, ?)
 				ON CONFLICT (peer, addr) DO UPDATE SET
 					pos = CASE WHEN excluded.seen >= book_addrs.seen THEN excluded.pos ELSE book_addrs.pos END,
 					seen = max(book_addrs.seen, excluded.seen)`,
@@ -60,7 +60,7 @@ func (s *Store) PutBookEntry(ctx context.Context, e BookEntry) error {
 				return err
 			}
 		}
-		_, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM book_addrs WHERE peer = ?1 AND addr NOT IN (
+		_, err := tx.q().ExecContext(tx.ctx, `DELETE FROM book_addrs WHERE peer = ?1 AND addr NOT IN (
 				SELECT addr FROM book_addrs WHERE peer = ?1 ORDER BY seen DESC, pos, addr LIMIT ?2)`,
 			e.Peer, maxBookAddrs)
 		return err

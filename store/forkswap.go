@@ -21,26 +21,26 @@ func (tx *Tx) DemoteFrom(author []byte, seq uint64) error {
 	if err := tx.forgetFeed(author); err != nil { // the rows below change behind its back
 		return err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
 		SELECT id, author, seq, raw, received FROM envelopes
 		WHERE author = ? AND seq >= ? AND raw IS NOT NULL
 		ON CONFLICT (id) DO NOTHING`, author, s); err != nil {
 		return fmt.Errorf("demote from seq %d: %w", seq, err)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND seq >= ?`, author, s); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND seq >= ?`, author, s); err != nil {
 		return fmt.Errorf("demote from seq %d: %w", seq, err)
 	}
 	if seq == 1 {
-		_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
+		_, err = tx.q().ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
 	} else {
 		id, ok, err2 := tx.storedAt(author, seq-1)
 		if err2 != nil {
 			return err2
 		}
 		if !ok {
-			_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ? AND head_seq >= ?`, author, s)
+			_, err = tx.q().ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ? AND head_seq >= ?`, author, s)
 		} else {
-			_, err = tx.tx.ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ? AND head_seq >= ?`,
+			_, err = tx.q().ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ? AND head_seq >= ?`,
 				s-1, id[:], author, s)
 		}
 	}
@@ -52,7 +52,7 @@ func (tx *Tx) DemoteFrom(author []byte, seq uint64) error {
 
 // DropFork removes a fork that became canonical. Absent forks change nothing.
 func (tx *Tx) DropFork(id wire.ID) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM forks WHERE id = ?`, id[:]); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM forks WHERE id = ?`, id[:]); err != nil {
 		return fmt.Errorf("drop fork %s: %w", id, err)
 	}
 	return nil

@@ -123,7 +123,7 @@ func (tx *Tx) purgeable(r Retention, from int64, limit int) ([]wire.ID, int64, e
 				OR (NOT EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key)
 					AND NOT EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id)))
 		ORDER BY e.rowid LIMIT ?`
-	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	rows, err := tx.q().QueryContext(tx.ctx, q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list purgeable content: %w", err)
 	}
@@ -158,7 +158,7 @@ func (tx *Tx) purgeIDs(ids []wire.ID, p *Purged) error {
 	for i := range ids {
 		args[i] = ids[i][:]
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT manifest FROM files WHERE id IN `+in, args...)
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT manifest FROM files WHERE id IN `+in, args...)
 	if err != nil {
 		return fmt.Errorf("files of purged envelopes: %w", err)
 	}
@@ -180,7 +180,7 @@ func (tx *Tx) purgeIDs(ids []wire.ID, p *Purged) error {
 		`DELETE FROM messages WHERE id IN `, // the delete trigger takes the text out of the index
 		`UPDATE envelopes SET raw = NULL WHERE id IN `,
 	} {
-		res, err := tx.tx.ExecContext(tx.ctx, q+in, args...)
+		res, err := tx.q().ExecContext(tx.ctx, q+in, args...)
 		if err != nil {
 			return fmt.Errorf("purge: %s…: %w", q, err)
 		}
@@ -201,7 +201,7 @@ func (tx *Tx) purgeIDs(ids []wire.ID, p *Purged) error {
 // purgeForks deletes the content forks r says are too old. Forks are rare
 // and keep no header in columns, so each is decoded here.
 func (tx *Tx) purgeForks(r Retention, p *Purged) error {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, raw, received FROM forks`)
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT id, raw, received FROM forks`)
 	if err != nil {
 		return fmt.Errorf("list forks: %w", err)
 	}
@@ -249,7 +249,11 @@ func (s *Store) updateSecure(ctx context.Context, fn func(tx *Tx) error) error {
 			return fmt.Errorf("begin write: %w", err)
 		}
 		defer sqlTx.Rollback()
-		if err := fn(&Tx{ctx: ctx, tx: sqlTx, s: s, stmts: map[*sql.Stmt]*sql.Stmt{}}); err != nil {
+		tx := newTx(ctx, sqlTx, s)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.finish(); err != nil {
 			return err
 		}
 		if err := sqlTx.Commit(); err != nil {
@@ -335,7 +339,7 @@ func (tx *Tx) PutTombstone(e Envelope) (bool, error) {
 // from a peer: a header no signature vouches for.
 func (tx *Tx) UnverifiedTombstone(id wire.ID) (bool, error) {
 	var yes bool
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT raw IS NULL AND key = zeroblob(32) FROM envelopes WHERE id = ?`,
+	err := tx.q().QueryRowContext(tx.ctx, `SELECT raw IS NULL AND key = zeroblob(32) FROM envelopes WHERE id = ?`,
 		id[:]).Scan(&yes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

@@ -14,7 +14,7 @@ import (
 // RosterEnvelopes returns every canonical roster envelope, in the total order
 // roster ops are applied in: (lamport, author, seq).
 func (tx *Tx) RosterEnvelopes() ([]Envelope, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
 		WHERE class = ? AND raw IS NOT NULL ORDER BY lamport, author, seq`, int64(wire.ClassRoster))
 	if err != nil {
 		return nil, fmt.Errorf("roster envelopes: %w", err)
@@ -29,7 +29,7 @@ func (tx *Tx) RosterEnvelopes() ([]Envelope, error) {
 // ReplaceMembers makes ms the whole roster table: the roster is recomputed
 // from the roster envelopes, never patched.
 func (tx *Tx) ReplaceMembers(ms []Member) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM members`); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM members`); err != nil {
 		return fmt.Errorf("replace roster: %w", err)
 	}
 	for _, m := range ms {
@@ -56,7 +56,7 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 		return nil, err
 	}
 	defer delete(tx.feeds, string(author))
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT a.target FROM actions a JOIN envelopes e ON e.id = a.id
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT DISTINCT a.target FROM actions a JOIN envelopes e ON e.id = a.id
 		WHERE e.author = ? AND (e.seq > ? OR (e.seq = ? AND e.id <> ?))`, author, s, s, keep[:])
 	if err != nil {
 		return nil, fmt.Errorf("cut feed: %w", err)
@@ -75,11 +75,11 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 		return nil, fmt.Errorf("cut feed: %w", err)
 	}
 	// Messages, files and actions go by the envelopes' foreign keys.
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND (seq > ? OR (seq = ? AND id <> ?))
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM envelopes WHERE author = ? AND (seq > ? OR (seq = ? AND id <> ?))
 		AND class <> ?`, author, s, s, keep[:], int64(wire.ClassRoster)); err != nil {
 		return nil, fmt.Errorf("cut feed: %w", err)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM forks WHERE author = ?`, author); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM forks WHERE author = ?`, author); err != nil {
 		return nil, fmt.Errorf("cut feed: drop forks: %w", err)
 	}
 	// A head above the cut had no gap below it, so the new head is the cut,
@@ -90,14 +90,14 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 	}
 	for at := seq; ; at-- {
 		if at == 0 {
-			_, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
+			_, err = tx.q().ExecContext(tx.ctx, `DELETE FROM feeds WHERE author = ?`, author)
 			break
 		}
 		if id, held, err2 := tx.storedAt(author, at); err2 != nil {
 			return nil, err2
 		} else if held {
 			a, _ := sqlInt("seq", at)
-			_, err = tx.tx.ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ?`, a, id[:], author)
+			_, err = tx.q().ExecContext(tx.ctx, `UPDATE feeds SET head_seq = ?, head_id = ? WHERE author = ?`, a, id[:], author)
 			break
 		}
 	}
@@ -110,7 +110,7 @@ func (tx *Tx) CutFeed(author []byte, seq uint64, keep wire.ID) ([]wire.ID, error
 // LeaveRooms takes peer out of the members of every room: it was removed
 // from the workspace, and no key may be shared with it again.
 func (tx *Tx) LeaveRooms(peer []byte) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE peer = ?`, peer); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM room_members WHERE peer = ?`, peer); err != nil {
 		return fmt.Errorf("take removed member out of rooms: %w", err)
 	}
 	return nil
@@ -118,7 +118,7 @@ func (tx *Tx) LeaveRooms(peer []byte) error {
 
 // LeaveRoom takes peer out of one room's members.
 func (tx *Tx) LeaveRoom(room wire.ID, peer []byte) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ? AND peer = ?`, room[:], peer); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ? AND peer = ?`, room[:], peer); err != nil {
 		return fmt.Errorf("take member out of room %s: %w", room, err)
 	}
 	return nil
@@ -127,7 +127,7 @@ func (tx *Tx) LeaveRoom(room wire.ID, peer []byte) error {
 // Envelope returns the envelope with id inside the transaction, or false.
 func (tx *Tx) Envelope(id wire.ID) (Envelope, bool, error) {
 	var e Envelope
-	err := scanEnvelope(tx.tx.QueryRowContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes WHERE id = ?`, id[:]), &e)
+	err := scanEnvelope(tx.q().QueryRowContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes WHERE id = ?`, id[:]), &e)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Envelope{}, false, nil
 	}
@@ -155,7 +155,7 @@ func (s *Store) RosterEnvelopes(ctx context.Context) ([]Envelope, error) {
 // AddKeyRecipients records that the room key keyID was shared with peers.
 func (tx *Tx) AddKeyRecipients(keyID wire.ID, peers [][]byte) error {
 	for _, p := range peers {
-		if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer) VALUES (?, ?)
+		if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer) VALUES (?, ?)
 			ON CONFLICT DO NOTHING`, keyID[:], p); err != nil {
 			return fmt.Errorf("record recipients of key %s: %w", keyID, err)
 		}
@@ -185,7 +185,7 @@ func (s *Store) KeyRecipients(ctx context.Context, keyID wire.ID) ([][]byte, err
 // member leaving or taken out may hold any of them, even one whose share
 // this node could not read, so none of them is a send key again.
 func (tx *Tx) TaintKeys(room wire.ID, peer []byte) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
 		SELECT key_id, ? FROM room_keys WHERE room = ? ON CONFLICT DO NOTHING`, peer, room[:]); err != nil {
 		return fmt.Errorf("mark the keys of room %s: %w", room, err)
 	}
@@ -195,7 +195,7 @@ func (tx *Tx) TaintKeys(room wire.ID, peer []byte) error {
 // TaintRoomsOf is TaintKeys for every room peer is a member of, and for
 // also (#general, which every member reads).
 func (tx *Tx) TaintRoomsOf(peer []byte, also wire.ID) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO key_recipients (key_id, peer)
 		SELECT k.key_id, ? FROM room_keys k
 		WHERE k.room = ? OR k.room IN (SELECT room FROM room_members WHERE peer = ?)
 		ON CONFLICT DO NOTHING`, peer, also[:], peer); err != nil {
@@ -206,7 +206,7 @@ func (tx *Tx) TaintRoomsOf(peer []byte, also wire.ID) error {
 
 // RoomMembers returns the members of room as this transaction sees them.
 func (tx *Tx) RoomMembers(room wire.ID) ([][]byte, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT peer FROM room_members WHERE room = ? ORDER BY peer`, room[:])
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT peer FROM room_members WHERE room = ? ORDER BY peer`, room[:])
 	if err != nil {
 		return nil, fmt.Errorf("members of room %s: %w", room, err)
 	}
@@ -225,7 +225,7 @@ func (tx *Tx) RoomMembers(room wire.ID) ([][]byte, error) {
 // KeyShares returns the key-share envelopes of room this node holds, in
 // (lamport, author, seq) order.
 func (tx *Tx) KeyShares(room wire.ID) ([]Envelope, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes
 		WHERE room = ? AND class = ? AND raw IS NOT NULL ORDER BY lamport, author, seq`, room[:], int64(wire.ClassKeyShare))
 	if err != nil {
 		return nil, fmt.Errorf("key shares of room %s: %w", room, err)
@@ -240,7 +240,7 @@ func (tx *Tx) KeyShares(room wire.ID) ([]Envelope, error) {
 // KeyShareAuthors returns the (author, seq) of every key-share envelope of
 // room held: enough to find the one that created it, without the bodies.
 func (tx *Tx) KeyShareAuthors(room wire.ID) ([]Envelope, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT author, seq FROM envelopes
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT author, seq FROM envelopes
 		WHERE room = ? AND class = ? AND raw IS NOT NULL`, room[:], int64(wire.ClassKeyShare))
 	if err != nil {
 		return nil, fmt.Errorf("key shares of room %s: %w", room, err)
@@ -261,7 +261,7 @@ func (tx *Tx) KeyShareAuthors(room wire.ID) ([]Envelope, error) {
 // creator signed (Room.MembersKnown); false for a room not stored.
 func (tx *Tx) MembersKnown(room wire.ID) (bool, error) {
 	var known bool
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT members_known FROM rooms WHERE id = ?`, room[:]).Scan(&known)
+	err := tx.q().QueryRowContext(tx.ctx, `SELECT members_known FROM rooms WHERE id = ?`, room[:]).Scan(&known)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -274,10 +274,10 @@ func (tx *Tx) MembersKnown(room wire.ID) (bool, error) {
 // ResetRoomMembers forgets room's members and that they were known, so
 // that they can be computed again from the room's ops.
 func (tx *Tx) ResetRoomMembers(room wire.ID) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ?`, room[:]); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM room_members WHERE room = ?`, room[:]); err != nil {
 		return fmt.Errorf("reset members of room %s: %w", room, err)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE rooms SET members_known = 0 WHERE id = ?`, room[:]); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE rooms SET members_known = 0 WHERE id = ?`, room[:]); err != nil {
 		return fmt.Errorf("reset members of room %s: %w", room, err)
 	}
 	return nil
@@ -285,7 +285,7 @@ func (tx *Tx) ResetRoomMembers(room wire.ID) error {
 
 // UntrustedKeys returns the IDs of room's keys held untrusted.
 func (tx *Tx) UntrustedKeys(room wire.ID) ([]wire.ID, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT key_id FROM room_keys WHERE room = ? AND trusted = 0 ORDER BY epoch, key_id`, room[:])
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT key_id FROM room_keys WHERE room = ? AND trusted = 0 ORDER BY epoch, key_id`, room[:])
 	if err != nil {
 		return nil, fmt.Errorf("untrusted keys of room %s: %w", room, err)
 	}
@@ -303,7 +303,7 @@ func (tx *Tx) UntrustedKeys(room wire.ID) ([]wire.ID, error) {
 
 // TrustKey marks the room key keyID as trusted.
 func (tx *Tx) TrustKey(keyID wire.ID) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE room_keys SET trusted = 1 WHERE key_id = ?`, keyID[:]); err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE room_keys SET trusted = 1 WHERE key_id = ?`, keyID[:]); err != nil {
 		return fmt.Errorf("trust room key %s: %w", keyID, err)
 	}
 	return nil
@@ -313,7 +313,7 @@ func (tx *Tx) TrustKey(keyID wire.ID) error {
 // whose key is held, or whose file key was disclosed, that are neither a
 // message nor an action: its room ops, and content that failed to decode.
 func (tx *Tx) RoomOps(room wire.ID) ([]Envelope, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+prefixed("e.", envelopeCols)+` FROM envelopes e
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT `+prefixed("e.", envelopeCols)+` FROM envelopes e
 		WHERE e.room = ? AND e.class = 3 AND e.raw IS NOT NULL
 			AND (EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key AND k.room = e.room)
 				OR EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id AND d.room = e.room))
@@ -342,7 +342,7 @@ func (tx *Tx) RoomOpAfter(room wire.ID, lamport uint64, author []byte, seq uint6
 		return false, err
 	}
 	var one int
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT 1 FROM envelopes e
+	err = tx.q().QueryRowContext(tx.ctx, `SELECT 1 FROM envelopes e
 		WHERE e.room = ? AND e.class = 3 AND e.raw IS NOT NULL
 			AND (e.lamport > ? OR (e.lamport = ? AND (e.author > ? OR (e.author = ? AND e.seq > ?))))
 			AND (EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key AND k.room = e.room)
@@ -361,7 +361,7 @@ func (tx *Tx) RoomOpAfter(room wire.ID, lamport uint64, author []byte, seq uint6
 
 // PutDisclosed records the disclosed file key of envelope id of room.
 func (tx *Tx) PutDisclosed(room, id wire.ID, fileKey [16]byte) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO disclosed (envelope, room, file_key) VALUES (?, ?, ?)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO disclosed (envelope, room, file_key) VALUES (?, ?, ?)
 		ON CONFLICT (envelope) DO NOTHING`, id[:], room[:], fileKey[:]); err != nil {
 		return fmt.Errorf("put disclosed key of %s: %w", id, err)
 	}
@@ -372,7 +372,7 @@ func (tx *Tx) PutDisclosed(room, id wire.ID, fileKey [16]byte) error {
 func (tx *Tx) Disclosed(room, id wire.ID) ([16]byte, bool, error) {
 	var fk [16]byte
 	var b []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT file_key FROM disclosed WHERE envelope = ? AND room = ?`, id[:], room[:]).Scan(&b)
+	err := tx.q().QueryRowContext(tx.ctx, `SELECT file_key FROM disclosed WHERE envelope = ? AND room = ?`, id[:], room[:]).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fk, false, nil
 	}
@@ -385,7 +385,7 @@ func (tx *Tx) Disclosed(room, id wire.ID) ([16]byte, bool, error) {
 
 // DisclosedIn returns every disclosed file key of room, by envelope ID.
 func (tx *Tx) DisclosedIn(room wire.ID) (map[wire.ID][16]byte, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT envelope, file_key FROM disclosed WHERE room = ?`, room[:])
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT envelope, file_key FROM disclosed WHERE room = ?`, room[:])
 	if err != nil {
 		return nil, fmt.Errorf("disclosed keys of room %s: %w", room, err)
 	}
@@ -476,7 +476,7 @@ func (tx *Tx) RestoreBody(e Envelope) (bool, error) {
 	if e.Raw == nil {
 		return false, fmt.Errorf("restore envelope %s: no body", e.ID)
 	}
-	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE envelopes SET raw = ?, key = ?, prev = ?, lamport = ?, time = ?, class = ?, room = ?
+	res, err := tx.q().ExecContext(tx.ctx, `UPDATE envelopes SET raw = ?, key = ?, prev = ?, lamport = ?, time = ?, class = ?, room = ?
 		WHERE id = ? AND raw IS NULL`, e.Raw, e.Key[:], e.Prev[:], int64(e.Lamport), e.Time, int64(e.Class), e.Room[:], e.ID[:])
 	if err != nil {
 		return false, fmt.Errorf("restore envelope %s: %w", e.ID, err)

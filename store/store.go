@@ -65,19 +65,22 @@ type Store struct {
 // writeStmts are prepared on the writer once and used inside transactions on
 // the hot path of ingest.
 type writeStmts struct {
-	putEnvelope *sql.Stmt
-	envelopeAt  *sql.Stmt
-	head        *sql.Stmt
-	putHead     *sql.Stmt
-	message     *sql.Stmt
-	putMessage  *sql.Stmt
-	setMessage  *sql.Stmt
-	indexText   *sql.Stmt
-	unindexText *sql.Stmt
-	actions     *sql.Stmt
-	putAction   *sql.Stmt
-	aboveHead   *sql.Stmt
-	textMark    *sql.Stmt
+	putEnvelope  *sql.Stmt
+	putEnvelopes map[int]*sql.Stmt // by rows per INSERT (rows.go)
+	putMessages  map[int]*sql.Stmt // by rows per INSERT (rows.go)
+	nextRowid    *sql.Stmt
+	envelopeAt   *sql.Stmt
+	head         *sql.Stmt
+	putHead      *sql.Stmt
+	message      *sql.Stmt
+	putMessage   *sql.Stmt
+	setMessage   *sql.Stmt
+	indexText    *sql.Stmt
+	unindexText  *sql.Stmt
+	actions      *sql.Stmt
+	putAction    *sql.Stmt
+	aboveHead    *sql.Stmt
+	textMark     *sql.Stmt
 }
 
 // readStmts are prepared on the read pool for the reads that sync and the UI
@@ -141,6 +144,11 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 			// before the commit, to be written again (~6 µs per envelope in
 			// profiles of the catch-up).
 			"cache_size(-16384)",
+			// A multi-row INSERT (rows.go) into a table with a foreign key
+			// keeps a statement journal, so that a failed row can undo
+			// the rows before it. In a temporary file that was a write
+			// syscall per page it touched; in memory it is a copy.
+			"temp_store(MEMORY)",
 		},
 		// BEGIN IMMEDIATE: take the write lock at the start, so a
 		// transaction never fails half way to upgrade from reader to
@@ -215,6 +223,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		{s.w, &s.ws.putEnvelope, `INSERT INTO envelopes (id, author, seq, prev, lamport, time, class, room, key, raw, received)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{s.w, &s.ws.nextRowid, `SELECT max(coalesce((SELECT max(rowid) FROM messages), 0), (SELECT indexed FROM text_index)) + 1`},
 		{s.w, &s.ws.envelopeAt, `SELECT id FROM envelopes WHERE author = ? AND seq = ?`},
 		{s.w, &s.ws.head, `SELECT head_seq, head_id FROM feeds WHERE author = ?`},
 		{s.w, &s.ws.putHead, `INSERT INTO feeds (author, head_seq, head_id) VALUES (?, ?, ?)
@@ -251,6 +260,18 @@ func (s *Store) prepare(ctx context.Context) error {
 		if err := prep(p.db, p.dst, p.query); err != nil {
 			return err
 		}
+	}
+	s.ws.putEnvelopes = make(map[int]*sql.Stmt, len(rowsPerInsert))
+	s.ws.putMessages = make(map[int]*sql.Stmt, len(rowsPerInsert))
+	for _, n := range rowsPerInsert {
+		var env, msg *sql.Stmt
+		if err := prep(s.w, &env, insertRows("envelopes", envelopeInsertCols, envelopeInsertArgs, n)); err != nil {
+			return err
+		}
+		if err := prep(s.w, &msg, insertRows("messages", messageInsertCols, messageInsertArgs, n)); err != nil {
+			return err
+		}
+		s.ws.putEnvelopes[n], s.ws.putMessages[n] = env, msg
 	}
 	return nil
 }
@@ -336,11 +357,11 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(tx *Tx) error)
 	}
 	defer sqlTx.Rollback() // a no-op once committed
 
-	tx := &Tx{ctx: ctx, short: context.WithoutCancel(ctx), tx: sqlTx, s: s, stmts: make(map[*sql.Stmt]*sql.Stmt, 8), textMark: -1}
+	tx := newTx(ctx, sqlTx, s)
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.flushFeeds(); err != nil {
+	if err := tx.finish(); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

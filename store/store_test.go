@@ -867,7 +867,7 @@ func TestUpdateDurability(t *testing.T) {
 	}{{true, 2}, {false, 1}, {true, 2}, {false, 1}} {
 		update := func(tx *Tx) error {
 			var got int
-			if err := tx.tx.QueryRowContext(tx.ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			if err := tx.q().QueryRowContext(tx.ctx, "PRAGMA synchronous").Scan(&got); err != nil {
 				return err
 			}
 			if got != tt.want {

@@ -51,7 +51,7 @@ func (s *Store) indexText(ctx context.Context, limit int) (int, error) {
 			return err
 		}
 		var last int64
-		if err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*), coalesce(max(rowid), 0) FROM
+		if err := tx.q().QueryRowContext(tx.ctx, `SELECT count(*), coalesce(max(rowid), 0) FROM
 			(SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)`, mark, limit).Scan(&n, &last); err != nil {
 			return err
 		}
@@ -59,11 +59,11 @@ func (s *Store) indexText(ctx context.Context, limit int) (int, error) {
 			return nil
 		}
 		// One statement: FTS5 builds one segment for the whole run.
-		if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO messages_fts (rowid, text)
+		if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO messages_fts (rowid, text)
 			SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid`, mark, last); err != nil {
 			return err
 		}
-		_, err = tx.tx.ExecContext(tx.ctx, `UPDATE text_index SET indexed = ?`, last)
+		_, err = tx.q().ExecContext(tx.ctx, `UPDATE text_index SET indexed = ?`, last)
 		return err
 	})
 	return n, err

@@ -101,9 +101,11 @@ type Tx struct {
 	// cancelled ctx still ends the transaction: database/sql rolls it back,
 	// and PutEnvelope and PutMessage check it first.
 	short context.Context
-	tx    *sql.Tx
+	sqlTx *sql.Tx // run statements through q or stmt, which insert held rows first
 	s     *Store
 	stmts map[*sql.Stmt]*sql.Stmt // the store's prepared statements bound to tx
+	rows  heldRows                // rows PutEnvelope and PutMessage hold back (rows.go)
+	err   error                   // a failed insert of held rows: the transaction rolls back
 
 	// feeds are the feeds this transaction has looked at, by author, kept
 	// in step with its writes (see feed). Code of this package that writes
@@ -114,16 +116,45 @@ type Tx struct {
 	textMark int64
 }
 
-// stmt returns the store's prepared statement st bound to this transaction.
-// Binding reuses the statement already prepared on the writer connection.
-// Run it with tx.short.
+// newTx starts the Tx of sqlTx.
+func newTx(ctx context.Context, sqlTx *sql.Tx, s *Store) *Tx {
+	return &Tx{ctx: ctx, short: context.WithoutCancel(ctx), sqlTx: sqlTx, s: s,
+		stmts: make(map[*sql.Stmt]*sql.Stmt, 8), textMark: -1, rows: heldRows{next: -1}}
+}
+
+// q returns the transaction for a statement, after inserting the rows held
+// back, so that every statement sees every write before it. If that insert
+// fails, the error is kept and ends the transaction (finish).
+func (tx *Tx) q() *sql.Tx {
+	tx.insertHeld()
+	return tx.sqlTx
+}
+
+// stmt returns the store's prepared statement st bound to this transaction,
+// after inserting the rows held back (see q). Binding reuses the statement
+// already prepared on the writer connection. Run it with tx.short.
 func (tx *Tx) stmt(st *sql.Stmt) *sql.Stmt {
+	tx.insertHeld()
+	return tx.bound(st)
+}
+
+// bound is stmt without inserting the held rows: for inserting them.
+func (tx *Tx) bound(st *sql.Stmt) *sql.Stmt {
 	if t, ok := tx.stmts[st]; ok {
 		return t
 	}
-	t := tx.tx.StmtContext(tx.ctx, st)
+	t := tx.sqlTx.StmtContext(tx.ctx, st)
 	tx.stmts[st] = t
 	return t
+}
+
+// finish writes what the transaction holds back (held rows, moved heads)
+// before its commit.
+func (tx *Tx) finish() error {
+	if tx.insertHeld(); tx.err != nil {
+		return tx.err
+	}
+	return tx.flushFeeds()
 }
 
 // PutEnvelope stores e unless an envelope with its ID is already stored, in
@@ -135,6 +166,10 @@ func (tx *Tx) stmt(st *sql.Stmt) *sql.Stmt {
 // does that before storing. A different envelope at an (author, seq) that is
 // already taken is an error: the caller decides which is canonical and keeps
 // the other with PutFork.
+//
+// An envelope that extends its author's feed may be held back and inserted
+// with others before the next statement of the transaction (rows.go): e's
+// byte slices must not change until the transaction ends.
 func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
 	if err := e.check(); err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
@@ -144,6 +179,21 @@ func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
 	}
 	if e.Received == 0 {
 		e.Received = now()
+	}
+	// An envelope that extends its author's feed is new: it is held back
+	// and inserted with others (rows.go).
+	f, err := tx.feed(e.Author)
+	if err == nil {
+		err = tx.err
+	}
+	if err != nil {
+		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+	}
+	if !f.above && e.Seq == f.head.Seq+1 {
+		tx.holdEnvelope(e)
+		f.head.Seq, f.head.ID = e.Seq, e.ID
+		f.dirty = true
+		return true, nil
 	}
 	res, err := tx.stmt(tx.s.ws.putEnvelope).ExecContext(tx.short,
 		e.ID[:], e.Author, int64(e.Seq), e.Prev[:], int64(e.Lamport), e.Time,
@@ -270,7 +320,7 @@ func (tx *Tx) PutFork(author []byte, seq uint64, id wire.ID, raw []byte) error {
 	if err != nil || len(author) == 0 || seq == 0 || raw == nil {
 		return fmt.Errorf("put fork %s: need an author, a seq in range and the envelope", id)
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO forks (id, author, seq, raw, received)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		id[:], author, s, raw, now()); err != nil {
 		return fmt.Errorf("put fork %s: %w", id, err)
@@ -306,6 +356,19 @@ func (tx *Tx) putMessage(m Message) error {
 		return err
 	}
 
+	held, err := tx.holdMessage(m, seq, lamport)
+	switch {
+	case err != nil:
+		return err
+	case held:
+		// New: the indexer takes it after this transaction (textindex.go).
+		tx.s.textWaiting.Store(true)
+		return nil
+	case tx.err != nil:
+		return tx.err
+	}
+	// This rowid comes from the table: held messages read the next again.
+	tx.rows.next = -1
 	res, err := tx.stmt(tx.s.ws.putMessage).ExecContext(tx.short,
 		m.ID[:], m.Room[:], m.Author, seq, lamport, m.Time, int64(m.Kind), m.Text)
 	if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -368,7 +431,7 @@ func (tx *Tx) indexedUpTo() (int64, error) {
 // PutRoom creates or updates room r: a non-empty Name and a non-zero Kind
 // overwrite what is stored; Members are added to those stored, never removed.
 func (tx *Tx) PutRoom(r Room) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind, no_history, members_known) VALUES (?, ?, ?, ?, ?)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO rooms (id, name, kind, no_history, members_known) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE rooms.name END,
 			kind = CASE WHEN excluded.kind <> 0 THEN excluded.kind ELSE rooms.kind END,
@@ -380,7 +443,7 @@ func (tx *Tx) PutRoom(r Room) error {
 	if len(r.Members) == 0 {
 		return nil
 	}
-	st, err := tx.tx.PrepareContext(tx.ctx, `INSERT INTO room_members (room, peer) VALUES (?, ?)
+	st, err := tx.q().PrepareContext(tx.ctx, `INSERT INTO room_members (room, peer) VALUES (?, ?)
 		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("put room %s: %w", r.ID, err)
@@ -407,7 +470,7 @@ func (tx *Tx) PutRoomKey(k RoomKey) error {
 	if k.Added == 0 {
 		k.Added = now()
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO room_keys (key_id, room, epoch, parent, key, added, trusted)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO room_keys (key_id, room, epoch, parent, key, added, trusted)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET trusted = max(room_keys.trusted, excluded.trusted)`,
 		k.KeyID[:], k.Room[:], epoch, k.Parent[:], k.Key[:], k.Added, !k.Untrusted); err != nil {
 		return fmt.Errorf("put room key %s: %w", k.KeyID, err)
@@ -435,7 +498,7 @@ func scanRoomKey(sc interface{ Scan(...any) error }, k *RoomKey) error {
 // RoomKey returns the room key with ID keyID, or false if none is stored.
 func (tx *Tx) RoomKey(keyID wire.ID) (RoomKey, bool, error) {
 	var k RoomKey
-	err := scanRoomKey(tx.tx.QueryRowContext(tx.ctx,
+	err := scanRoomKey(tx.q().QueryRowContext(tx.ctx,
 		`SELECT `+roomKeyCols+` FROM room_keys WHERE key_id = ?`, keyID[:]), &k)
 	if errors.Is(err, sql.ErrNoRows) {
 		return RoomKey{}, false, nil
@@ -459,7 +522,7 @@ func (tx *Tx) PutMember(m Member) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO members (peer, name, recipient, role, admitted, removed, cut_seq, cut_id)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO members (peer, name, recipient, role, admitted, removed, cut_seq, cut_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (peer) DO UPDATE SET name = excluded.name, recipient = excluded.recipient,
 			role = excluded.role, admitted = excluded.admitted, removed = excluded.removed,
@@ -480,7 +543,7 @@ func scanMember(sc interface{ Scan(...any) error }, m *Member) error {
 // Member returns the roster entry of peer, or false if there is none.
 func (tx *Tx) Member(peer []byte) (Member, bool, error) {
 	var m Member
-	err := scanMember(tx.tx.QueryRowContext(tx.ctx, `SELECT `+memberCols+` FROM members WHERE peer = ?`, peer), &m)
+	err := scanMember(tx.q().QueryRowContext(tx.ctx, `SELECT `+memberCols+` FROM members WHERE peer = ?`, peer), &m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Member{}, false, nil
 	}
@@ -497,7 +560,7 @@ func (tx *Tx) Member(peer []byte) (Member, bool, error) {
 func (tx *Tx) Undecrypted(keyID wire.ID) ([]Envelope, error) {
 	// class = 3 is written out (wire.ClassContent) so that the planner can
 	// use the partial index envelopes_content_key.
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes e
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT `+envelopeCols+` FROM envelopes e
 		WHERE e.key = ? AND e.class = 3 AND e.raw IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 		ORDER BY e.lamport, e.author, e.seq`, keyID[:])
@@ -514,7 +577,7 @@ func (tx *Tx) Undecrypted(keyID wire.ID) ([]Envelope, error) {
 // Meta returns the value stored under key, or false.
 func (tx *Tx) Meta(key string) ([]byte, bool, error) {
 	var val []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT val FROM meta WHERE key = ?`, key).Scan(&val)
+	err := tx.q().QueryRowContext(tx.ctx, `SELECT val FROM meta WHERE key = ?`, key).Scan(&val)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -529,7 +592,7 @@ func (tx *Tx) SetMeta(key string, val []byte) error {
 	if val == nil {
 		val = []byte{} // nil would bind as NULL
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO meta (key, val) VALUES (?, ?)
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO meta (key, val) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET val = excluded.val`, key, val); err != nil {
 		return fmt.Errorf("set meta %q: %w", key, err)
 	}

@@ -17,7 +17,10 @@ var headerFields = []string{
 // SHA-256 is the envelope ID. It does not check h; to check a header before signing
 // it, decode the result.
 func (h *Header) Marshal() []byte {
-	b := make([]byte, 0, 3*len(ID{})+len(h.Author)+len(h.Body)+64)
+	return h.appendTo(make([]byte, 0, 3*len(ID{})+len(h.Author)+len(h.Body)+64))
+}
+
+func (h *Header) appendTo(b []byte) []byte {
 	b = h.appendStable(b)
 	b = appendInt(b, 7, h.Time)
 	b = appendUint(b, 8, uint64(h.Class))
@@ -79,7 +82,7 @@ func DecodeHeader(b []byte) (*Header, error) {
 		d.check(!h.Room.IsZero(), "field 9 (room) is zero in a content envelope")
 		d.check(!h.Key.IsZero(), "field 10 (key) is zero in a content envelope")
 	}
-	if err := d.end(b, h.Marshal); err != nil {
+	if err := d.endAppend(b, h.appendTo); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -107,7 +110,10 @@ var envelopeFields = []string{1: "signed", 2: "sig"}
 
 // Marshal returns the canonical encoding of e.
 func (e *Envelope) Marshal() []byte {
-	b := make([]byte, 0, len(e.Signed)+len(e.Sig)+8)
+	return e.appendTo(make([]byte, 0, len(e.Signed)+len(e.Sig)+8))
+}
+
+func (e *Envelope) appendTo(b []byte) []byte {
 	b = appendBytes(b, 1, e.Signed)
 	return appendBytes(b, 2, e.Sig)
 }
@@ -123,7 +129,7 @@ func DecodeEnvelope(b []byte) (*Envelope, *Header, error) {
 	e := new(Envelope)
 	e.Signed = d.bytes(1, 1, MaxEnvelopeBytes)
 	e.Sig = d.bytes(2, 0, MaxSigBytes)
-	if err := d.end(b, e.Marshal); err != nil {
+	if err := d.endAppend(b, e.appendTo); err != nil {
 		return nil, nil, err
 	}
 	h, err := DecodeHeader(e.Signed)

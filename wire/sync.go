@@ -114,7 +114,10 @@ var (
 
 // Marshal returns the canonical encoding of b.
 func (b *Batch) Marshal() []byte {
-	out := make([]byte, 0, b.size())
+	return b.appendTo(make([]byte, 0, b.size()))
+}
+
+func (b *Batch) appendTo(out []byte) []byte {
 	for _, env := range b.Envelopes {
 		out = appendBytes(out, 1, env)
 	}
@@ -227,7 +230,7 @@ func DecodeBatch(b []byte) (*Batch, error) {
 		}
 		bt.Tombstones = append(bt.Tombstones, *t)
 	}
-	if err := d.end(b, bt.Marshal); err != nil {
+	if err := d.endAppend(b, bt.appendTo); err != nil {
 		return nil, err
 	}
 	return bt, nil
