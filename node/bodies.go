@@ -153,17 +153,17 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 }
 
 // want marks ids as asked for (or no longer), so check lets them past its
-// duplicate lookup.
+// duplicate lookup. Marks are counted: two fetches may ask for one ID.
 func (h *history) want(ids []wire.ID, on bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.wanted == nil {
-		h.wanted = map[wire.ID]bool{}
+		h.wanted = map[wire.ID]int{}
 	}
 	for _, id := range ids {
 		if on {
-			h.wanted[id] = true
-		} else {
+			h.wanted[id]++
+		} else if h.wanted[id]--; h.wanted[id] <= 0 {
 			delete(h.wanted, id)
 		}
 	}

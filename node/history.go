@@ -124,7 +124,7 @@ type history struct {
 	tops map[string]uint64
 	// wanted holds the IDs of bodies asked of a peer (node/bodies.go): held
 	// as tombstones, they must not be dropped as duplicates when they come.
-	wanted   map[wire.ID]bool
+	wanted   map[wire.ID]int
 	targets  targetFilter // messages that stored actions may name (actions.go)
 	rejected map[string]int64
 	// Caches of what changes rarely and is read per message: room keys by
@@ -753,7 +753,7 @@ func (h *history) seeStored(hd *wire.Header) {
 func (h *history) mayHold(hd *wire.Header, id wire.ID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return hd.Seq <= h.tops[string(hd.Author)] && !h.wanted[id]
+	return hd.Seq <= h.tops[string(hd.Author)] && h.wanted[id] == 0
 }
 
 // nextLamport is the lamport for a new local envelope.
