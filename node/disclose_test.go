@@ -19,14 +19,7 @@ func TestDiscloseManyOps(t *testing.T) {
 	ctx := context.Background()
 	nodes, _ := workspace(t, 3)
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
-	eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
-		for _, n := range nodes {
-			if n.hist.memberCount() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	allKnown(t, nodes...)
 	if _, err := ana.CreateRoomNoHistory(ctx, "big", []string{"Member1"}); err != nil {
 		t.Fatal(err)
 	}

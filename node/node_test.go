@@ -205,3 +205,16 @@ func TestRestartKeepsHistory(t *testing.T) {
 		t.Fatalf("history after restart: %q", got)
 	}
 }
+
+// allKnown waits until every node's roster holds every node.
+func allKnown(t *testing.T, nodes ...*Node) {
+	t.Helper()
+	eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
+		for _, n := range nodes {
+			if n.hist.memberCount() != len(nodes) {
+				return false
+			}
+		}
+		return true
+	})
+}

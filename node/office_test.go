@@ -542,14 +542,7 @@ func TestNoHistoryNewcomer(t *testing.T) {
 	ctx := context.Background()
 	nodes, _ := workspace(t, 4)
 	ana, ben, cai, dan := nodes[0], nodes[1], nodes[2], nodes[3]
-	eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
-		for _, n := range nodes {
-			if n.hist.memberCount() != 4 {
-				return false
-			}
-		}
-		return true
-	})
+	allKnown(t, nodes...)
 	if _, err := ana.CreateRoomNoHistory(ctx, "board", []string{"Member1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -280,14 +280,7 @@ func TestSecurityPrivateRoomAndDM(t *testing.T) {
 	ctx := context.Background()
 	nodes, homes := workspace(t, 3)
 	ana, ben, cai := nodes[0], nodes[1], nodes[2]
-	eventually(t, 60*time.Second, "everyone knows everyone", func() bool {
-		for _, n := range nodes {
-			if n.hist.memberCount() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	allKnown(t, nodes...)
 	secret, err := ana.CreateRoom(ctx, "secret", []peer.ID{ben.PeerID()})
 	if err != nil {
 		t.Fatal(err)

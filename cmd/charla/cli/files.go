@@ -70,16 +70,9 @@ the chunks already held.`,
 			fs.StringVar(&out, "o", "", "write the file to `PATH`")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			if len(args) != 1 {
-				return e.usagef("get needs one file ID")
-			}
-			c, err := e.client()
+			c, f, err := e.oneFile(ctx, "get", args)
 			if err != nil {
 				return err
-			}
-			f, err := c.File(ctx, args[0])
-			if err != nil {
-				return e.apiError(err)
 			}
 			path := out
 			if path == "" {
@@ -104,6 +97,23 @@ the chunks already held.`,
 			return err
 		},
 	}
+}
+
+// oneFile is the file named by a command's one argument, and the client
+// that found it.
+func (e *env) oneFile(ctx context.Context, cmd string, args []string) (*api.Client, node.File, error) {
+	if len(args) != 1 {
+		return nil, node.File{}, e.usagef("%s needs one file ID", cmd)
+	}
+	c, err := e.client()
+	if err != nil {
+		return nil, node.File{}, err
+	}
+	f, err := c.File(ctx, args[0])
+	if err != nil {
+		return nil, node.File{}, e.apiError(err)
+	}
+	return c, f, nil
 }
 
 // progress prints the share of f held on stderr every half second until
@@ -140,16 +150,9 @@ file out: it can then be got or opened offline, and this node serves it to
 other members. It prints progress on standard error and exits 0 once every
 chunk is held. A fetch cut short resumes, after a restart too.`,
 		run: func(ctx context.Context, e *env, args []string) error {
-			if len(args) != 1 {
-				return e.usagef("fetch needs one file ID")
-			}
-			c, err := e.client()
+			c, f, err := e.oneFile(ctx, "fetch", args)
 			if err != nil {
 				return err
-			}
-			f, err := c.File(ctx, args[0])
-			if err != nil {
-				return e.apiError(err)
 			}
 			done := make(chan error, 1)
 			go func() {
