@@ -332,7 +332,11 @@ func (s *Store) Compact(ctx context.Context) error {
 // author's head, and reports false if the ID is stored already.
 func (tx *Tx) PutTombstone(e Envelope) (bool, error) {
 	e.Raw, e.Key = nil, wire.ID{}
-	return tx.PutEnvelope(e)
+	ins, err := tx.putEnvelope(e, true)
+	if ins {
+		tx.weak = 2
+	}
+	return ins, err
 }
 
 // UnverifiedTombstone reports whether id is held only as a tombstone taken

@@ -81,6 +81,9 @@ type writeStmts struct {
 	putAction    *sql.Stmt
 	aboveHead    *sql.Stmt
 	textMark     *sql.Stmt
+	// weakTombstone finds a tombstone a peer sent: content with no body
+	// and a zero key ID (by the partial index envelopes_content_key).
+	weakTombstone *sql.Stmt
 }
 
 // readStmts are prepared on the read pool for the reads that sync and the UI
@@ -241,6 +244,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.ws.unindexText, `INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)`},
 		{s.w, &s.ws.aboveHead, `SELECT 1 FROM envelopes WHERE author = ? AND seq > ? LIMIT 1`},
 		{s.w, &s.ws.textMark, `SELECT indexed FROM text_index`},
+		{s.w, &s.ws.weakTombstone, `SELECT 1 FROM envelopes WHERE class = 3 AND key = zeroblob(32) AND raw IS NULL LIMIT 1`},
 		{s.w, &s.ws.actions, actionsQuery},
 		{s.w, &s.ws.putAction, `INSERT INTO actions (` + actionCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},

@@ -114,6 +114,11 @@ type Tx struct {
 	feeds map[string]*feed
 	// textMark is text_index.indexed as this transaction read it; -1 until read.
 	textMark int64
+	// weak: whether the store holds tombstones a peer sent (0 not read yet,
+	// 1 none, 2 some). Their IDs are a peer's word, so while one is held an
+	// envelope that extends its feed may still find its ID taken: it is not
+	// held back (rows.go), as a held insert would fail the transaction.
+	weak int8
 }
 
 // newTx starts the Tx of sqlTx.
@@ -171,6 +176,12 @@ func (tx *Tx) finish() error {
 // with others before the next statement of the transaction (rows.go): e's
 // byte slices must not change until the transaction ends.
 func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
+	return tx.putEnvelope(e, false)
+}
+
+// putEnvelope is PutEnvelope; a tombstone is never held back, as its ID is
+// not the hash of anything it holds and may be stored already.
+func (tx *Tx) putEnvelope(e Envelope, tombstone bool) (inserted bool, err error) {
 	if err := e.check(); err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
@@ -189,7 +200,15 @@ func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
-	if !f.above && e.Seq == f.head.Seq+1 {
+	hold := !f.above && e.Seq == f.head.Seq+1 && !tombstone
+	if hold {
+		weak, err := tx.weakTombstones()
+		if err != nil {
+			return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
+		}
+		hold = !weak
+	}
+	if hold {
 		tx.holdEnvelope(e)
 		f.head.Seq, f.head.ID = e.Seq, e.ID
 		f.dirty = true
@@ -414,6 +433,24 @@ func (tx *Tx) putMessage(m Message) error {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil
+}
+
+// weakTombstones reports whether the store holds a tombstone a peer sent
+// (see the weak field), reading it once per transaction.
+func (tx *Tx) weakTombstones() (bool, error) {
+	if tx.weak == 0 {
+		var one int
+		err := tx.stmt(tx.s.ws.weakTombstone).QueryRowContext(tx.short).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			tx.weak = 1
+		case err != nil:
+			return false, fmt.Errorf("tombstones from peers: %w", err)
+		default:
+			tx.weak = 2
+		}
+	}
+	return tx.weak == 2, nil
 }
 
 // indexedUpTo is the text index's mark: messages with a rowid up to it are
