@@ -614,6 +614,11 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if have == c.id {
 			// Held, perhaps only as a tombstone: a wanted body puts it back
 			// (node/bodies.go), then it is read as if it had just arrived.
+			// Only a disclosed room op is wanted: anything else a
+			// disclosure named (a purged message, say) stays a tombstone.
+			if ok, err := h.restorable(tx, c); err != nil || !ok {
+				return res, err
+			}
 			e := envelopeOf(c)
 			if restored, err := tx.RestoreBody(e); err != nil || !restored {
 				return res, err
@@ -679,6 +684,25 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		}
 	}
 	return h.interpret(ctx, tx, c, res)
+}
+
+// restorable reports whether c, held as a tombstone, may get its body back:
+// a content envelope whose disclosed file key opens a room op of its room.
+// A disclosure that named something else is forgotten, so the body is not
+// asked for again.
+func (h *history) restorable(tx *store.Tx, c *checked) (bool, error) {
+	if c.hdr.Class != wire.ClassContent {
+		return false, nil
+	}
+	fk, ok, err := tx.Disclosed(c.hdr.Room, c.id)
+	if err != nil || !ok {
+		return false, err
+	}
+	if isRoomOp(fk, c.hdr.Body) {
+		return true, nil
+	}
+	h.count(reasonForbidden)
+	return false, tx.DropDisclosed(c.id)
 }
 
 // envelopeOf is the store's row of a checked envelope, received now.
