@@ -335,7 +335,7 @@ func (tx *Tx) PutTombstone(e Envelope) (bool, error) {
 	e.Raw, e.Key = nil, wire.ID{}
 	ins, err := tx.putEnvelope(e, true)
 	if ins {
-		tx.weak = 2
+		tx.s.weakIDs[e.ID] = struct{}{}
 	}
 	return ins, err
 }

@@ -182,7 +182,7 @@ func TestInsertRows(t *testing.T) {
 // transaction with the other envelopes of the batch.
 func TestHeldRowsTombstoneIDTaken(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, path := openTest(t)
 	room, key := testID("room"), testID("key")
 	ana := chain("ana", 3, room, key)
 	bea := chain("bea", 2, room, key)
@@ -208,6 +208,15 @@ func TestHeldRowsTombstoneIDTaken(t *testing.T) {
 		_, err := tx.PutTombstone(Envelope{ID: ana[1].ID, Author: bea[0].Author, Seq: 1, Class: wire.ClassContent, Room: room})
 		return err
 	})
+	// Reopened: the store learns the tombstones from peers it holds.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	err = s.Update(ctx, false, func(tx *Tx) error {
 		for _, e := range ana[1:] {
 			if _, err := tx.PutEnvelope(e); err != nil {

@@ -49,6 +49,11 @@ type Store struct {
 
 	mu     sync.Mutex // guards closed; held for the whole of each write transaction
 	closed bool
+	// weakIDs are the IDs of tombstones a peer sent (a superset: one whose
+	// transaction rolled back, or that was replaced since, may stay). Such
+	// an ID is that peer's word, so an envelope with one of them is never
+	// held back (rows.go). Guarded by mu.
+	weakIDs map[wire.ID]struct{}
 
 	// textWaiting is set when a message is stored and cleared, under mu,
 	// once the full-text index holds every message (textindex.go).
@@ -81,9 +86,6 @@ type writeStmts struct {
 	putAction    *sql.Stmt
 	aboveHead    *sql.Stmt
 	textMark     *sql.Stmt
-	// weakTombstone finds a tombstone a peer sent: content with no body
-	// and a zero key ID (by the partial index envelopes_content_key).
-	weakTombstone *sql.Stmt
 }
 
 // readStmts are prepared on the read pool for the reads that sync and the UI
@@ -192,7 +194,32 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.loadWeakIDs(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// loadWeakIDs reads the IDs of the tombstones peers sent: content with no
+// body and a zero key ID (by the partial index envelopes_content_key).
+func (s *Store) loadWeakIDs(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT id FROM envelopes WHERE class = 3 AND key = zeroblob(32) AND raw IS NULL`)
+	if err != nil {
+		return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+	}
+	defer rows.Close()
+	s.weakIDs = map[wire.ID]struct{}{}
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+		}
+		s.weakIDs[id] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+	}
+	return nil
 }
 
 // fileURI turns a path into a file: URI, so that characters SQLite or the
@@ -244,7 +271,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.ws.unindexText, `INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)`},
 		{s.w, &s.ws.aboveHead, `SELECT 1 FROM envelopes WHERE author = ? AND seq > ? LIMIT 1`},
 		{s.w, &s.ws.textMark, `SELECT indexed FROM text_index`},
-		{s.w, &s.ws.weakTombstone, `SELECT 1 FROM envelopes WHERE class = 3 AND key = zeroblob(32) AND raw IS NULL LIMIT 1`},
 		{s.w, &s.ws.actions, actionsQuery},
 		{s.w, &s.ws.putAction, `INSERT INTO actions (` + actionCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},

@@ -114,11 +114,6 @@ type Tx struct {
 	feeds map[string]*feed
 	// textMark is text_index.indexed as this transaction read it; -1 until read.
 	textMark int64
-	// weak: whether the store holds tombstones a peer sent (0 not read yet,
-	// 1 none, 2 some). Their IDs are a peer's word, so while one is held an
-	// envelope that extends its feed may still find its ID taken: it is not
-	// held back (rows.go), as a held insert would fail the transaction.
-	weak int8
 }
 
 // newTx starts the Tx of sqlTx.
@@ -200,15 +195,10 @@ func (tx *Tx) putEnvelope(e Envelope, tombstone bool) (inserted bool, err error)
 	if err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
-	hold := !f.above && e.Seq == f.head.Seq+1 && !tombstone
-	if hold {
-		weak, err := tx.weakTombstones()
-		if err != nil {
-			return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
-		}
-		hold = !weak
-	}
-	if hold {
+	// Not a tombstone, nor an envelope whose ID a tombstone from a peer
+	// may have taken: their IDs are a peer's word.
+	_, weak := tx.s.weakIDs[e.ID]
+	if !f.above && e.Seq == f.head.Seq+1 && !tombstone && !weak {
 		tx.holdEnvelope(e)
 		f.head.Seq, f.head.ID = e.Seq, e.ID
 		f.dirty = true
@@ -433,24 +423,6 @@ func (tx *Tx) putMessage(m Message) error {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil
-}
-
-// weakTombstones reports whether the store holds a tombstone a peer sent
-// (see the weak field), reading it once per transaction.
-func (tx *Tx) weakTombstones() (bool, error) {
-	if tx.weak == 0 {
-		var one int
-		err := tx.stmt(tx.s.ws.weakTombstone).QueryRowContext(tx.short).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			tx.weak = 1
-		case err != nil:
-			return false, fmt.Errorf("tombstones from peers: %w", err)
-		default:
-			tx.weak = 2
-		}
-	}
-	return tx.weak == 2, nil
 }
 
 // indexedUpTo is the text index's mark: messages with a rowid up to it are
