@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/charla-im/charla/wire"
@@ -28,6 +29,7 @@ const (
 	bodiesStepTimeout = 30 * time.Second
 	bodiesSettle      = 200 * time.Millisecond // a kick comes right after the commit; gather a burst
 	bodiesWantMax     = wire.MaxWantIDs * (len(wire.ID{}) + 2)
+	bodiesReadIDs     = 16 // envelopes read from the store at a time to answer a Want
 )
 
 // handleBodies answers a member's Want with the envelopes it names that
@@ -50,12 +52,6 @@ func (n *Node) handleBodies(s network.Stream) {
 		s.Reset()
 		return
 	}
-	raws, err := n.st.RawsByID(n.ctx, w.IDs)
-	if err != nil {
-		n.log.Warn("bodies: read envelopes", "err", err)
-		s.Reset()
-		return
-	}
 	var batch wire.Batch
 	flush := func() error {
 		s.SetDeadline(time.Now().Add(bodiesStepTimeout))
@@ -63,16 +59,26 @@ func (n *Node) handleBodies(s network.Stream) {
 		batch.Envelopes = batch.Envelopes[:0]
 		return err
 	}
-	for _, id := range w.IDs {
-		raw, ok := raws[id]
-		if !ok || batch.Add(raw) {
-			continue
-		}
-		if err := flush(); err != nil {
+	// A few envelopes read at a time: a Want names up to MaxWantIDs of up
+	// to MaxEnvelopeBytes each, half a gigabyte read at once.
+	for part := range slices.Chunk(w.IDs, bodiesReadIDs) {
+		raws, err := n.st.RawsByID(n.ctx, part)
+		if err != nil {
+			n.log.Warn("bodies: read envelopes", "err", err)
 			s.Reset()
 			return
 		}
-		batch.Add(raw) // fits an empty batch: it was stored within MaxEnvelopeBytes
+		for _, id := range part {
+			raw, ok := raws[id]
+			if !ok || batch.Add(raw) {
+				continue
+			}
+			if err := flush(); err != nil {
+				s.Reset()
+				return
+			}
+			batch.Add(raw) // fits an empty batch: it was stored within MaxEnvelopeBytes
+		}
 	}
 	if batch.Len() > 0 {
 		if err := flush(); err != nil {

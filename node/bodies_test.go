@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -260,4 +261,126 @@ func TestSecurityBodiesProtocol(t *testing.T) {
 	eventually(t, 10*time.Second, "ana cut the peer off", func() bool {
 		return ana.host.Network().Connectedness(h.ID()) != network.Connected
 	})
+}
+
+// TestSecurityBodiesRestoreOnlyRoomOps: a disclosure names envelopes by ID,
+// and any member can make a share that discloses (takeDisclosed stores what
+// it names, unchecked). A member that names a message this node purged,
+// and then answers the node's Want with the message it kept, must not bring
+// the message back past the retention limit: a wanted body is put back only
+// if it is a room op of the room the disclosure was for. What was refused is
+// not wanted again.
+func TestSecurityBodiesRestoreOnlyRoomOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	ana, ben := founderAndIdentity(t, t.TempDir())
+	if _, err := ana.SetPolicy(ctx, PolicyRetentionDays, "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	ana.hist.dateBack.Store(int64(72 * time.Hour))
+	if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ana.Send(ctx, "vault", "old secret")
+	ana.hist.dateBack.Store(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := wire.ParseID(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := heldRaw(t, ana, id)
+	// A purged message of general, disclosed for another channel.
+	ana.hist.dateBack.Store(int64(72 * time.Hour))
+	mg, err := ana.Send(ctx, "general", "old general")
+	ana.hist.dateBack.Store(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := wire.ParseID(mg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw2 := heldRaw(t, ana, m2)
+	if _, err := ana.purge(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if heldRaw(t, ana, id) != nil || heldRaw(t, ana, m2) != nil {
+		t.Fatal("the old messages were not purged: the test needs them purged")
+	}
+	// What shares disclosing the message's ID leave: one for its own
+	// room, with the message's true file key, one for another channel.
+	room := mustRoom(t, ana, "vault")
+	var fk [16]byte
+	if err := ana.st.Update(ctx, false, func(tx *store.Tx) error {
+		_, hdr, err := wire.DecodeEnvelope(raw)
+		if err != nil {
+			return err
+		}
+		k, _, err := tx.RoomKey(hdr.Key)
+		if err != nil {
+			return err
+		}
+		if fk, err = crypto.ContentFileKey(crypto.RoomKey(k.Key), hdr.Body); err != nil {
+			return err
+		}
+		if err := tx.PutDisclosed(room, id, fk); err != nil {
+			return err
+		}
+		return tx.PutDisclosed(wire.ID{7}, m2, [16]byte{1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	h := rawHost(t, ben, ana.netKey)
+	if err := h.Connect(ctx, addrInfo(t, ana)); err != nil {
+		t.Fatal(err)
+	}
+	h.SetStreamHandler(bodiesProtocol, func(s network.Stream) {
+		defer s.Close()
+		f, err := wire.ReadFrame(s, bodiesWantMax)
+		if err != nil {
+			return
+		}
+		w, err := wire.DecodeWant(f)
+		if err != nil {
+			return
+		}
+		var b wire.Batch
+		for _, asked := range w.IDs {
+			switch asked {
+			case id:
+				b.Add(raw)
+			case m2:
+				b.Add(raw2)
+			}
+		}
+		wire.WriteFrame(s, b.Marshal())
+		wire.WriteFrame(s, (&wire.Batch{}).Marshal())
+	})
+	if _, err := ana.fetchBodies(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if heldRaw(t, ana, id) != nil || heldRaw(t, ana, m2) != nil {
+		t.Error("a disclosure of a purged message brought its body back")
+	}
+	got, err := ana.Log(ctx, "vault", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := ana.Log(ctx, "general", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range append(got, gen...) {
+		if msg.Text == "old secret" || msg.Text == "old general" {
+			t.Error("a message past the retention limit reads again")
+		}
+	}
+	if ids, err := ana.st.WantedBodies(ctx, 10); err != nil || len(ids) != 0 {
+		t.Errorf("still wanted after it was refused: %v, %v", ids, err)
+	}
 }

@@ -138,18 +138,21 @@ func (h *history) applyDisclosed(tx *store.Tx, c *checked) error {
 	if err != nil || !ok {
 		return err
 	}
+	// A disclosure that opens no room op is forgotten: it would keep the
+	// envelope from retention (store.Purge keeps disclosed room ops), and
+	// any member can make a share disclose any envelope with any key.
 	plain, err := crypto.DecryptContentWithFileKey(fk, c.hdr.Body)
 	if err != nil {
 		h.count(reasonUnreadable)
-		return nil
+		return tx.DropDisclosed(c.id)
 	}
 	content, err := wire.DecodeContent(plain)
 	if err != nil {
 		h.count(reasonMalformed)
-		return nil
+		return tx.DropDisclosed(c.id)
 	}
 	if content.Kind != wire.KindRoomOp {
-		return nil // a disclosure opens a room's ops, never its messages
+		return tx.DropDisclosed(c.id) // a disclosure opens a room's ops, never its messages
 	}
 	h.roomsChanged()
 	return h.applyRoomOp(tx, c, content)

@@ -65,3 +65,56 @@ func TestDiscloseManyOps(t *testing.T) {
 		return true
 	})
 }
+
+// TestSecurityDisclosureKeepsNoCiphertext: a member can make a share
+// disclose any envelope of its room with any file key. A node outside the
+// room that was told so of a message must still purge that message's
+// ciphertext at the retention limit: a disclosed key keeps only a room op.
+func TestSecurityDisclosureKeepsNoCiphertext(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	readsGeneral(t, nodes...)
+	if _, err := ana.SetPolicy(ctx, PolicyRetentionDays, "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	ana.hist.dateBack.Store(int64(72 * time.Hour))
+	if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ana.Send(ctx, "vault", "old vault talk")
+	ana.hist.dateBack.Store(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := wire.ParseID(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := mustRoom(t, ana, "vault")
+	eventually(t, 60*time.Second, "ben holds the vault message and the policy", func() bool {
+		ok, err := ben.st.HasEnvelope(ctx, id)
+		return err == nil && ok && ben.hist.currentPolicy().RetentionDays == 1
+	})
+	// What a share of #vault disclosing the message, with a made-up key, does.
+	if err := ben.st.Update(ctx, false, func(tx *store.Tx) error {
+		_, err := ben.hist.takeDisclosed(tx, &wire.KeyShare{Workspace: ben.hist.ws, Room: room, RoomKind: wire.RoomChannel,
+			Disclosed: []wire.Disclosure{{Envelope: id, FileKey: [16]byte{1}}}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ben.purge(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	raws, err := ben.st.RawsByID(ctx, []wire.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raws[id] != nil {
+		t.Error("ben kept the ciphertext of a message past the retention limit")
+	}
+}

@@ -504,6 +504,10 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 				forked = append(forked, c.hdr.Author)
 				demoted = true
 			}
+			if res.cut != nil {
+				forked = append(forked, res.cut)
+				demoted = true
+			}
 		}
 		return settle()
 	})
@@ -585,7 +589,8 @@ func classRank(c wire.Class) int {
 // applied is what one envelope did to the store.
 type applied struct {
 	stored     bool
-	reshuffled bool // a fork was decided for this envelope: revisit its author's forks
+	reshuffled bool   // a fork was decided for this envelope: revisit its author's forks
+	cut        []byte // another author's feed cut under a false tombstone: revisit its forks
 	gap        bool
 	roster     bool // a roster op was stored
 	msgs       []store.Message
@@ -614,6 +619,11 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if have == c.id {
 			// Held, perhaps only as a tombstone: a wanted body puts it back
 			// (node/bodies.go), then it is read as if it had just arrived.
+			// Only a disclosed room op is wanted: anything else a
+			// disclosure named (a purged message, say) stays a tombstone.
+			if ok, err := h.restorable(tx, c); err != nil || !ok {
+				return res, err
+			}
 			e := envelopeOf(c)
 			if restored, err := tx.RestoreBody(e); err != nil || !restored {
 				return res, err
@@ -670,6 +680,9 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		}
 	}
 	inserted, err := tx.PutEnvelope(envelopeOf(c))
+	if err == nil && !inserted {
+		inserted, res.cut, err = h.takeBackID(tx, c)
+	}
 	if err != nil || !inserted {
 		return res, err
 	}
@@ -679,6 +692,49 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		}
 	}
 	return h.interpret(ctx, tx, c, res)
+}
+
+// takeBackID stores c, whose ID is held elsewhere than its (author, seq):
+// only a tombstone a peer sent can be, its ID that peer's word, and c's
+// signature shows it false. The tombstone's feed is cut from its seq, as for
+// a tombstone a signed envelope contradicts; what it held above was chained
+// to the lie, and nothing signed can be (it would name c's ID as prev).
+// It returns the author whose feed was cut, whose forks get another look.
+func (h *history) takeBackID(tx *store.Tx, c *checked) (bool, []byte, error) {
+	weak, err := tx.UnverifiedTombstone(c.id)
+	if err != nil || !weak {
+		return false, nil, err
+	}
+	e, ok, err := tx.Envelope(c.id)
+	if err != nil || !ok || (bytes.Equal(e.Author, c.hdr.Author) && e.Seq == c.hdr.Seq) {
+		return false, nil, err
+	}
+	h.count(reasonTombstone)
+	if err := tx.DemoteFrom(e.Author, e.Seq); err != nil {
+		return false, nil, err
+	}
+	h.forksHeld.Add(1)
+	inserted, err := tx.PutEnvelope(envelopeOf(c))
+	return inserted, e.Author, err
+}
+
+// restorable reports whether c, held as a tombstone, may get its body back:
+// a content envelope whose disclosed file key opens a room op of its room.
+// A disclosure that named something else is forgotten, so the body is not
+// asked for again.
+func (h *history) restorable(tx *store.Tx, c *checked) (bool, error) {
+	if c.hdr.Class != wire.ClassContent {
+		return false, nil
+	}
+	fk, ok, err := tx.Disclosed(c.hdr.Room, c.id)
+	if err != nil || !ok {
+		return false, err
+	}
+	if isRoomOp(fk, c.hdr.Body) {
+		return true, nil
+	}
+	h.count(reasonForbidden)
+	return false, tx.DropDisclosed(c.id)
 }
 
 // envelopeOf is the store's row of a checked envelope, received now.

@@ -509,3 +509,51 @@ func TestOldArrivalPurgedSoon(t *testing.T) {
 	}
 	noCanary(t, home, "latecanary")
 }
+
+// TestSecurityTombstoneTakesNoID: a tombstone's ID is only its sender's
+// word. A member sends one for another member's next seq that names the ID
+// of an envelope of ana's this node has yet to receive. When that envelope
+// comes, it is stored at its place (the tombstone that took its ID was a
+// lie), not refused, and its batch is not lost.
+func TestSecurityTombstoneTakesNoID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node; run without -short")
+	}
+	ctx := context.Background()
+	ana, ben := founderAndIdentity(t, t.TempDir())
+	if _, err := ana.SetPolicy(ctx, PolicyRetentionDays, "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	head, ok, err := func() (store.Head, bool, error) {
+		var h store.Head
+		var ok bool
+		err := ana.st.Update(ctx, false, func(tx *store.Tx) error {
+			var err error
+			h, ok, err = tx.Head(ana.hist.self)
+			return err
+		})
+		return h, ok, err
+	}()
+	if err != nil || !ok {
+		t.Fatalf("ana's head: %v, %v", ok, err)
+	}
+	next := forgeContent(t, ana, head.Seq+1, head.ID, 1<<40, &wire.Content{Kind: wire.KindText, Text: "on its way"})
+	old := time.Now().Add(-72 * time.Hour).UnixMilli()
+	n, err := ana.hist.ingestTombstones(ctx, []wire.Tombstone{{Author: []byte(ben.PeerID()), Seq: 1, ID: next.ID(),
+		Lamport: 1, Time: old, Class: wire.ClassContent, Room: generalRoomID(ana.hist.ws)}})
+	if err != nil || n != 1 {
+		t.Fatalf("the planted tombstone: stored %d, %v; the test needs it stored", n, err)
+	}
+	if _, err := ana.hist.ingestRaw(ctx, [][]byte{next.Marshal()}); err != nil {
+		t.Fatalf("a batch with the envelope whose ID a tombstone took failed: %v", err)
+	}
+	if err := ana.st.Update(ctx, false, func(tx *store.Tx) error {
+		id, ok, err := tx.EnvelopeAt(ana.hist.self, head.Seq+1)
+		if err == nil && (!ok || id != next.ID()) {
+			err = fmt.Errorf("ana's seq %d is %s, %v; want %s", head.Seq+1, id, ok, next.ID())
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+}

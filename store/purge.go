@@ -114,14 +114,15 @@ func (tx *Tx) purgeable(r Retention, from int64, limit int) ([]wire.ID, int64, e
 		limitCase = "CASE e.room" + cases.String() + " ELSE ? END"
 	}
 	// class = 3 is wire.ClassContent. A room op, readable (its key is held,
-	// or its file key was disclosed) and with no message or action, is kept. The rows looked at are
+	// or its file key was disclosed for its room, as RoomOps reads it) and
+	// with no message or action, is kept. The rows looked at are
 	// numbered so that the next call starts after the last, purged or not.
 	q := `SELECT e.rowid, e.id FROM envelopes e
 		WHERE e.rowid > ? AND e.class = 3 AND e.raw IS NOT NULL AND min(e.time, e.received) < ` + limitCase + `
 			AND (EXISTS (SELECT 1 FROM messages m WHERE m.id = e.id)
 				OR EXISTS (SELECT 1 FROM actions a WHERE a.id = e.id)
 				OR (NOT EXISTS (SELECT 1 FROM room_keys k WHERE k.key_id = e.key)
-					AND NOT EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id)))
+					AND NOT EXISTS (SELECT 1 FROM disclosed d WHERE d.envelope = e.id AND d.room = e.room)))
 		ORDER BY e.rowid LIMIT ?`
 	rows, err := tx.q().QueryContext(tx.ctx, q, args...)
 	if err != nil {
@@ -332,7 +333,11 @@ func (s *Store) Compact(ctx context.Context) error {
 // author's head, and reports false if the ID is stored already.
 func (tx *Tx) PutTombstone(e Envelope) (bool, error) {
 	e.Raw, e.Key = nil, wire.ID{}
-	return tx.PutEnvelope(e)
+	ins, err := tx.putEnvelope(e, true)
+	if ins {
+		tx.s.weakIDs[e.ID] = struct{}{}
+	}
+	return ins, err
 }
 
 // UnverifiedTombstone reports whether id is held only as a tombstone taken

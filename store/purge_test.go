@@ -339,3 +339,41 @@ func BenchmarkPurge(b *testing.B) {
 		b.ReportMetric(float64(purged), "purged")
 	}
 }
+
+// TestPurgeDisclosedOtherRoom: a disclosure keeps an unreadable envelope
+// from retention only as a room op of the room it was disclosed for. One
+// that names an envelope of another room (a member can make a share
+// disclose any ID) must not keep that room's ciphertext past its limit.
+func TestPurgeDisclosedOtherRoom(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	room, key := testID("room"), testID("key")
+	envs := chain("ana", 2, room, key)
+	for i := range envs {
+		envs[i].Time, envs[i].Received = 1000, 1000
+	}
+	update(t, s, func(tx *Tx) error {
+		for _, e := range envs {
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutDisclosed(room, envs[0].ID, [16]byte{1}); err != nil {
+			return err
+		}
+		return tx.PutDisclosed(testID("other room"), envs[1].ID, [16]byte{1})
+	})
+	if _, err := s.Purge(ctx, Retention{Default: 2000}, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	raws, err := s.RawsByID(ctx, []wire.ID{envs[0].ID, envs[1].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raws[envs[0].ID] == nil {
+		t.Error("a room op disclosed for its room was purged")
+	}
+	if raws[envs[1].ID] != nil {
+		t.Error("an envelope disclosed for another room was kept past retention")
+	}
+}

@@ -368,6 +368,15 @@ func (tx *Tx) PutDisclosed(room, id wire.ID, fileKey [16]byte) error {
 	return nil
 }
 
+// DropDisclosed forgets the disclosed file key of envelope id: it did not
+// open a room op of its room.
+func (tx *Tx) DropDisclosed(id wire.ID) error {
+	if _, err := tx.q().ExecContext(tx.ctx, `DELETE FROM disclosed WHERE envelope = ?`, id[:]); err != nil {
+		return fmt.Errorf("drop disclosed key of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Disclosed returns the disclosed file key of envelope id of room, if any.
 func (tx *Tx) Disclosed(room, id wire.ID) ([16]byte, bool, error) {
 	var fk [16]byte
@@ -418,8 +427,9 @@ func scanDisclosed(rows *sql.Rows) (map[wire.ID][16]byte, error) {
 // purged them before this node could read them, and a member still holds
 // them (members keep the room ops they can read). Sorted by ID.
 func (s *Store) WantedBodies(ctx context.Context, limit int) ([]wire.ID, error) {
+	// Only content of the room the disclosure was for can be its room op.
 	rows, err := s.r.QueryContext(ctx, `SELECT d.envelope FROM disclosed d JOIN envelopes e ON e.id = d.envelope
-		WHERE e.raw IS NULL ORDER BY d.envelope LIMIT ?`, limit)
+		WHERE e.raw IS NULL AND e.room = d.room AND e.class = 3 ORDER BY d.envelope LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list wanted bodies: %w", err)
 	}

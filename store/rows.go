@@ -21,7 +21,10 @@ import (
 // An envelope is known to be new when it extends its author's feed: its seq
 // is the head's + 1 and nothing is stored above the head (the feed view of
 // feeds.go), so no row holds its (author, seq); its ID is the hash of what
-// it signed, author and seq included, so no row holds its ID either. A
+// it signed, author and seq included, so no row holds its ID either,
+// except a tombstone a peer sent, whose ID is only that peer's word: an
+// envelope with the ID of one (Store.weakIDs) is not held back, nor is a
+// tombstone. A
 // message is known to be new when its envelope is one of those. Held rows
 // are inserted with plain INSERTs, so were either ever untrue, the insert
 // fails and the transaction with it, rather than report a row stored that

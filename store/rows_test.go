@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/charla-im/charla/wire"
 )
 
 // TestHeldRows: runs of new envelopes and messages are held back and
@@ -169,5 +171,64 @@ func TestInsertRows(t *testing.T) {
 	}
 	if got := insertSize(5); got != 1 {
 		t.Errorf("insertSize(5) = %d, want 1", got)
+	}
+}
+
+// TestHeldRowsTombstoneIDTaken: a tombstone's ID is only a peer's word, not
+// the hash of what the row holds, so a held insert cannot assume it is new.
+// A tombstone naming an ID stored at another place is not stored (false, as
+// PutEnvelope documents), and an envelope that extends its feed but whose
+// ID a planted tombstone took first fails only its own insert, never the
+// transaction with the other envelopes of the batch.
+func TestHeldRowsTombstoneIDTaken(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	room, key := testID("room"), testID("key")
+	ana := chain("ana", 3, room, key)
+	bea := chain("bea", 2, room, key)
+	update(t, s, func(tx *Tx) error {
+		_, err := tx.PutEnvelope(ana[0])
+		return err
+	})
+
+	// A tombstone at bea's seq 1 naming ana's seq 1.
+	err := s.Update(ctx, false, func(tx *Tx) error {
+		ins, err := tx.PutTombstone(Envelope{ID: ana[0].ID, Author: bea[0].Author, Seq: 1, Class: wire.ClassContent, Room: room})
+		if err != nil || ins {
+			return fmt.Errorf("PutTombstone of an ID stored elsewhere = %v, %v; want false", ins, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a tombstone naming a stored ID failed its transaction: %v", err)
+	}
+
+	// A tombstone at bea's seq 1 naming ana's seq 2, planted before it arrives.
+	update(t, s, func(tx *Tx) error {
+		_, err := tx.PutTombstone(Envelope{ID: ana[1].ID, Author: bea[0].Author, Seq: 1, Class: wire.ClassContent, Room: room})
+		return err
+	})
+	// Reopened: the store learns the tombstones from peers it holds.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	err = s.Update(ctx, false, func(tx *Tx) error {
+		for _, e := range ana[1:] {
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a batch with an envelope whose ID a tombstone took failed: %v", err)
+	}
+	if _, err := s.Envelope(ctx, ana[2].ID); err != nil {
+		t.Errorf("the envelope after it in the batch is not stored: %v", err)
 	}
 }

@@ -49,6 +49,11 @@ type Store struct {
 
 	mu     sync.Mutex // guards closed; held for the whole of each write transaction
 	closed bool
+	// weakIDs are the IDs of tombstones a peer sent (a superset: one whose
+	// transaction rolled back, or that was replaced since, may stay). Such
+	// an ID is that peer's word, so an envelope with one of them is never
+	// held back (rows.go). Guarded by mu.
+	weakIDs map[wire.ID]struct{}
 
 	// textWaiting is set when a message is stored and cleared, under mu,
 	// once the full-text index holds every message (textindex.go).
@@ -189,7 +194,32 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.loadWeakIDs(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// loadWeakIDs reads the IDs of the tombstones peers sent: content with no
+// body and a zero key ID (by the partial index envelopes_content_key).
+func (s *Store) loadWeakIDs(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT id FROM envelopes WHERE class = 3 AND key = zeroblob(32) AND raw IS NULL`)
+	if err != nil {
+		return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+	}
+	defer rows.Close()
+	s.weakIDs = map[wire.ID]struct{}{}
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+		}
+		s.weakIDs[id] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("open history %s: read tombstones from peers: %w", s.path, err)
+	}
+	return nil
 }
 
 // fileURI turns a path into a file: URI, so that characters SQLite or the

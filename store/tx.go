@@ -171,6 +171,12 @@ func (tx *Tx) finish() error {
 // with others before the next statement of the transaction (rows.go): e's
 // byte slices must not change until the transaction ends.
 func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
+	return tx.putEnvelope(e, false)
+}
+
+// putEnvelope is PutEnvelope; a tombstone is never held back, as its ID is
+// not the hash of anything it holds and may be stored already.
+func (tx *Tx) putEnvelope(e Envelope, tombstone bool) (inserted bool, err error) {
 	if err := e.check(); err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
@@ -189,7 +195,10 @@ func (tx *Tx) PutEnvelope(e Envelope) (inserted bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("put envelope %s: %w", e.ID, err)
 	}
-	if !f.above && e.Seq == f.head.Seq+1 {
+	// Not a tombstone, nor an envelope whose ID a tombstone from a peer
+	// may have taken: their IDs are a peer's word.
+	_, weak := tx.s.weakIDs[e.ID]
+	if !f.above && e.Seq == f.head.Seq+1 && !tombstone && !weak {
 		tx.holdEnvelope(e)
 		f.head.Seq, f.head.ID = e.Seq, e.ID
 		f.dirty = true
