@@ -112,7 +112,10 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 	for _, id := range ids {
 		asked[id] = true
 	}
-	var raws [][]byte
+	n.hist.want(ids, true)
+	defer n.hist.want(ids, false)
+	before := n.hist.bodiesRestored.Load()
+	sent := 0
 	for {
 		s.SetDeadline(time.Now().Add(bodiesStepTimeout))
 		b, err := wire.ReadFrame(s, syncFrameMax)
@@ -141,20 +144,17 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 				return 0, fmt.Errorf("ask %s for room ops: it sent an envelope not asked for", p)
 			}
 			delete(asked, env.ID())
-			raws = append(raws, raw)
 		}
-	}
-	if len(raws) == 0 {
-		return 0, nil
-	}
-	n.hist.want(ids, true)
-	defer n.hist.want(ids, false)
-	before := n.hist.bodiesRestored.Load()
-	if _, err := n.hist.ingestRaw(ctx, raws); err != nil {
-		return 0, err
+		// Each batch as it comes: memory holds one batch, not the answer.
+		if _, err := n.hist.ingestRaw(ctx, batch.Envelopes); err != nil {
+			return 0, err
+		}
+		sent += batch.Len()
 	}
 	got := int(n.hist.bodiesRestored.Load() - before)
-	n.log.Info("room ops held as tombstones put back", "peer", p, "sent", len(raws), "restored", got)
+	if sent > 0 {
+		n.log.Info("room ops held as tombstones put back", "peer", p, "sent", sent, "restored", got)
+	}
 	return got, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -425,11 +426,12 @@ func scanDisclosed(rows *sql.Rows) (map[wire.ID][16]byte, error) {
 // WantedBodies lists at most limit envelopes whose file key was disclosed to
 // this node but which it holds only as a tombstone: a peer's retention
 // purged them before this node could read them, and a member still holds
-// them (members keep the room ops they can read). Sorted by ID.
+// them (members keep the room ops they can read). A random pick when more
+// wait, so IDs no peer holds cannot starve the others; sorted by ID.
 func (s *Store) WantedBodies(ctx context.Context, limit int) ([]wire.ID, error) {
 	// Only content of the room the disclosure was for can be its room op.
 	rows, err := s.r.QueryContext(ctx, `SELECT d.envelope FROM disclosed d JOIN envelopes e ON e.id = d.envelope
-		WHERE e.raw IS NULL AND e.room = d.room AND e.class = 3 ORDER BY d.envelope LIMIT ?`, limit)
+		WHERE e.raw IS NULL AND e.room = d.room AND e.class = 3 ORDER BY random() LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list wanted bodies: %w", err)
 	}
@@ -445,6 +447,7 @@ func (s *Store) WantedBodies(ctx context.Context, limit int) ([]wire.ID, error) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list wanted bodies: %w", err)
 	}
+	slices.SortFunc(out, func(a, b wire.ID) int { return bytes.Compare(a[:], b[:]) })
 	return out, nil
 }
 
