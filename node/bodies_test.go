@@ -51,18 +51,14 @@ func purgedRoomOpsReachNewcomer(t *testing.T, noHistory bool) {
 	})
 
 	// Three days ago, ana made #vault with ben and wrote in it.
-	ana.hist.dateBack.Store(int64(72 * time.Hour))
 	create := ana.CreateRoomNamed
 	if noHistory {
 		create = ana.CreateRoomNoHistory
 	}
-	if _, err := create(ctx, "vault", []string{"Member1"}); err != nil {
+	if _, err := threeDaysAgo(ana, func() (Room, error) { return create(ctx, "vault", []string{"Member1"}) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ana.Send(ctx, "vault", "old vault talk"); err != nil {
-		t.Fatal(err)
-	}
-	ana.hist.dateBack.Store(0)
+	sendOld(t, ana, "vault", "old vault talk")
 	room := mustRoom(t, ana, "vault")
 	var ops []wire.ID
 	if err := ana.st.Update(ctx, false, func(tx *store.Tx) error {
@@ -279,31 +275,13 @@ func TestSecurityBodiesRestoreOnlyRoomOps(t *testing.T) {
 	if _, err := ana.SetPolicy(ctx, PolicyRetentionDays, "1", ""); err != nil {
 		t.Fatal(err)
 	}
-	ana.hist.dateBack.Store(int64(72 * time.Hour))
-	if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+	if _, err := threeDaysAgo(ana, func() (Room, error) { return ana.CreateRoomNamed(ctx, "vault", nil) }); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ana.Send(ctx, "vault", "old secret")
-	ana.hist.dateBack.Store(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := wire.ParseID(m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := sendOld(t, ana, "vault", "old secret")
 	raw := heldRaw(t, ana, id)
 	// A purged message of general, disclosed for another channel.
-	ana.hist.dateBack.Store(int64(72 * time.Hour))
-	mg, err := ana.Send(ctx, "general", "old general")
-	ana.hist.dateBack.Store(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := wire.ParseID(mg.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2 := sendOld(t, ana, "general", "old general")
 	raw2 := heldRaw(t, ana, m2)
 	if _, err := ana.purge(ctx, time.Now()); err != nil {
 		t.Fatal(err)
@@ -383,4 +361,26 @@ func TestSecurityBodiesRestoreOnlyRoomOps(t *testing.T) {
 	if ids, err := ana.st.WantedBodies(ctx, 10); err != nil || len(ids) != 0 {
 		t.Errorf("still wanted after it was refused: %v, %v", ids, err)
 	}
+}
+
+// threeDaysAgo runs fn while n dates what it writes three days back:
+// history for a one-day retention to find.
+func threeDaysAgo[T any](n *Node, fn func() (T, error)) (T, error) {
+	n.hist.dateBack.Store(int64(72 * time.Hour))
+	defer n.hist.dateBack.Store(0)
+	return fn()
+}
+
+// sendOld sends text to room as n, dated three days back, and returns its ID.
+func sendOld(t *testing.T, n *Node, room, text string) wire.ID {
+	t.Helper()
+	m, err := threeDaysAgo(n, func() (Message, error) { return n.Send(context.Background(), room, text) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := wire.ParseID(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

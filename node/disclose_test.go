@@ -81,19 +81,10 @@ func TestSecurityDisclosureKeepsNoCiphertext(t *testing.T) {
 	if _, err := ana.SetPolicy(ctx, PolicyRetentionDays, "1", ""); err != nil {
 		t.Fatal(err)
 	}
-	ana.hist.dateBack.Store(int64(72 * time.Hour))
-	if _, err := ana.CreateRoomNamed(ctx, "vault", nil); err != nil {
+	if _, err := threeDaysAgo(ana, func() (Room, error) { return ana.CreateRoomNamed(ctx, "vault", nil) }); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ana.Send(ctx, "vault", "old vault talk")
-	ana.hist.dateBack.Store(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := wire.ParseID(m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := sendOld(t, ana, "vault", "old vault talk")
 	room := mustRoom(t, ana, "vault")
 	eventually(t, 60*time.Second, "ben holds the vault message and the policy", func() bool {
 		ok, err := ben.st.HasEnvelope(ctx, id)
