@@ -89,24 +89,23 @@ func (n *Node) handleBodies(s network.Stream) {
 	flush() // the empty batch ends the answer
 }
 
-// fetchBodies asks p for the bodies this node wants and ingests what comes;
-// it returns how many were put back.
-func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
+// fetchBodies asks p for the bodies this node wants and ingests what comes.
+func (n *Node) fetchBodies(ctx context.Context, p peer.ID) error {
 	ids, err := n.st.WantedBodies(ctx, wire.MaxWantIDs)
 	if err != nil || len(ids) == 0 {
-		return 0, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	s, err := n.host.NewStream(ctx, p, bodiesProtocol)
 	if err != nil {
-		return 0, fmt.Errorf("ask %s for room ops: %w", p, err)
+		return fmt.Errorf("ask %s for room ops: %w", p, err)
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(bodiesStepTimeout))
 	if err := wire.WriteFrame(s, (&wire.Want{IDs: ids}).Marshal()); err != nil {
 		s.Reset()
-		return 0, fmt.Errorf("ask %s for room ops: %w", p, err)
+		return fmt.Errorf("ask %s for room ops: %w", p, err)
 	}
 	asked := make(map[wire.ID]bool, len(ids))
 	for _, id := range ids {
@@ -114,14 +113,13 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 	}
 	n.hist.want(ids, true)
 	defer n.hist.want(ids, false)
-	before := n.hist.bodiesRestored.Load()
 	sent := 0
 	for {
 		s.SetDeadline(time.Now().Add(bodiesStepTimeout))
 		b, err := wire.ReadFrame(s, syncFrameMax)
 		if err != nil {
 			s.Reset()
-			return 0, fmt.Errorf("ask %s for room ops: %w", p, err)
+			return fmt.Errorf("ask %s for room ops: %w", p, err)
 		}
 		batch, err := wire.DecodeBatch(b)
 		if err == nil && len(batch.Tombstones) > 0 {
@@ -130,7 +128,7 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 		if err != nil {
 			n.hist.count(reasonMalformed)
 			n.dropPeer(p)
-			return 0, fmt.Errorf("ask %s for room ops: %w", p, err)
+			return fmt.Errorf("ask %s for room ops: %w", p, err)
 		}
 		if batch.Len() == 0 {
 			break
@@ -141,21 +139,20 @@ func (n *Node) fetchBodies(ctx context.Context, p peer.ID) (int, error) {
 				// Not what was asked, or twice: the peer breaks the protocol.
 				n.hist.count(reasonMalformed)
 				n.dropPeer(p)
-				return 0, fmt.Errorf("ask %s for room ops: it sent an envelope not asked for", p)
+				return fmt.Errorf("ask %s for room ops: it sent an envelope not asked for", p)
 			}
 			delete(asked, env.ID())
 		}
 		// Each batch as it comes: memory holds one batch, not the answer.
 		if _, err := n.hist.ingestRaw(ctx, batch.Envelopes); err != nil {
-			return 0, err
+			return err
 		}
 		sent += batch.Len()
 	}
-	got := int(n.hist.bodiesRestored.Load() - before)
 	if sent > 0 {
-		n.log.Info("room ops held as tombstones put back", "peer", p, "sent", sent, "restored", got)
+		n.log.Info("bodies of room ops held as tombstones taken in", "peer", p, "sent", sent)
 	}
-	return got, nil
+	return nil
 }
 
 // want marks ids as asked for (or no longer), so check lets them past its
@@ -199,7 +196,7 @@ func (n *Node) bodiesLoop(ctx context.Context) {
 		case <-time.After(bodiesSettle):
 		}
 		for _, p := range n.connectedMembers() {
-			if _, err := n.fetchBodies(ctx, p); err != nil && ctx.Err() == nil {
+			if err := n.fetchBodies(ctx, p); err != nil && ctx.Err() == nil {
 				n.log.Debug("bodies", "peer", p, "err", err)
 			}
 			if ids, err := n.st.WantedBodies(ctx, 1); err != nil || len(ids) == 0 {

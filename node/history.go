@@ -91,9 +91,6 @@ type history struct {
 	// forksHeld is non-zero once this node holds a fork: only then must a
 	// stored envelope be looked for among the forks (a statement per envelope).
 	forksHeld atomic.Int64
-	// bodiesRestored counts tombstones given back their signed bytes
-	// (node/bodies.go).
-	bodiesRestored atomic.Int64
 	// disclosedNew is set when a share disclosed room ops, for onDisclosed
 	// after the commit.
 	disclosedNew atomic.Bool
@@ -624,11 +621,9 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			if ok, err := h.restorable(tx, c); err != nil || !ok {
 				return res, err
 			}
-			e := envelopeOf(c)
-			if restored, err := tx.RestoreBody(e); err != nil || !restored {
+			if restored, err := tx.RestoreBody(envelopeOf(c)); err != nil || !restored {
 				return res, err
 			}
-			h.bodiesRestored.Add(1)
 			return h.interpret(ctx, tx, c, res)
 		}
 		h.count(reasonFork)

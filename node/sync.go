@@ -622,7 +622,7 @@ func (n *Node) pullAsync(p peer.ID) {
 		}
 		// The pull may have brought tombstones of disclosed room ops, or p
 		// may be the member that holds them (node/bodies.go).
-		if _, err := n.fetchBodies(n.ctx, p); err != nil && n.ctx.Err() == nil {
+		if err := n.fetchBodies(n.ctx, p); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("bodies", "peer", p, "err", err)
 		}
 	}()
