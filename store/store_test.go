@@ -1085,3 +1085,35 @@ func TestRestoreBody(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWantedBodiesPlan: the wanted-bodies query, run after every pull, reads
+// the disclosures and looks envelopes up by ID; it never walks the content
+// envelopes, whose number grows with the history.
+func TestWantedBodiesPlan(t *testing.T) {
+	s, _ := openTest(t)
+	rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+wantedBodiesQuery, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range plan {
+		if strings.HasPrefix(step, "SCAN e") {
+			t.Errorf("the wanted-bodies query scans the envelopes: %q", plan)
+		}
+	}
+	if !slices.ContainsFunc(plan, func(s string) bool { return strings.HasPrefix(s, "SEARCH e USING") && strings.Contains(s, "(id=?)") }) {
+		t.Errorf("the wanted-bodies query does not look envelopes up by ID: %q", plan)
+	}
+}
