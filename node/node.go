@@ -55,10 +55,8 @@ type Node struct {
 	subs   map[chan Event]struct{}
 
 	syncing    inflight
-	gapSeen    chan struct{}
+	lag        *lag          // node/lag.go
 	bodiesKick chan struct{} // node/bodies.go
-	gapMu      sync.Mutex    // guards gapAuthors
-	gapAuthors map[string]bool
 	static     []peer.AddrInfo
 	doors      doors
 	mdns       *discovery.MDNS
@@ -194,7 +192,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if !IsInitialized(cfg.Home) {
 		return nil, fmt.Errorf("%w %s", ErrNotInit, cfg.Home)
 	}
-	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, headKnown: make(chan struct{}), started: time.Now(), subs: map[chan Event]struct{}{}, gapSeen: make(chan struct{}, 1), bodiesKick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, records: map[peer.ID]signedRecord{}, headKnown: make(chan struct{}), started: time.Now(), subs: map[chan Event]struct{}{}, lag: newLag(), bodiesKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -234,18 +232,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.filesArrived(ms)
 		n.retentionSeen(ms)
 	}
-	n.hist.onGap = func(author []byte) {
-		n.gapMu.Lock()
-		if n.gapAuthors == nil {
-			n.gapAuthors = map[string]bool{}
-		}
-		n.gapAuthors[string(author)] = true
-		n.gapMu.Unlock()
-		select {
-		case n.gapSeen <- struct{}{}:
-		default:
-		}
-	}
+	n.hist.onGap = n.lag.gap
 	for _, s := range cfg.Peers {
 		ai, err := parsePeer(s)
 		if err != nil {

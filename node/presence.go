@@ -17,7 +17,8 @@ import (
 
 // Heartbeats: a node says it is online and what it holds every
 // presenceInterval; a peer whose digest differs is pulled from, at most every
-// digestPullEvery, and at once when a head it reports is ahead of ours.
+// digestPullEvery, and one that reports a head ahead of ours when gossip has
+// not brought it within syncGapDebounce.
 const (
 	presenceInterval = 5 * time.Second
 	digestPullEvery  = 10 * time.Second
@@ -198,19 +199,14 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 	if err != nil {
 		return
 	}
-	ours := make(map[string]uint64, len(v.Entries))
-	for _, e := range v.Entries {
-		ours[string(e.Author)] = e.Seq
-	}
-	ahead := false
 	for _, e := range p.Heads {
 		if string(e.Author) == string(n.hist.self) {
 			n.ack(ctx, e)
 		}
-		if e.Seq > ours[string(e.Author)] {
-			ahead = true
-		}
 	}
+	// A head ahead of ours is pulled for if gossip has not brought it
+	// within syncGapDebounce (node/lag.go).
+	ahead := n.claimAhead(v.Entries, p.Heads, sender)
 	now := time.Now()
 	n.pres.mu.Lock()
 	n.pres.lastSeen[sender] = now
@@ -218,7 +214,7 @@ func (n *Node) onPresence(ctx context.Context, p *wire.Presence) {
 		n.pres.states = map[peer.ID]wire.PresenceState{}
 	}
 	n.pres.states[sender] = p.State
-	pull := ahead || (digest != p.Digest && now.Sub(n.pres.lastPull[sender]) >= digestPullEvery)
+	pull := !ahead && digest != p.Digest && now.Sub(n.pres.lastPull[sender]) >= digestPullEvery
 	if pull {
 		n.pres.lastPull[sender] = now
 	}

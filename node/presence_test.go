@@ -141,3 +141,63 @@ func copyDB(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// TestLagPullsOnlyForWhatIsStillMissing: a head a peer claimed is pulled
+// for only while this node's own head is below it, from the peer that
+// claimed it (any member when that one is gone); once looked at, a claim
+// is forgotten.
+func TestLagPullsOnlyForWhatIsStillMissing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "connected and reading #general", func() bool {
+		_, _, err := ben.resolveRoom(ctx, "general")
+		return err == nil && len(ben.connectedMembers()) == 1
+	})
+	if _, err := ana.Send(ctx, "general", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "ben holds ana's message", func() bool {
+		return len(texts(t, ben, "general")) == 1
+	})
+	author := []byte(ana.host.ID())
+	heads, err := ben.st.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held uint64
+	for _, h := range heads {
+		if string(h.Author) == string(author) {
+			held = h.Seq
+		}
+	}
+	if held == 0 {
+		t.Fatal("ben holds no head of ana")
+	}
+
+	ben.lag.claim(author, held, ana.host.ID())
+	if ps := ben.lagging(ctx); len(ps) != 0 {
+		t.Errorf("claim at the head ben holds: pulls from %v, want none", ps)
+	}
+	ben.lag.claim(author, held+3, ana.host.ID())
+	if ps := ben.lagging(ctx); len(ps) != 1 || ps[0] != ana.host.ID() {
+		t.Errorf("claim above ben's head: pulls from %v, want ana", ps)
+	}
+	if ps := ben.lagging(ctx); len(ps) != 0 {
+		t.Errorf("a claim looked at twice: pulls from %v", ps)
+	}
+	gone := ben.host.ID() // a node is never connected to itself
+	ben.lag.claim(author, held+3, gone)
+	if ps := ben.lagging(ctx); len(ps) != 1 || ps[0] != ana.host.ID() {
+		t.Errorf("claim of a peer not connected: pulls from %v, want the member connected (ana)", ps)
+	}
+	if !ben.claimAhead([]wire.VectorEntry{{Author: author, Seq: held}}, []wire.VectorEntry{{Author: author, Seq: held + 1}}, ana.host.ID()) {
+		t.Error("claimAhead: a head above ours is not ahead")
+	}
+	if ben.claimAhead([]wire.VectorEntry{{Author: author, Seq: held}}, []wire.VectorEntry{{Author: author, Seq: held}}, ana.host.ID()) {
+		t.Error("claimAhead: an equal head is ahead")
+	}
+}

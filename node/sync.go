@@ -72,10 +72,10 @@ func (n *Node) handleSync(s network.Stream) {
 		return
 	}
 	n.log.Debug("sync served", "peer", s.Conn().RemotePeer(), "theirs", len(v.Entries))
-	if n.behind(n.ctx, v) {
-		// The puller holds what we lack: pull back, so one side's pull fills
-		// both even when gossip missed the other (a publish before the mesh formed).
-		defer n.pullAsync(s.Conn().RemotePeer())
+	// The puller may hold what we lack (a publish before the mesh formed
+	// reached only one side): pull it back if gossip does not bring it.
+	if ours, _, err := n.vectorOf(n.ctx); err == nil {
+		n.claimAhead(ours.Entries, v.Entries, s.Conn().RemotePeer())
 	}
 	for _, e := range v.Entries {
 		if string(e.Author) == string(n.hist.self) {
@@ -269,24 +269,6 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 		out = append(out, store.Envelope{Author: f.Author, Seq: f.Seq, ID: f.ID, Raw: f.Raw})
 	}
 	return out, nil
-}
-
-// behind reports whether v holds an envelope above this node's heads.
-func (n *Node) behind(ctx context.Context, v *wire.Vector) bool {
-	heads, err := n.st.Heads(ctx)
-	if err != nil {
-		return false
-	}
-	ours := make(map[string]uint64, len(heads))
-	for _, h := range heads {
-		ours[string(h.Author)] = h.Seq
-	}
-	for _, e := range v.Entries {
-		if e.Seq > ours[string(e.Author)] {
-			return true
-		}
-	}
-	return false
 }
 
 // pull asks p for everything this node lacks and ingests it.
@@ -484,52 +466,17 @@ func (n *Node) syncLoop(ctx context.Context) {
 			if ps := n.connectedMembers(); len(ps) > 0 {
 				n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
 			}
-		case <-n.gapSeen:
+		case <-n.lag.kick:
 			select {
 			case <-time.After(syncGapDebounce):
 			case <-ctx.Done():
 				return
 			}
-			// Gossip usually fills a gap on its own (envelopes overtake each
-			// other); pull only for gaps still open, and from one member.
-			if n.gapsOpen(ctx) {
-				if ps := n.connectedMembers(); len(ps) > 0 {
-					n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
-				}
+			for _, p := range n.lagging(ctx) {
+				n.pullAsync(p)
 			}
 		}
 	}
-}
-
-// gapsOpen reports whether an author with a recorded gap still has one: an
-// envelope held above its contiguous head.
-func (n *Node) gapsOpen(ctx context.Context) bool {
-	n.gapMu.Lock()
-	authors := n.gapAuthors
-	n.gapAuthors = nil
-	n.gapMu.Unlock()
-	heads, err := n.st.Heads(ctx)
-	if err != nil {
-		return true
-	}
-	head := make(map[string]uint64, len(heads))
-	for _, h := range heads {
-		head[string(h.Author)] = h.Seq
-	}
-	open := false
-	for a := range authors {
-		above, err := n.st.EnvelopesAfter(ctx, []byte(a), head[a], 1)
-		if err != nil || len(above) > 0 {
-			open = true
-			n.gapMu.Lock()
-			if n.gapAuthors == nil {
-				n.gapAuthors = map[string]bool{}
-			}
-			n.gapAuthors[a] = true // look again next time
-			n.gapMu.Unlock()
-		}
-	}
-	return open
 }
 
 // pullSoon pulls from a peer that just joined the gossip topic, once its
