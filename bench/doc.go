@@ -72,6 +72,20 @@
 //	                          the rate charla's burst did send: both seen at
 //	                          one rate even when charla falls short of 500
 //
+// Bare GossipSub on a quiet machine loses nothing at the rate charla's
+// sends reach (every node's CPU here is on two cores). So the burst runs a
+// third time on both at once: the ten charla nodes and ten fresh bare hosts
+// on default queues, each message published on bare as charla's send of it
+// returns (one rate by construction) while both networks share the
+// machine, as a busy office PC is shared. Its metrics:
+//
+//	together-sends/s          the rate of that burst, the same on both
+//	charla-together-delivered-%
+//	                          charla's deliveries after repair: must be 100
+//	bare-together-delivered-% bare GossipSub's in the same run
+//	charla-together-repaired  charla deliveries more than 2 s after the last send
+//	bare-together-drops       bare's queue drops, as bare-burst-drops
+//
 // charla's Send returns once the message is durably stored; the 16 senders'
 // sends share commits (node/groupcommit.go), so the disk does not set the
 // pace. A charla burst that loses nothing in gossip shows charla-burst-drops

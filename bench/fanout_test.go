@@ -73,6 +73,8 @@ type workload struct {
 var (
 	steady = workload{name: "steady", messages: fanoutMessages, size: fanoutSize, tag: ' '}
 	burst  = workload{name: "burst", messages: burstMessages, size: burstSize, tag: 'B', rate: burstRate, senders: burstSenders}
+	// The burst once more, published on charla and bare GossipSub at once.
+	together = workload{name: "together", messages: burstMessages, size: burstSize, tag: 'T', rate: burstRate, senders: burstSenders}
 )
 
 // GossipSub settings of node/gossip.go, repeated for the bare baseline; keep
@@ -275,72 +277,109 @@ type fanout struct {
 }
 
 func (f fanout) run(b *testing.B, w workload, deadline time.Duration) outcome {
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var remaining atomic.Int32
-	remaining.Store(fanoutNodes - 1)
-	all := make(chan struct{})
-	var rs []*receiver
-	for i := range fanoutNodes {
-		if i == fanoutPublisher {
-			continue
-		}
-		r := newReceiver(w, func() {
-			if remaining.Add(-1) == 0 {
-				close(all)
-			}
-		})
-		rs = append(rs, r)
-		f.subscribe(ctx, i, r)
-	}
-	f.settle(b, ctx, w, rs)
+	return runTogether(b, w, leg{f, deadline})[0]
+}
 
-	o := outcome{messages: w.messages, complete: -1}
-	for _, r := range rs {
-		r.measuring.Store(true)
+// leg is one fanout of a run, and how long its receivers may take after
+// the last send.
+type leg struct {
+	f        fanout
+	deadline time.Duration
+}
+
+// runTogether runs w on the legs at once: the sender goroutines publish
+// each message on every leg, one leg after the other, so every leg sees
+// the same messages at the same rate on the same busy machine. Each leg
+// gets its own receivers and deadline, and its own outcome.
+func runTogether(b *testing.B, w workload, legs ...leg) []outcome {
+	type running struct {
+		rs   []*receiver
+		all  chan struct{}
+		stop context.CancelFunc
+	}
+	runs := make([]running, len(legs))
+	for k, l := range legs {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		var remaining atomic.Int32
+		remaining.Store(fanoutNodes - 1)
+		all := make(chan struct{})
+		var rs []*receiver
+		for i := range fanoutNodes {
+			if i == fanoutPublisher {
+				continue
+			}
+			r := newReceiver(w, func() {
+				if remaining.Add(-1) == 0 {
+					close(all)
+				}
+			})
+			rs = append(rs, r)
+			l.f.subscribe(ctx, i, r)
+		}
+		l.f.settle(b, ctx, w, rs)
+		runs[k] = running{rs: rs, all: all, stop: stop}
+	}
+
+	outs := make([]outcome, len(legs))
+	for k := range runs {
+		outs[k] = outcome{messages: w.messages, complete: -1}
+		for _, r := range runs[k].rs {
+			r.measuring.Store(true)
+		}
+	}
+	publish := func(ctx context.Context, p []byte) error {
+		for _, l := range legs {
+			if err := l.f.publish(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	cpu0 := processCPU()
 	first := time.Now()
-	if err := w.send(ctx, first, f.publish); err != nil {
+	if err := w.send(context.Background(), first, publish); err != nil {
 		b.Fatal(err)
 	}
-	o.send = time.Since(first)
-	lastSend := first.Add(o.send)
-	// The deadline runs from the last send, so that a slow sender is
-	// measured as slow, not as lossy; it leaves time for a periodic sync
-	// to fill what gossip lost.
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	select {
-	case <-all:
-	case <-timer.C:
-	}
-	o.cpu = processCPU() - cpu0
-	stop()
-	var lastDelivery time.Time
-	for _, r := range rs {
-		r.ended.Wait()
-		o.delivered += r.count
-		o.dups += r.dups
-		o.synced += r.synced
-		o.lat = append(o.lat, r.lat...)
-		for _, t := range r.arrived {
-			if t.Sub(lastSend) > burstLate {
-				o.late++
+	sent := time.Since(first)
+	lastSend := first.Add(sent)
+	for k, l := range legs {
+		o, run := &outs[k], runs[k]
+		o.send = sent
+		// The deadline runs from the last send, so that a slow sender is
+		// measured as slow, not as lossy; it leaves time for a periodic sync
+		// to fill what gossip lost.
+		select {
+		case <-run.all:
+		case <-time.After(time.Until(lastSend.Add(l.deadline))):
+		}
+		o.cpu = processCPU() - cpu0
+		run.stop()
+		var lastDelivery time.Time
+		for _, r := range run.rs {
+			r.ended.Wait()
+			o.delivered += r.count
+			o.dups += r.dups
+			o.synced += r.synced
+			o.lat = append(o.lat, r.lat...)
+			for _, t := range r.arrived {
+				if t.Sub(lastSend) > burstLate {
+					o.late++
+				}
+			}
+			if d := r.last.Sub(first); r.count > 0 && d > o.wall {
+				o.wall = d
+			}
+			if r.last.After(lastDelivery) {
+				lastDelivery = r.last
 			}
 		}
-		if d := r.last.Sub(first); r.count > 0 && d > o.wall {
-			o.wall = d
+		if o.delivered == (fanoutNodes-1)*w.messages {
+			o.complete = max(lastDelivery.Sub(lastSend), 0)
 		}
-		if r.last.After(lastDelivery) {
-			lastDelivery = r.last
-		}
+		slices.Sort(o.lat)
 	}
-	if o.delivered == (fanoutNodes-1)*w.messages {
-		o.complete = max(lastDelivery.Sub(lastSend), 0)
-	}
-	slices.Sort(o.lat)
-	return o
+	return outs
 }
 
 // send publishes w's messages from w.senders goroutines, message seq not
@@ -429,21 +468,24 @@ func waitFor(b *testing.B, d time.Duration, what string, cond func() bool) {
 // BenchmarkFanout publishes 2,000 text messages of 1 KiB from one of ten
 // nodes into #general through charla's whole pipeline, and the same payloads
 // over bare GossipSub on the same topology. A second phase publishes a
-// burst, with bare GossipSub on pubsub's default queues; set
-// CHARLA_BENCH_NO_BURST to skip it. The workload is fixed: run it with
+// burst, with bare GossipSub on pubsub's default queues, and a third
+// publishes it on both at once — each message on bare as charla's send of
+// it returns — so both are seen at one rate on one busy machine; set
+// CHARLA_BENCH_NO_BURST to skip them. The workload is fixed: run it with
 // -benchtime=1x (see the package doc for the metrics).
 func BenchmarkFanout(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts 30 libp2p hosts and runs for three or four minutes; run without -short")
 	}
 	withBurst := os.Getenv(burstSkipEnv) == ""
-	var bare, charla, bareBurst, charlaBurst, bareAtCharla outcome
+	var bare, charla, bareBurst, charlaBurst, bareAtCharla, together, bareTogether outcome
 	for b.Loop() {
 		bare = runBare(b, steady, bareQueue, fanoutDeadline)
 		if withBurst {
 			bareBurst = runBare(b, burst, 0, burstBareDeadline)
 		}
-		charla, charlaBurst = runCharla(b, withBurst)
+		cr := runCharla(b, withBurst)
+		charla, charlaBurst, together, bareTogether = cr.steady, cr.burst, cr.together, cr.bareTogether
 		if withBurst {
 			// charla may not keep burstRate on a busy machine: bare again,
 			// at the rate charla did send, so both are seen at one rate.
@@ -458,7 +500,8 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	runs := []named{{"bare", bare}, {"charla", charla}}
 	if withBurst {
-		runs = append(runs, named{"bare-burst", bareBurst}, named{"charla-burst", charlaBurst}, named{"bare-burst-at-charla-rate", bareAtCharla})
+		runs = append(runs, named{"bare-burst", bareBurst}, named{"charla-burst", charlaBurst}, named{"bare-burst-at-charla-rate", bareAtCharla},
+			named{"charla-together", together}, named{"bare-together", bareTogether})
 	}
 	for _, r := range runs {
 		b.Logf("%s: delivered %d/%d (%d duplicates) in %v; sends took %v; p50 %.2f ms, p99 %.2f ms, max %.2f ms; CPU %v",
@@ -500,12 +543,27 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportMetric(charlaBurst.sendsPerSec(), "charla-burst-sends/s")
 	b.ReportMetric(bareAtCharla.deliveredPct(), "bare-at-charla-rate-delivered-%")
 	b.ReportMetric(bareAtCharla.sendsPerSec(), "bare-at-charla-rate-sends/s")
+	// The burst on both at once, at one rate: the rate charla's sends reach.
+	b.Logf("together: charla %d deliveries more than %v after the last send, sync pulls carried %d envelopes, gossip drops %d; bare gossip drops %d",
+		together.late, burstLate, together.synced, together.drops, bareTogether.drops)
+	b.ReportMetric(together.sendsPerSec(), "together-sends/s")
+	b.ReportMetric(together.deliveredPct(), "charla-together-delivered-%")
+	b.ReportMetric(bareTogether.deliveredPct(), "bare-together-delivered-%")
+	b.ReportMetric(float64(together.late), "charla-together-repaired")
+	b.ReportMetric(float64(bareTogether.drops), "bare-together-drops")
+}
+
+// charlaRuns is what runCharla measured.
+type charlaRuns struct {
+	steady, burst          outcome
+	together, bareTogether outcome // the burst on charla and on bare GossipSub at once
 }
 
 // runCharla starts ten charla nodes in homes under b.TempDir and runs the
 // steady workload through node.Send and node.Subscribe, then, if withBurst,
-// the burst on the same nodes.
-func runCharla(b *testing.B, withBurst bool) (steadyOut, burstOut outcome) {
+// the burst on the same nodes, and the burst again with a bare network
+// (pubsub's default queues) taking each message as charla's send returns.
+func runCharla(b *testing.B, withBurst bool) (out charlaRuns) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	homes := make([]string, fanoutNodes)
@@ -603,18 +661,30 @@ func runCharla(b *testing.B, withBurst bool) (steadyOut, burstOut outcome) {
 		return drops
 	}
 
-	steadyOut = f.run(b, steady, fanoutDeadline)
-	before := status(steady.name, nil)
-	if withBurst {
-		burstOut = f.run(b, burst, burstCharlaDeadline)
-		after := status(burst.name, before)
+	gossipDrops := func(before, after []map[string]int64) (sum int64) {
 		for i := range after {
 			for _, k := range []string{"rpc-queue-full", "slow-reader"} {
-				burstOut.drops += after[i][k] - before[i][k]
+				sum += after[i][k] - before[i][k]
 			}
 		}
+		return sum
 	}
-	return steadyOut, burstOut
+	out.steady = f.run(b, steady, fanoutDeadline)
+	before := status(steady.name, nil)
+	if !withBurst {
+		return out
+	}
+	out.burst = f.run(b, burst, burstCharlaDeadline)
+	after := status(burst.name, before)
+	out.burst.drops = gossipDrops(before, after)
+
+	bn := startBare(b, 0)
+	defer bn.close()
+	outs := runTogether(b, together, leg{f, burstCharlaDeadline}, leg{bn.f, burstBareDeadline})
+	out.together, out.bareTogether = outs[0], outs[1]
+	out.together.drops = gossipDrops(after, status(together.name, after))
+	out.bareTogether.drops = bn.dropped(b, together.name)
+	return out
 }
 
 func nonZero(m map[string]int64) map[string]int64 {
@@ -627,15 +697,43 @@ func nonZero(m map[string]int64) map[string]int64 {
 	return out
 }
 
-// runBare starts ten plain libp2p hosts in one private network, with
+// runBare runs workload w on a bareNet started for it.
+func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcome {
+	n := startBare(b, queue)
+	defer n.close()
+	o := n.f.run(b, w, deadline)
+	o.drops = n.dropped(b, w.name)
+	return o
+}
+
+// bareNet is the baseline: ten hosts with GossipSub on one topic.
+type bareNet struct {
+	f     fanout
+	queue int
+	drops []*dropTracer
+	close func()
+}
+
+// dropped logs what each host dropped and returns the sum.
+func (n *bareNet) dropped(b *testing.B, phase string) int64 {
+	var sum int64
+	for i, d := range n.drops {
+		sum += d.dropped()
+		if s := d.String(); s != "" {
+			b.Logf("bare host %d, %s phase, queues %s: %s", i, phase, queueName(n.queue), s)
+		}
+	}
+	return sum
+}
+
+// startBare starts ten plain libp2p hosts in one private network, with
 // GossipSub set up as node/gossip.go sets it up except that pubsub signs
 // and verifies every message (the default policy) and there is no
 // validator, and runs workload w over one topic. With queue 0 the outbound,
 // validation and subscription queues keep pubsub's defaults (32 each);
 // otherwise each gets queue slots, as in node/gossip.go.
-func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcome {
+func startBare(b *testing.B, queue int) *bareNet {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	psk := make([]byte, 32)
 	rand.Read(psk)
 	params := pubsub.DefaultGossipSubParams()
@@ -643,11 +741,13 @@ func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcom
 	params.HeartbeatInterval = bareHeartbeat
 
 	hosts := make([]host.Host, 0, fanoutNodes)
-	defer func() {
+	closeAll := func() {
+		cancel()
 		for _, h := range hosts {
 			h.Close()
 		}
-	}()
+	}
+	b.Cleanup(closeAll) // when a step below fails the benchmark
 	topics := make([]*pubsub.Topic, fanoutNodes)
 	subs := make([]*pubsub.Subscription, fanoutNodes)
 	drops := make([]*dropTracer, fanoutNodes)
@@ -702,7 +802,7 @@ func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcom
 		return true
 	})
 
-	o := fanout{
+	f := fanout{
 		publish: func(ctx context.Context, p []byte) error {
 			return topics[fanoutPublisher].Publish(ctx, p)
 		},
@@ -719,15 +819,8 @@ func runBare(b *testing.B, w workload, queue int, deadline time.Duration) outcom
 				}
 			}()
 		},
-	}.run(b, w, deadline)
-
-	for i, d := range drops {
-		o.drops += d.dropped()
-		if s := d.String(); s != "" {
-			b.Logf("bare host %d, %s phase, queues %s: %s", i, w.name, queueName(queue), s)
-		}
 	}
-	return o
+	return &bareNet{f: f, queue: queue, drops: drops, close: closeAll}
 }
 
 func queueName(queue int) string {
