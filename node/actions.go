@@ -208,6 +208,7 @@ func (h *history) settle(tx *store.Tx, m store.Message) (*store.Message, error) 
 // putReply records that message c replies to target.
 func (h *history) putReply(tx *store.Tx, c *checked, target wire.ID) error {
 	h.targeted(target)
+	h.targeted(c.id) // its view reads the action (addActions)
 	return tx.PutAction(store.Action{
 		ID: c.id, Room: c.hdr.Room, Target: target, Author: c.hdr.Author,
 		Seq: c.hdr.Seq, Lamport: c.hdr.Lamport, Kind: uint8(wire.KindText),
@@ -217,6 +218,9 @@ func (h *history) putReply(tx *store.Tx, c *checked, target wire.ID) error {
 // addActions fills in v what the actions on m add up to.
 func (n *Node) addActions(ctx context.Context, m store.Message, v *Message) {
 	v.Reactions = []Reaction{}
+	if !n.hist.mayBeTargeted(m.ID) {
+		return // no action names it, and it is no reply: no reads
+	}
 	acts, err := n.st.Actions(ctx, m.ID)
 	if err == nil && len(acts) > 0 {
 		r := resolve(m, acts, n.hist.roleOf, n.hist.self)
@@ -373,10 +377,12 @@ func (n *Node) Reply(ctx context.Context, room, id, text string) (Message, error
 }
 
 // targetFilter is a Bloom filter of the messages that stored actions name
-// (edits, deletes, reactions, replies), so that settle looks a new message's
-// actions up only when it may have some: one statement less per message of
-// a catch-up. Every action stored goes in before its row does; nothing is
-// taken out, so a message it names stays a "maybe" after its actions are gone.
+// (edits, deletes, reactions, replies), and of the replies themselves, so
+// that settle, and the view of a message for an event, look its actions up
+// only when it may have some: a statement less per message of a catch-up,
+// two per message event. Every action stored goes in before its row does;
+// nothing is taken out, so a message it names stays a "maybe" after its
+// actions are gone.
 type targetFilter []uint64
 
 // targetFilterBits: 128 KiB, ~3% false positives at 100,000 targets (k = 2).
@@ -417,7 +423,13 @@ func (h *history) mayBeTargeted(id wire.ID) bool {
 // loadTargets builds the filter from the actions stored.
 func (h *history) loadTargets(ctx context.Context) (targetFilter, error) {
 	f := newTargetFilter()
-	if err := h.st.ActionTargets(ctx, f.add); err != nil {
+	err := h.st.ActionTargets(ctx, func(id, target wire.ID, kind uint8) {
+		f.add(target)
+		if wire.ContentKind(kind) == wire.KindText {
+			f.add(id) // a reply: its own view reads the action too
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	return f, nil

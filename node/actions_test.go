@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -222,5 +223,44 @@ func TestActionsBeforeTarget(t *testing.T) {
 		if got, _ := n.Search(ctx, "three", 10); len(got) != 1 {
 			t.Fatalf("search misses the edited text: %+v", got)
 		}
+	}
+}
+
+// TestReplyViewAfterRestart: a reply's event carries what it answers, and
+// so does its view after a restart, when the filter of what actions name
+// is rebuilt from the store (a view reads actions only when it may have
+// some).
+func TestReplyViewAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "ana")
+	initHome(t, home)
+	n := openNode(t, home)
+	m, err := n.Send(ctx, "general", "the meeting is at eleven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, stop := context.WithCancel(ctx)
+	defer stop()
+	events := n.Subscribe(sub)
+	r, err := n.Reply(ctx, "general", m.ID, "see you there")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.Message != nil && ev.Message.ID == r.ID {
+			if ev.Message.ReplyTo != m.ID || ev.Message.ReplyText != "the meeting is at eleven" {
+				t.Errorf("the reply's event: %+v", *ev.Message)
+			}
+			break
+		}
+	}
+	n.Close()
+	n = openNode(t, home)
+	v, ok := find(t, n, "general", r.ID)
+	if !ok || v.ReplyTo != m.ID || v.ReplyText != "the meeting is at eleven" || v.ReplyAuthor != "Ana" {
+		t.Errorf("the reply after a restart: %+v (found %v)", v, ok)
+	}
+	if v, _ := find(t, n, "general", m.ID); v.ReplyTo != "" {
+		t.Errorf("the message replied to reads as a reply: %+v", v)
 	}
 }

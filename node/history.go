@@ -618,6 +618,11 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			// (node/bodies.go), then it is read as if it had just arrived.
 			// Only a disclosed room op is wanted: anything else a
 			// disclosure named (a purged message, say) stays a tombstone.
+			// What was not asked for is a duplicate that overtook its twin
+			// between check and here (gossip and a pull).
+			if !h.isWanted(c.id) {
+				return res, nil
+			}
 			if ok, err := h.restorable(tx, c); err != nil || !ok {
 				return res, err
 			}
@@ -805,6 +810,13 @@ func (h *history) mayHold(hd *wire.Header, id wire.ID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return hd.Seq <= h.tops[string(hd.Author)] && h.wanted[id] == 0
+}
+
+// isWanted reports whether id is a body asked of a peer (node/bodies.go).
+func (h *history) isWanted(id wire.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wanted[id] > 0
 }
 
 // nextLamport is the lamport for a new local envelope.

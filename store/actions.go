@@ -114,20 +114,21 @@ func (s *Store) Action(ctx context.Context, id wire.ID) (a Action, ok bool, err 
 	return as[0], true, nil
 }
 
-// ActionTargets calls fn with the target of every action stored, in no
-// particular order.
-func (s *Store) ActionTargets(ctx context.Context, fn func(wire.ID)) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT target FROM actions`)
+// ActionTargets calls fn with the target and the kind of every action
+// stored, and its own ID, in no particular order.
+func (s *Store) ActionTargets(ctx context.Context, fn func(id, target wire.ID, kind uint8)) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, target, kind FROM actions`)
 	if err != nil {
 		return fmt.Errorf("action targets: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id wire.ID
-		if err := rows.Scan(idCol{&id}); err != nil {
+		var id, target wire.ID
+		var kind uint8
+		if err := rows.Scan(idCol{&id}, idCol{&target}, &kind); err != nil {
 			return fmt.Errorf("action targets: %w", err)
 		}
-		fn(id)
+		fn(id, target, kind)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("action targets: %w", err)
