@@ -18,13 +18,8 @@ func TestTailLossRepairedByHeartbeat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test; run without -short")
 	}
-	nodes, _ := workspace(t, 2)
-	ana, ben := nodes[0], nodes[1]
+	ana, ben := connectedPair(t)
 	ctx := context.Background()
-	eventually(t, 60*time.Second, "connected and reading #general", func() bool {
-		_, _, err := ben.resolveRoom(ctx, "general")
-		return err == nil && len(ana.connectedMembers()) == 1
-	})
 	time.Sleep(2 * gossipSettle) // let the on-connect pulls finish: only the heartbeat may repair what follows
 	// Stored and acknowledged, but never published: as if gossip dropped it.
 	_, msgs, err := ana.hist.postContent(ctx, generalRoomID(ana.hist.ws), &wire.Content{Kind: wire.KindText, Text: "lost at the tail"})
@@ -41,6 +36,19 @@ func TestTailLossRepairedByHeartbeat(t *testing.T) {
 		ms, err := ana.Log(ctx, "general", 10)
 		return err == nil && len(ms) == 1 && ms[0].State == "delivered"
 	})
+}
+
+// connectedPair is a workspace of two nodes, connected to each other, the
+// second reading #general.
+func connectedPair(t *testing.T) (ana, ben *Node) {
+	t.Helper()
+	nodes, _ := workspace(t, 2)
+	ana, ben = nodes[0], nodes[1]
+	eventually(t, 60*time.Second, "connected and reading #general", func() bool {
+		_, _, err := ben.resolveRoom(context.Background(), "general")
+		return err == nil && len(ana.connectedMembers()) == 1 && len(ben.connectedMembers()) == 1
+	})
+	return ana, ben
 }
 
 // TestOfflineSendIsLocal: with no peer, a send is stored and acknowledged,
@@ -150,13 +158,8 @@ func TestLagPullsOnlyForWhatIsStillMissing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test; run without -short")
 	}
-	nodes, _ := workspace(t, 2)
-	ana, ben := nodes[0], nodes[1]
+	ana, ben := connectedPair(t)
 	ctx := context.Background()
-	eventually(t, 60*time.Second, "connected and reading #general", func() bool {
-		_, _, err := ben.resolveRoom(ctx, "general")
-		return err == nil && len(ben.connectedMembers()) == 1
-	})
 	if _, err := ana.Send(ctx, "general", "hello"); err != nil {
 		t.Fatal(err)
 	}
