@@ -401,6 +401,13 @@ func (f targetFilter) add(id wire.ID) {
 	f[b/64] |= 1 << (b % 64)
 }
 
+// merge adds every ID of g (nil or of the same size) to f.
+func (f targetFilter) merge(g targetFilter) {
+	for i := range g {
+		f[i] |= g[i]
+	}
+}
+
 func (f targetFilter) has(id wire.ID) bool {
 	a, b := f.bits(id)
 	return f[a/64]&(1<<(a%64)) != 0 && f[b/64]&(1<<(b%64)) != 0

@@ -205,6 +205,10 @@ func (h *history) reload(ctx context.Context) error {
 	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
 	h.keys, h.sendKeys, h.rooms = map[wire.ID]store.RoomKey{}, map[wire.ID]store.RoomKey{}, map[wire.ID]store.Room{}
 	h.roomList = nil
+	// An ingest beside this reload may have noted a target and committed
+	// its action after loadTargets read the table: keep what memory holds
+	// (the filter only grows; a rolled-back note is a false positive).
+	targets.merge(h.targets)
 	h.tops, h.targets = tops, targets
 	if lamport > h.lamport {
 		h.lamport = lamport
