@@ -226,19 +226,27 @@ func TestActionsBeforeTarget(t *testing.T) {
 	}
 }
 
+// soloSent is a founder's node alone, its home, and a text it sent to
+// #general.
+func soloSent(t *testing.T, text string) (*Node, string, Message) {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), "ana")
+	initHome(t, home)
+	n := openNode(t, home)
+	m, err := n.Send(context.Background(), "general", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, home, m
+}
+
 // TestReplyViewAfterRestart: a reply's event carries what it answers, and
 // so does its view after a restart, when the filter of what actions name
 // is rebuilt from the store (a view reads actions only when it may have
 // some).
 func TestReplyViewAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	home := filepath.Join(t.TempDir(), "ana")
-	initHome(t, home)
-	n := openNode(t, home)
-	m, err := n.Send(ctx, "general", "the meeting is at eleven")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, home, m := soloSent(t, "the meeting is at eleven")
 	sub, stop := context.WithCancel(ctx)
 	defer stop()
 	events := n.Subscribe(sub)
@@ -273,13 +281,7 @@ func TestReplyViewAfterRestart(t *testing.T) {
 // and settle, skip its reactions, edits and deletes until a restart.
 func TestReloadKeepsTargets(t *testing.T) {
 	ctx := context.Background()
-	home := filepath.Join(t.TempDir(), "ana")
-	initHome(t, home)
-	n := openNode(t, home)
-	m, err := n.Send(ctx, "general", "lunch at one?")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, m := soloSent(t, "lunch at one?")
 	id, err := wire.ParseID(m.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -21,13 +23,15 @@ type lag struct {
 
 	mu     sync.Mutex // guards the fields below
 	gaps   map[string]bool
-	claims map[string]claim // by author (binary peer ID)
+	claims map[claim]uint64 // the highest seq each peer said it holds of each author
 }
 
-// claim is the highest seq of an author a peer said it holds.
+// claim is one peer's word about one author's feed. Each peer's is kept
+// apart, so a member that claims more than it holds (or one that left) does
+// not hide an honest claim.
 type claim struct {
-	seq  uint64
-	from peer.ID
+	author string // binary peer ID
+	from   peer.ID
 }
 
 func newLag() *lag { return &lag{kick: make(chan struct{}, 1)} }
@@ -41,30 +45,39 @@ func (l *lag) signal() {
 
 // gap notes that author's feed has a hole below an envelope held.
 func (l *lag) gap(author []byte) {
+	l.noteGaps(string(author))
+	l.signal()
+}
+
+// noteGaps notes authors with a hole, without a signal: a gap looked at and
+// still open is looked at again when something else is noted, or by the
+// periodic pull.
+func (l *lag) noteGaps(authors ...string) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.gaps == nil {
 		l.gaps = map[string]bool{}
 	}
-	l.gaps[string(author)] = true
-	l.mu.Unlock()
-	l.signal()
+	for _, a := range authors {
+		l.gaps[a] = true
+	}
 }
 
 // claim notes that from holds author's feed up to seq.
 func (l *lag) claim(author []byte, seq uint64, from peer.ID) {
 	l.mu.Lock()
 	if l.claims == nil {
-		l.claims = map[string]claim{}
+		l.claims = map[claim]uint64{}
 	}
-	if c, ok := l.claims[string(author)]; !ok || seq > c.seq {
-		l.claims[string(author)] = claim{seq: seq, from: from}
+	if k := (claim{string(author), from}); seq > l.claims[k] {
+		l.claims[k] = seq
 	}
 	l.mu.Unlock()
 	l.signal()
 }
 
 // take returns what was noted and forgets it.
-func (l *lag) take() (map[string]bool, map[string]claim) {
+func (l *lag) take() (map[string]bool, map[claim]uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	g, c := l.gaps, l.claims
@@ -90,60 +103,57 @@ func (n *Node) claimAhead(ours, theirs []wire.VectorEntry, from peer.ID) bool {
 }
 
 // lagging returns the peers to pull from for what is still missing of what
-// was noted: for a head still above ours, the peer that claimed it (if it
-// is still connected, else any member); for a gap still open, a random
-// connected member. A gap still open is noted again, so it is looked at
-// next time too.
+// was noted: every connected peer that claimed a head still above ours
+// (any member for a claimer no longer connected), and, for a gap still
+// open, a random connected member if no one else is pulled. A gap still
+// open is noted again (noteGaps).
 func (n *Node) lagging(ctx context.Context) []peer.ID {
 	gaps, claims := n.lag.take()
 	if len(gaps) == 0 && len(claims) == 0 {
 		return nil
 	}
-	members := n.connectedMembers()
-	if len(members) == 0 {
-		return nil
-	}
-	anyMember := func() peer.ID { return members[int(time.Now().UnixNano())%len(members)] }
 	heads, err := n.st.Heads(ctx)
-	if err != nil {
-		return []peer.ID{anyMember()}
-	}
 	head := make(map[string]uint64, len(heads))
 	for _, h := range heads {
 		head[string(h.Author)] = h.Seq
 	}
-	var out []peer.ID
-	add := func(p peer.ID) {
-		for _, q := range out {
-			if q == p {
-				return
-			}
-		}
-		out = append(out, p)
-	}
-	for a, c := range claims {
-		if head[a] >= c.seq {
+	var open []string
+	for a := range gaps {
+		if err != nil {
+			open = append(open, a)
 			continue
 		}
-		if n.host.Network().Connectedness(c.from) == 1 {
+		above, aerr := n.st.EnvelopesAfter(ctx, []byte(a), head[a], 1)
+		if aerr != nil || len(above) > 0 {
+			open = append(open, a)
+		}
+	}
+	n.lag.noteGaps(open...)
+	members := n.connectedMembers()
+	if len(members) == 0 {
+		return nil // the pull on the next connection brings it
+	}
+	anyMember := func() peer.ID { return members[int(time.Now().UnixNano())%len(members)] }
+	if err != nil {
+		return []peer.ID{anyMember()}
+	}
+	var out []peer.ID
+	add := func(p peer.ID) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for c, seq := range claims {
+		switch {
+		case head[c.author] >= seq:
+		case n.host.Network().Connectedness(c.from) == network.Connected:
 			add(c.from)
-		} else {
+		default:
 			add(anyMember())
 		}
 	}
-	for a := range gaps {
-		above, err := n.st.EnvelopesAfter(ctx, []byte(a), head[a], 1)
-		if err != nil || len(above) > 0 {
-			n.lag.mu.Lock()
-			if n.lag.gaps == nil {
-				n.lag.gaps = map[string]bool{}
-			}
-			n.lag.gaps[a] = true
-			n.lag.mu.Unlock()
-			if len(out) == 0 {
-				add(anyMember())
-			}
-		}
+	if len(open) > 0 && len(out) == 0 {
+		add(anyMember())
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,21 @@ func connectedPair(t *testing.T) (ana, ben *Node) {
 		return err == nil && len(ana.connectedMembers()) == 1 && len(ben.connectedMembers()) == 1
 	})
 	return ana, ben
+}
+
+// headOf is n's contiguous head of author's feed, 0 if none.
+func headOf(t *testing.T, n *Node, author []byte) uint64 {
+	t.Helper()
+	heads, err := n.st.Heads(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range heads {
+		if string(h.Author) == string(author) {
+			return h.Seq
+		}
+	}
+	return 0
 }
 
 // TestOfflineSendIsLocal: with no peer, a send is stored and acknowledged,
@@ -167,16 +183,7 @@ func TestLagPullsOnlyForWhatIsStillMissing(t *testing.T) {
 		return len(texts(t, ben, "general")) == 1
 	})
 	author := []byte(ana.host.ID())
-	heads, err := ben.st.Heads(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held uint64
-	for _, h := range heads {
-		if string(h.Author) == string(author) {
-			held = h.Seq
-		}
-	}
+	held := headOf(t, ben, author)
 	if held == 0 {
 		t.Fatal("ben holds no head of ana")
 	}
@@ -202,5 +209,28 @@ func TestLagPullsOnlyForWhatIsStillMissing(t *testing.T) {
 	}
 	if ben.claimAhead([]wire.VectorEntry{{Author: author, Seq: held}}, []wire.VectorEntry{{Author: author, Seq: held}}, ana.host.ID()) {
 		t.Error("claimAhead: an equal head is ahead")
+	}
+}
+
+// TestLagHonestClaimNotHidden: two members claim heads of one author above
+// ours, one of them more than it holds; both are pulled from, so the one
+// that claims too much does not hide the one that holds it.
+func TestLagHonestClaimNotHidden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	eventually(t, 60*time.Second, "ben connected to ana and cai", func() bool {
+		return len(ben.connectedMembers()) == 2
+	})
+	ctx := context.Background()
+	author := []byte(ana.host.ID())
+	held := headOf(t, ben, author)
+	ben.lag.claim(author, held+2, ana.host.ID())
+	ben.lag.claim(author, held+1000, cai.host.ID()) // more than anyone holds
+	ps := ben.lagging(ctx)
+	if len(ps) != 2 || !slices.Contains(ps, ana.host.ID()) || !slices.Contains(ps, cai.host.ID()) {
+		t.Errorf("pulls from %v, want ana and cai", ps)
 	}
 }
