@@ -97,6 +97,10 @@ const (
 //	get-cpu-ns/B      median of process CPU over GetFile's whole time, per
 //	                  ciphertext byte: the fetch, decryption and the
 //	                  output's writes
+//	others-cores-max  the most cores that other processes kept busy, on
+//	                  average, during any timed phase (from /proc/stat; the
+//	                  log gives each, and the rate of disk writes): a
+//	                  sample taken while others ran says little. Linux only.
 //	peak-rss-MB       growth: the highest VmRSS of this process seen while A
 //	                  posted and while any node fetched or got the file
 //	                  (polled every 100 ms; the log gives each peak), less
@@ -134,6 +138,7 @@ func BenchmarkFileTransfer(b *testing.B) {
 	rate := func(bytes uint64, d time.Duration) float64 { return float64(bytes) / mb / d.Seconds() }
 	perByte := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(r.cipher) }
 	var file, get, bare, tcp, ratio, fileCPU, getCPU, bareCPU []float64
+	others := -1.0
 	b.Logf("file: %d bytes, %d of ciphertext in %d chunks; posted in %v",
 		r.size, r.cipher, r.chunks, r.prepare.Round(time.Millisecond))
 	for i, s := range r.rounds {
@@ -145,9 +150,14 @@ func BenchmarkFileTransfer(b *testing.B) {
 		fileCPU = append(fileCPU, perByte(s.fetchCPU))
 		getCPU = append(getCPU, perByte(s.getCPU))
 		bareCPU = append(bareCPU, perByte(s.bareCPU))
-		b.Logf("round %d: file %.0f MB/s (%.2f ns/B, %.2f cores), get %.0f MB/s (%.2f ns/B), bare stream %.0f MB/s (%.2f ns/B, %.2f cores), ratio %.2f, raw TCP %.0f MB/s; fetched from A %+v",
-			i, file[i], fileCPU[i], s.fetchCPU.Seconds()/s.fetch.Seconds(), get[i], getCPU[i],
+		b.Logf("round %d: file %.0f MB/s (%.2f ns/B, %.2f cores), get %.0f MB/s (%.2f ns/B, %.2f cores), bare stream %.0f MB/s (%.2f ns/B, %.2f cores), ratio %.2f, raw TCP %.0f MB/s; fetched from A %+v",
+			i, file[i], fileCPU[i], s.fetchCPU.Seconds()/s.fetch.Seconds(), get[i], getCPU[i], s.getCPU.Seconds()/s.get.Seconds(),
 			bare[i], bareCPU[i], s.bareCPU.Seconds()/s.bare.Seconds(), ratio[i], tcp[i], s.source)
+		if s.fetchLoad.ok && s.getLoad.ok && s.bareLoad.ok {
+			b.Logf("round %d, the rest of the machine: other processes busy %.2f / %.2f / %.2f cores during the fetch / get / bare stream; disks written at %.0f / %.0f MB/s",
+				i, s.fetchLoad.others, s.getLoad.others, s.bareLoad.others, s.fetchLoad.diskMBps, s.getLoad.diskMBps)
+			others = max(others, s.fetchLoad.others, s.getLoad.others, s.bareLoad.others)
+		}
 	}
 	b.ReportMetric(rate(r.size, r.prepare), "prepare-MB/s")
 	b.ReportMetric(median(file), "file-MB/s")
@@ -169,6 +179,9 @@ func BenchmarkFileTransfer(b *testing.B) {
 	}
 	if median(getCPU) > 0 {
 		b.ReportMetric(median(getCPU), "get-cpu-ns/B")
+	}
+	if others >= 0 {
+		b.ReportMetric(others, "others-cores-max")
 	}
 	if r.rssOK {
 		b.Logf("VmRSS: %d KiB before, peak %d KiB while posting, %d KiB while fetching, %d KiB while getting",
@@ -207,6 +220,8 @@ type fileRound struct {
 	bare, bareCPU   time.Duration // the bare stream carrying the ciphertext's byte count
 	tcp             time.Duration // raw TCP, the same
 	source          node.BlobSource
+
+	fetchLoad, getLoad, bareLoad phaseLoad // the rest of the machine meanwhile
 }
 
 // runFileTransfer writes a file of size random bytes and posts it on one
@@ -283,7 +298,9 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		var s fileRound
 		baselines := func() {
 			runtime.GC()
+			mm := startMachine()
 			s.bare, s.bareCPU = bareStream(b, int64(r.cipher))
+			s.bareLoad = mm.stop()
 			runtime.GC()
 			s.tcp = rawTCP(b, int64(r.cipher))
 		}
@@ -303,11 +320,13 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		}
 		runtime.GC()
 		poll = startRSSPoll(r.rssOK)
+		mm := startMachine()
 		start = time.Now()
 		cpu0 := processCPU()
 		v, err := fetcher.FetchFile(ctx, f.ID)
 		s.fetch = time.Since(start)
 		s.fetchCPU = processCPU() - cpu0
+		s.fetchLoad = mm.stop()
 		r.rssFetch = max(r.rssFetch, poll.stop())
 		if err != nil {
 			b.Fatal(err)
@@ -325,11 +344,13 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		out := filepath.Join(dir, "out.bin")
 		runtime.GC()
 		poll = startRSSPoll(r.rssOK)
+		mm = startMachine()
 		start = time.Now()
 		cpu0 = processCPU()
 		_, err = getter.GetFile(ctx, f.ID, out)
 		s.get = time.Since(start)
 		s.getCPU = processCPU() - cpu0
+		s.getLoad = mm.stop()
 		r.rssGet = max(r.rssGet, poll.stop())
 		if err != nil {
 			b.Fatal(err)
