@@ -150,14 +150,17 @@ func BenchmarkFileTransfer(b *testing.B) {
 		fileCPU = append(fileCPU, perByte(s.fetchCPU))
 		getCPU = append(getCPU, perByte(s.getCPU))
 		bareCPU = append(bareCPU, perByte(s.bareCPU))
-		b.Logf("round %d: file %.0f MB/s (%.2f ns/B, %.2f cores), get %.0f MB/s (%.2f ns/B, %.2f cores), bare stream %.0f MB/s (%.2f ns/B, %.2f cores), ratio %.2f, raw TCP %.0f MB/s; fetched from A %+v",
-			i, file[i], fileCPU[i], s.fetchCPU.Seconds()/s.fetch.Seconds(), get[i], getCPU[i], s.getCPU.Seconds()/s.get.Seconds(),
-			bare[i], bareCPU[i], s.bareCPU.Seconds()/s.bare.Seconds(), ratio[i], tcp[i], s.source)
+		// One line a round: testing keeps only the first 10 lines of a
+		// benchmark's log.
+		load := "no figures of the rest of the machine"
 		if s.fetchLoad.ok && s.getLoad.ok && s.bareLoad.ok {
-			b.Logf("round %d, the rest of the machine: other processes busy %.2f / %.2f / %.2f cores during the fetch / get / bare stream; disks written at %.0f / %.0f MB/s",
-				i, s.fetchLoad.others, s.getLoad.others, s.bareLoad.others, s.fetchLoad.diskMBps, s.getLoad.diskMBps)
+			load = fmt.Sprintf("other processes busy %.2f / %.2f / %.2f cores during the fetch / get / bare stream, disks written at %.0f / %.0f MB/s during the fetch / get",
+				s.fetchLoad.others, s.getLoad.others, s.bareLoad.others, s.fetchLoad.diskMBps, s.getLoad.diskMBps)
 			others = max(others, s.fetchLoad.others, s.getLoad.others, s.bareLoad.others)
 		}
+		b.Logf("round %d: file %.0f MB/s (%.2f ns/B, %.2f cores), get %.0f MB/s (%.2f ns/B, %.2f cores), bare stream %.0f MB/s (%.2f ns/B, %.2f cores), ratio %.2f, raw TCP %.0f MB/s; fetched from A %+v; %s",
+			i, file[i], fileCPU[i], s.fetchCPU.Seconds()/s.fetch.Seconds(), get[i], getCPU[i], s.getCPU.Seconds()/s.get.Seconds(),
+			bare[i], bareCPU[i], s.bareCPU.Seconds()/s.bare.Seconds(), ratio[i], tcp[i], s.source, load)
 	}
 	b.ReportMetric(rate(r.size, r.prepare), "prepare-MB/s")
 	b.ReportMetric(median(file), "file-MB/s")
