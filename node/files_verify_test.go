@@ -243,3 +243,74 @@ func TestPackWritersOverlap(t *testing.T) {
 		}
 	}
 }
+
+// A pack's reads check a chunk this process stored against a CRC-32C of its
+// bytes, and a chunk it did not store (a restart) against its hash first:
+// damage on disk is caught both ways, and a good chunk passes both ways.
+func TestPackReadCatchesDamageBothWays(t *testing.T) {
+	dir := t.TempDir()
+	const chunks = 4
+	l := layout{cipherSize: chunks * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
+	data := make([][]byte, chunks)
+	for i := range data {
+		data[i] = bytes.Repeat([]byte{byte(i + 1)}, 4096)
+		l.chunks[i] = sha256Sum(data[i])
+	}
+	p := newBlobStore(dir).open(l)
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range chunks {
+		if err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.endWrite(); err != nil {
+		t.Fatal(err)
+	}
+	damage := func(i int) {
+		t.Helper()
+		f, err := os.OpenFile(p.path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt([]byte{0xff}, int64(i)*4096+7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		p       *pack
+		i       int
+		damaged bool
+	}{
+		{"stored here, good", p, 0, false},
+		{"stored here, damaged", p, 1, true},
+		{"after a restart, good", nil, 2, false},
+		{"after a restart, damaged", nil, 3, true},
+		{"after a restart, good, read again", nil, 2, false},
+	}
+	fresh := newBlobStore(dir).open(l) // what a restart sees: nothing summed
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.p
+			if q == nil {
+				q = fresh
+			}
+			if tc.damaged {
+				damage(tc.i)
+			}
+			got, err := q.read(tc.i, nil)
+			if tc.damaged {
+				if !errors.Is(err, errBadChunk) || q.has(tc.i) {
+					t.Fatalf("damaged chunk %d read: %v, held %v; want errBadChunk and dropped", tc.i, err, q.has(tc.i))
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, data[tc.i]) {
+				t.Fatalf("good chunk %d read: %v", tc.i, err)
+			}
+		})
+	}
+}
