@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -42,12 +44,17 @@ import (
 // writes): a run then takes seconds, and a -cpuprofile shows the catch-up
 // rather than the 10,000 sends. CHARLA_BENCH_CATCHUP_PROFILE=FILE writes a
 // CPU profile of the catch-up alone (from opening the laptop until it holds
-// everything) to FILE.
+// everything) to FILE, of the last round.
 //
-// Its metrics:
+// A run times CHARLA_BENCH_CATCHUP_ROUNDS rounds (default 5), each from a
+// fresh copy of the laptop's home and with its own store baseline (before
+// the catch-up in even rounds, after it in odd ones, counting from 1); the
+// log has a line a round. Its metrics are medians of the rounds, and
+// catchup-msgs/s-min/-max, cpu-us/msg-min/-max their spread:
 //
-//	catchup-msgs/s  10,000 / catchup-s
-//	catchup-s       from node.Open of the laptop until it holds every
+//	catchup-msgs/s  10,000 / catchup-s of a round
+//	catchup-s       10,000 / the median catchup-msgs/s; a round's is from
+//	                node.Open of the laptop until it holds every
 //	                envelope the server holds (its Status().Envelopes,
 //	                polled every 20 ms: a count of the envelopes table,
 //	                which every 5 ms took ~3% of the CPU measured); this includes starting the
@@ -58,8 +65,8 @@ import (
 //	store-msgs/s    the 10,000 content envelopes and their messages written
 //	                straight into a fresh store, tx.PutEnvelope +
 //	                tx.PutMessage, 256 to a transaction
-//	ratio           catchup-msgs/s ÷ store-msgs/s: the share of the store's
-//	                own speed that the whole pipeline keeps
+//	ratio           catchup-msgs/s ÷ store-msgs/s (of the medians): the
+//	                share of the store's own speed the whole pipeline keeps
 //	cpu-us/msg      process CPU (user + system, getrusage) over catchup-s,
 //	                divided by 10,000. The server runs in this process too,
 //	                so this is both sides of the pull: the server reading,
@@ -73,22 +80,43 @@ func BenchmarkCatchUp(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts 7 nodes, writes 10,000 messages and runs for minutes; run without -short")
 	}
-	var r catchUpResult
+	var rs []catchUpResult
 	for b.Loop() {
-		r = runCatchUp(b)
+		rs = runCatchUp(b, catchUpRounds(b))
 	}
-	catchUpRate := float64(catchUpMessages) / r.catchUp.Seconds()
-	storeRate := float64(catchUpMessages) / r.store.Seconds()
-	b.Logf("catch-up: %d envelopes (%d messages) in %v, CPU %v; store alone: %d messages in %v",
-		r.envelopes, catchUpMessages, r.catchUp.Round(time.Millisecond), r.cpu.Round(time.Millisecond),
-		catchUpMessages, r.store.Round(time.Millisecond))
-	b.ReportMetric(catchUpRate, "catchup-msgs/s")
-	b.ReportMetric(storeRate, "store-msgs/s")
-	b.ReportMetric(catchUpRate/storeRate, "ratio")
-	b.ReportMetric(r.catchUp.Seconds(), "catchup-s")
-	if r.cpu > 0 {
-		b.ReportMetric(float64(r.cpu.Microseconds())/catchUpMessages, "cpu-us/msg")
+	var rates, stores, cpus []float64
+	for i, r := range rs {
+		rate := float64(catchUpMessages) / r.catchUp.Seconds()
+		storeRate := float64(catchUpMessages) / r.store.Seconds()
+		cpu := float64(r.cpu.Microseconds()) / catchUpMessages
+		rates, stores, cpus = append(rates, rate), append(stores, storeRate), append(cpus, cpu)
+		b.Logf("round %d: catch-up %d envelopes (%d messages) in %v, %.0f msg/s, CPU %v (%.0f µs/msg, %.2f cores), first stored after %v; store alone %v, %.0f msg/s (%s)",
+			i+1, r.envelopes, catchUpMessages, r.catchUp.Round(time.Millisecond), rate, r.cpu.Round(time.Millisecond), cpu,
+			r.cpu.Seconds()/r.catchUp.Seconds(), r.first.Round(time.Millisecond), r.store.Round(time.Millisecond), storeRate, r.order)
 	}
+	b.ReportMetric(median(rates), "catchup-msgs/s")
+	b.ReportMetric(slices.Min(rates), "catchup-msgs/s-min")
+	b.ReportMetric(slices.Max(rates), "catchup-msgs/s-max")
+	b.ReportMetric(median(stores), "store-msgs/s")
+	b.ReportMetric(median(rates)/median(stores), "ratio")
+	b.ReportMetric(float64(catchUpMessages)/median(rates), "catchup-s")
+	b.ReportMetric(median(cpus), "cpu-us/msg")
+	b.ReportMetric(slices.Min(cpus), "cpu-us/msg-min")
+	b.ReportMetric(slices.Max(cpus), "cpu-us/msg-max")
+}
+
+// catchUpRounds is how many catch-ups (and store baselines) a run times:
+// CHARLA_BENCH_CATCHUP_ROUNDS, or catchUpDefaultRounds.
+func catchUpRounds(b *testing.B) int {
+	v := os.Getenv("CHARLA_BENCH_CATCHUP_ROUNDS")
+	if v == "" {
+		return catchUpDefaultRounds
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("CHARLA_BENCH_CATCHUP_ROUNDS=%q: want a number of rounds, 1 or more", v)
+	}
+	return n
 }
 
 // The catch-up workload.
@@ -100,14 +128,22 @@ const (
 	catchUpTxSize   = 256  // envelopes per transaction of the store baseline, as in one sync batch
 	catchUpPoll     = 20 * time.Millisecond
 	catchUpDeadline = 5 * time.Minute
+
+	// One catch-up is one sample of a rate that moved 2× between runs at
+	// the same load: a run times several, each from a fresh copy of the
+	// laptop's home, with the store baseline after the catch-up in rounds
+	// 1, 3, 5 and before it in rounds 2, 4, and reports medians.
+	catchUpDefaultRounds = 5
 )
 
-// catchUpResult is what one run measured.
+// catchUpResult is what one round measured.
 type catchUpResult struct {
 	catchUp   time.Duration // laptop opened → it holds everything the server holds
+	first     time.Duration // laptop opened → it holds more than it started with
 	cpu       time.Duration // process CPU over catchUp
 	envelopes int64         // envelopes the laptop holds at the end
 	store     time.Duration // the baseline: the 10,000 written straight into a store
+	order     string        // whether the baseline ran before or after the catch-up
 }
 
 // catchUpText is text j of author a: a label, then filler up to catchUpSize bytes.
@@ -120,21 +156,51 @@ func catchUpText(a, j int) string {
 	return string(p)
 }
 
-func runCatchUp(b *testing.B) catchUpResult {
-	ctx := context.Background()
+// runCatchUp sets the workload up (or reuses it) and times rounds
+// catch-ups, each with its store baseline.
+func runCatchUp(b *testing.B, rounds int) []catchUpResult {
 	dir := b.TempDir()
 	serverHome := filepath.Join(dir, "server")
-	laptopHome := filepath.Join(dir, "laptop")
+	pristine := filepath.Join(dir, "laptop")
 	if keep := os.Getenv("CHARLA_BENCH_CATCHUP_SETUP"); keep != "" {
-		reuseCatchUpSetup(b, keep, serverHome, laptopHome)
+		reuseCatchUpSetup(b, keep, serverHome, pristine)
 	} else {
-		setupCatchUp(b, dir, serverHome, laptopHome)
+		setupCatchUp(b, dir, serverHome, pristine)
 	}
+	var rs []catchUpResult
+	for i := range rounds {
+		laptopHome := filepath.Join(dir, fmt.Sprintf("laptop-%d", i+1))
+		if err := os.CopyFS(laptopHome, os.DirFS(pristine)); err != nil {
+			b.Fatalf("copy the laptop's home: %v", err)
+		}
+		baseline := func() time.Duration {
+			db := filepath.Join(dir, fmt.Sprintf("baseline-%d.db", i+1))
+			return storeBaseline(b, filepath.Join(serverHome, "charla.db"), db)
+		}
+		var r catchUpResult
+		if i%2 == 0 {
+			r = catchUpOnce(b, serverHome, laptopHome)
+			r.store, r.order = baseline(), "after"
+		} else {
+			store := baseline()
+			r = catchUpOnce(b, serverHome, laptopHome)
+			r.store, r.order = store, "before"
+		}
+		rs = append(rs, r)
+		// Each round's laptop holds the whole history: free the disk.
+		if err := os.RemoveAll(laptopHome); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return rs
+}
 
+// catchUpOnce opens the server afresh, as after a restart, then the laptop,
+// and times the laptop's catch-up; both are closed when it returns.
+func catchUpOnce(b *testing.B, serverHome, laptopHome string) catchUpResult {
+	ctx := context.Background()
 	start, closeAll := opener(b)
 	defer closeAll()
-	// The server is opened afresh, as after a restart, with what the
-	// authors wrote on disk.
 	server := start(serverHome)
 	serverAddr := server.Addrs()[0]
 	final, err := server.Status(ctx)
@@ -145,15 +211,13 @@ func runCatchUp(b *testing.B) catchUpResult {
 		b.Fatalf("the server reads %d messages in #general, want %d", got, catchUpMessages)
 	}
 
-	// The catch-up.
 	var r catchUpResult
+	runtime.GC()
 	stopProfile := profileCatchUp(b)
 	cpu0 := processCPU()
 	t0 := time.Now()
 	laptop := start(laptopHome, serverAddr)
-	opened := time.Since(t0)
 	deadline := t0.Add(catchUpDeadline)
-	var first time.Duration // until the laptop held more than it started with
 	held0 := int64(-1)
 	for {
 		st, err := laptop.Status(ctx)
@@ -162,8 +226,8 @@ func runCatchUp(b *testing.B) catchUpResult {
 		}
 		if held0 < 0 {
 			held0 = st.Envelopes
-		} else if first == 0 && st.Envelopes > held0 {
-			first = time.Since(t0)
+		} else if r.first == 0 && st.Envelopes > held0 {
+			r.first = time.Since(t0)
 		}
 		if st.Envelopes >= final.Envelopes {
 			r.envelopes = st.Envelopes
@@ -182,9 +246,8 @@ func runCatchUp(b *testing.B) catchUpResult {
 	if got := countMessages(b, laptop); got != catchUpMessages {
 		b.Fatalf("the laptop reads %d messages in #general, want %d", got, catchUpMessages)
 	}
-	if st, err := laptop.Status(ctx); err == nil {
-		b.Logf("laptop: %d envelopes, rejected %v; opened after %v, first envelopes stored after %v",
-			st.Envelopes, nonZero(st.Rejected), opened.Round(time.Millisecond), first.Round(time.Millisecond))
+	if st, err := laptop.Status(ctx); err == nil && len(st.Rejected) > 0 {
+		b.Logf("laptop: rejected %v", nonZero(st.Rejected))
 	}
 	if err := laptop.Close(); err != nil {
 		b.Fatal(err)
@@ -192,8 +255,6 @@ func runCatchUp(b *testing.B) catchUpResult {
 	if err := server.Close(); err != nil {
 		b.Fatal(err)
 	}
-
-	r.store = storeBaseline(b, filepath.Join(serverHome, "charla.db"), filepath.Join(dir, "baseline.db"))
 	return r
 }
 
