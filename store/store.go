@@ -46,6 +46,7 @@ const (
 // Store is one open history database. Its methods are safe for concurrent use.
 type Store struct {
 	path string
+	ck   *checkpointer // checkpoint.go
 
 	mu     sync.Mutex // guards closed; held for the whole of each write transaction
 	closed bool
@@ -154,6 +155,9 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 			// the rows before it. In a temporary file that was a write
 			// syscall per page it touched; in memory it is a copy.
 			"temp_store(MEMORY)",
+			// Checkpoints run beside the writer (checkpoint.go); its own
+			// are a backstop.
+			"wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")",
 		},
 		// BEGIN IMMEDIATE: take the write lock at the start, so a
 		// transaction never fails half way to upgrade from reader to
@@ -195,6 +199,9 @@ func open(ctx context.Context, path string) (_ *Store, err error) {
 		return nil, err
 	}
 	if err := s.loadWeakIDs(ctx); err != nil {
+		return nil, err
+	}
+	if s.ck, err = startCheckpointer(uri + "?" + url.Values{"_pragma": {"busy_timeout(" + busy + ")"}}.Encode()); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -326,6 +333,9 @@ func (s *Store) Close() error {
 
 func (s *Store) closeAll() error {
 	var errs []error
+	if s.ck != nil {
+		errs = append(errs, s.ck.close()) // before the writer: its close checkpoints the rest
+	}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
@@ -397,6 +407,7 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(tx *Tx) error)
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.ck.poke()
 	return nil
 }
 
