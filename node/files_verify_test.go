@@ -123,13 +123,11 @@ func TestFileCorruptChunkOnDisk(t *testing.T) {
 func TestPackRecordFollowsSync(t *testing.T) {
 	dir := t.TempDir()
 	chunks := packCheckpoint + 3
-	l := layout{cipherSize: uint64(chunks) * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
-	data := make([][]byte, chunks)
-	for i := range data {
-		data[i] = make([]byte, 4096)
-		data[i][0] = byte(i)
-		l.chunks[i] = sha256Sum(data[i])
-	}
+	l, data := chunkLayout(chunks, func(i int) []byte {
+		b := make([]byte, 4096)
+		b[0] = byte(i)
+		return b
+	})
 	recorded := func() int {
 		t.Helper()
 		p := newBlobStore(dir).open(l) // a fresh store: what a restart sees
@@ -191,19 +189,29 @@ func TestPackRecordFollowsSync(t *testing.T) {
 
 func sha256Sum(b []byte) wire.ID { return wire.ID(sha256.Sum256(b)) }
 
+// chunkLayout is the layout of n chunks of 4 KiB, chunk i being fill(i),
+// and the chunks.
+func chunkLayout(n int, fill func(i int) []byte) (layout, [][]byte) {
+	l := layout{cipherSize: uint64(n) * 4096, chunkSize: 4096, chunks: make([]wire.ID, n)}
+	data := make([][]byte, n)
+	for i := range data {
+		data[i] = fill(i)
+		l.chunks[i] = sha256Sum(data[i])
+	}
+	return l, data
+}
+
 // Fetches of one pack that begin and end while others write, as two file
 // messages with the same content may, share its writers: none writes to a
 // closed queue, and every chunk stored is recorded once the last ends.
 func TestPackWritersOverlap(t *testing.T) {
 	dir := t.TempDir()
 	const chunks = 48
-	l := layout{cipherSize: chunks * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
-	data := make([][]byte, chunks)
-	for i := range data {
-		data[i] = make([]byte, 4096)
-		data[i][0], data[i][1] = byte(i), 0xa5
-		l.chunks[i] = sha256Sum(data[i])
-	}
+	l, data := chunkLayout(chunks, func(i int) []byte {
+		b := make([]byte, 4096)
+		b[0], b[1] = byte(i), 0xa5
+		return b
+	})
 	p := newBlobStore(dir).open(l)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -250,12 +258,7 @@ func TestPackWritersOverlap(t *testing.T) {
 func TestPackReadCatchesDamageBothWays(t *testing.T) {
 	dir := t.TempDir()
 	const chunks = 4
-	l := layout{cipherSize: chunks * 4096, chunkSize: 4096, chunks: make([]wire.ID, chunks)}
-	data := make([][]byte, chunks)
-	for i := range data {
-		data[i] = bytes.Repeat([]byte{byte(i + 1)}, 4096)
-		l.chunks[i] = sha256Sum(data[i])
-	}
+	l, data := chunkLayout(chunks, func(i int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, 4096) })
 	p := newBlobStore(dir).open(l)
 	if err := p.beginWrite(); err != nil {
 		t.Fatal(err)
