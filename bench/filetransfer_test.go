@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,6 +33,7 @@ const (
 	fileDefaultMB     = 1024
 	fileRoundsEnv     = "CHARLA_BENCH_FILE_ROUNDS" // rounds of fetch, get and baselines; default fileDefaultRounds
 	fileDefaultRounds = 5
+	fileProfileEnv    = "CHARLA_BENCH_FILE_CPUPROFILE" // a directory: each round's fetch and bare stream write their CPU profiles there
 	fileBareProto     = "/bench/bulk/1"
 	fileCopyBuf       = 1 << 20 // the baselines write and read in pieces of this size
 	rssPollInterval   = 100 * time.Millisecond
@@ -301,9 +303,11 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		var s fileRound
 		baselines := func() {
 			runtime.GC()
+			stopProfile := profilePhase(b, "bare", i)
 			mm := startMachine()
 			s.bare, s.bareCPU = bareStream(b, int64(r.cipher))
 			s.bareLoad = mm.stop()
+			stopProfile()
 			runtime.GC()
 			s.tcp = rawTCP(b, int64(r.cipher))
 		}
@@ -322,6 +326,7 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 			})
 		}
 		runtime.GC()
+		stopProfile := profilePhase(b, "fetch", i)
 		poll = startRSSPoll(r.rssOK)
 		mm := startMachine()
 		start = time.Now()
@@ -329,6 +334,7 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		v, err := fetcher.FetchFile(ctx, f.ID)
 		s.fetch = time.Since(start)
 		s.fetchCPU = processCPU() - cpu0
+		stopProfile()
 		s.fetchLoad = mm.stop()
 		r.rssFetch = max(r.rssFetch, poll.stop())
 		if err != nil {
@@ -374,6 +380,29 @@ func runFileTransfer(b *testing.B, size int64, rounds int) fileResult {
 		r.rounds = append(r.rounds, s)
 	}
 	return r
+}
+
+// profilePhase starts a CPU profile of round i's phase (fetch, bare) when
+// CHARLA_BENCH_FILE_CPUPROFILE names a directory, and returns what stops it:
+// a profile of the whole benchmark would mix the phases.
+func profilePhase(b *testing.B, phase string, i int) func() {
+	dir := os.Getenv(fileProfileEnv)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", phase, i)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // writeRandomFile writes size random bytes to path, a piece at a time, and
