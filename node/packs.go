@@ -688,8 +688,9 @@ func (p *pack) drop(i int) {
 //
 // Once this process has checked chunk i's bytes against its SHA-256 (as
 // it stored them, or on a first read), later reads check them against a
-// CRC-32C of those bytes instead: ~0.05 ns of CPU per byte instead of
-// ~0.6, 8% of a fetch's CPU, spent by the server. What it guards
+// CRC-32C of those bytes instead: in a fetch's profile 0.34 ns of CPU per
+// byte instead of 0.64, of 7.5 for the whole fetch, spent by the server
+// (0.06 against 0.7 on a buffer in the cache). What it guards
 // against is a disk that damaged the chunk, not an adversary; the
 // receiver checks the SHA-256 of every chunk it is sent, and age
 // authenticates every piece a get decrypts.
