@@ -483,3 +483,64 @@ func TestFileAgeOverheadCoversRealCiphertext(t *testing.T) {
 		}
 	}
 }
+
+// A chunk is held only when it is as long as the manifest says, not only
+// when it matches its hash: a manifest whose chunk hash names fewer bytes
+// than its layout gives that chunk is never fetched as complete.
+func TestFileShortChunkNotHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "b connected to a", func() bool { return len(b.connectedMembers()) == 1 })
+	short := bytes.Repeat([]byte{7}, 4096)
+	m := &wire.FileManifest{Name: "short.bin", Size: 100, CipherSize: 8192, ChunkSize: 8192, Chunks: []wire.ID{sha256Sum(short)}}
+	a.host.SetStreamHandler(blobProtocol, func(s network.Stream) {
+		defer s.Close()
+		for {
+			req, err := wire.ReadFrame(s, wire.MaxBlobRequestBytes)
+			if err != nil {
+				return
+			}
+			r, err := wire.DecodeBlobRequest(req)
+			if err != nil {
+				return
+			}
+			answer := bytes.Repeat([]byte{0xff}, wire.BlobHaveLen(len(r.Chunks)))
+			if r.Op == wire.BlobGet {
+				answer = short
+			}
+			if wire.WriteFrame(s, answer) != nil {
+				return
+			}
+		}
+	})
+	room, _, err := a.resolveRoom(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish(c)
+	id := c.id.String()
+	eventually(t, 60*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, id); return err == nil })
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if v, err := b.FetchFile(fctx, id); err == nil {
+		t.Fatalf("b fetched a chunk of 4096 bytes as the 8192 its manifest says: %+v", v)
+	}
+	if v, err := b.File(ctx, id); err != nil || v.State != "missing" || v.HaveBytes != 0 {
+		t.Fatalf("b after the fetch: %+v, %v", v, err)
+	}
+	if got := b.BlobSources()[a.PeerID().String()]; got.Chunks != 0 || got.Bad == 0 {
+		t.Fatalf("b's counts for a: %+v; want the short chunk counted bad", got)
+	}
+	b.Close()
+	if held := heldOnDisk(t, homes[1], m); held != 0 {
+		t.Fatalf("b's record names %d chunks of the file", held)
+	}
+}
