@@ -517,7 +517,9 @@ func (n *Node) fetchFrom(ctx context.Context, p peer.ID, c *blobClient, plan *fe
 			continue
 		}
 		var err error
-		if sha256.Sum256(data) != h {
+		// The length too: a hash that a manifest's author made of fewer
+		// bytes than its layout gives the chunk would pass alone.
+		if len(data) != plan.m.ChunkLen(i) || sha256.Sum256(data) != h {
 			err = errBadChunk
 		} else if err = plan.pack.store(i, data, buf); err == nil {
 			buf = nil // the pack's until written, then maybe the reader's

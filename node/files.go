@@ -106,6 +106,20 @@ func (n *Node) autoDownload() int64 {
 	return n.cfg.AutoDownload
 }
 
+// fetchesOnArrival reports whether file m is fetched as soon as its message
+// arrives: its plaintext is within autoDownload, and its ciphertext, what a
+// fetch stores, is no more than age makes of that plaintext. The plaintext
+// size is only the author's word until the file is decrypted.
+func (n *Node) fetchesOnArrival(m *wire.FileManifest) bool {
+	auto := n.autoDownload()
+	return auto >= 0 && m.Size <= uint64(auto) && m.CipherSize <= m.Size+ageOverhead(m.Size)
+}
+
+// ageOverhead bounds what age adds to size bytes of plaintext: a header
+// (crypto.DecryptContentFrom refuses one over 16 KiB), a 16-byte nonce, and
+// a 16-byte tag for each 64 KiB piece, of which there is at least one.
+func ageOverhead(size uint64) uint64 { return 16<<10 + 16 + 16*(size/(64<<10)+1) }
+
 // maxFileSize is the largest file this node posts: its own limit, or the
 // workspace policy's when that is lower.
 func (n *Node) maxFileSize() int64 {
@@ -451,7 +465,7 @@ func (n *Node) filesArrived(ms []store.Message) {
 		if err != nil {
 			continue
 		}
-		if mf, err := wire.DecodeFileManifest(f.Manifest); err == nil && int64(mf.Size) <= n.autoDownload() {
+		if mf, err := wire.DecodeFileManifest(f.Manifest); err == nil && n.fetchesOnArrival(mf) {
 			n.startFetch(m.ID)
 		}
 	}
@@ -491,8 +505,7 @@ func (n *Node) fileLoop(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			auto := n.autoDownload() >= 0 && int64(m.Size) <= n.autoDownload()
-			if !f.Wanted && !auto {
+			if !f.Wanted && !n.fetchesOnArrival(m) {
 				continue
 			}
 			if v, err := n.fileView(ctx, f); err == nil && v.State != "complete" {

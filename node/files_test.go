@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -391,5 +392,155 @@ func TestFileOverMaxRefused(t *testing.T) {
 	}
 	if _, err := n.SendFile(context.Background(), "general", "relative.txt"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("relative path: %v", err)
+	}
+}
+
+// The automatic download is bounded by what it fetches and stores, the
+// ciphertext, not by the plaintext size a manifest claims: a member cannot
+// make every node fetch gigabytes on arrival by posting a manifest that
+// calls them a few bytes.
+func TestFileAutoDownloadBoundsCiphertext(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, 0, 0)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "b connected to a", func() bool { return len(b.connectedMembers()) == 1 })
+
+	// 24 MiB of ciphertext, over b's 16 MiB default, held and served by a,
+	// under a manifest that claims 100 bytes of plaintext.
+	pw, err := newPackWriter(a.files.blobs, chunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulk := make([]byte, 24<<20)
+	rand.Read(bulk)
+	if _, err := pw.Write(bulk); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pw.commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _, err := a.resolveRoom(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &wire.FileManifest{Name: "note.txt", Size: 100, CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
+	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish(c)
+	lie := c.id.String()
+
+	// An honest small file after it is fetched on arrival: automatic
+	// downloads work here, and b has had the manifest for a while.
+	path, _ := randomFile(t, "small.txt", 3000)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "b downloads the small file by itself", func() bool { return fileState(b, f.ID) == "complete" })
+	if _, err := b.File(ctx, lie); err != nil {
+		t.Fatalf("b does not list the file: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, err := b.File(ctx, lie); err != nil || v.State != "missing" {
+			t.Fatalf("b fetched %d bytes of a 24 MiB ciphertext on arrival: %+v, %v", v.HaveBytes, v, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Asked for, it is fetched whatever its size.
+	if v, err := b.FetchFile(ctx, lie); err != nil || v.State != "complete" {
+		t.Fatalf("b's fetch when asked: %+v, %v", v, err)
+	}
+}
+
+// ageOverhead covers what age really adds, so fetchesOnArrival never turns
+// down an honest file: sizes around its 64 KiB pieces, and none.
+func TestFileAgeOverheadCoversRealCiphertext(t *testing.T) {
+	k, err := crypto.NewRoomKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3 << 20, 3<<20 + 17} {
+		var buf bytes.Buffer
+		w, err := crypto.EncryptContentTo(k, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, bound := uint64(buf.Len()), uint64(size)+ageOverhead(uint64(size)); got > bound {
+			t.Errorf("%d bytes encrypt to %d, over the bound of %d", size, got, bound)
+		}
+	}
+}
+
+// A chunk is held only when it is as long as the manifest says, not only
+// when it matches its hash: a manifest whose chunk hash names fewer bytes
+// than its layout gives that chunk is never fetched as complete.
+func TestFileShortChunkNotHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "b connected to a", func() bool { return len(b.connectedMembers()) == 1 })
+	short := bytes.Repeat([]byte{7}, 4096)
+	m := &wire.FileManifest{Name: "short.bin", Size: 100, CipherSize: 8192, ChunkSize: 8192, Chunks: []wire.ID{sha256Sum(short)}}
+	a.host.SetStreamHandler(blobProtocol, func(s network.Stream) {
+		defer s.Close()
+		for {
+			req, err := wire.ReadFrame(s, wire.MaxBlobRequestBytes)
+			if err != nil {
+				return
+			}
+			r, err := wire.DecodeBlobRequest(req)
+			if err != nil {
+				return
+			}
+			answer := bytes.Repeat([]byte{0xff}, wire.BlobHaveLen(len(r.Chunks)))
+			if r.Op == wire.BlobGet {
+				answer = short
+			}
+			if wire.WriteFrame(s, answer) != nil {
+				return
+			}
+		}
+	})
+	room, _, err := a.resolveRoom(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish(c)
+	id := c.id.String()
+	eventually(t, 60*time.Second, "b holds the file message", func() bool { _, err := b.File(ctx, id); return err == nil })
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if v, err := b.FetchFile(fctx, id); err == nil {
+		t.Fatalf("b fetched a chunk of 4096 bytes as the 8192 its manifest says: %+v", v)
+	}
+	if v, err := b.File(ctx, id); err != nil || v.State != "missing" || v.HaveBytes != 0 {
+		t.Fatalf("b after the fetch: %+v, %v", v, err)
+	}
+	if got := b.BlobSources()[a.PeerID().String()]; got.Chunks != 0 || got.Bad == 0 {
+		t.Fatalf("b's counts for a: %+v; want the short chunk counted bad", got)
+	}
+	b.Close()
+	if held := heldOnDisk(t, homes[1], m); held != 0 {
+		t.Fatalf("b's record names %d chunks of the file", held)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +317,78 @@ func TestPackReadCatchesDamageBothWays(t *testing.T) {
 				t.Fatalf("good chunk %d read: %v", tc.i, err)
 			}
 		})
+	}
+}
+
+// Forgetting a pack while chunks are served changes the index under the
+// store's lock only: a lookup's callers range over what it returned without
+// that lock, so forget must not rewrite it in place (run with -race).
+func TestPackForgetWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	shared := bytes.Repeat([]byte{0x42}, 4096)
+	la, da := chunkLayout(1, func(int) []byte { return shared })
+	lb, db := chunkLayout(2, func(i int) []byte {
+		if i == 0 {
+			return shared
+		}
+		return bytes.Repeat([]byte{0x43}, 4096)
+	})
+	s := newBlobStore(dir)
+	for _, c := range []struct {
+		l    layout
+		data [][]byte
+	}{{la, da}, {lb, db}} {
+		p := s.open(c.l)
+		if err := p.beginWrite(); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range c.data {
+			if err := p.store(i, b, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.endWrite(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := la.chunks[0]
+	if refs := s.lookup(h); len(refs) != 2 {
+		t.Fatalf("the shared chunk is in %d packs, want 2", len(refs))
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var served atomic.Int64
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a := s.answer(h) // ranges over lookup's refs, as handleBlob does
+			if a.buf == nil || !bytes.Equal(a.frame[len(a.frame)-4096:], shared) {
+				t.Error("the shared chunk was not served while another pack holds it")
+				return
+			}
+			chunkBufs.Put(a.buf)
+			served.Add(1)
+		}
+	}()
+	for served.Load() < 10 { // the server is under way when the forget comes
+		select {
+		case <-done:
+			t.Fatal("the server stopped before the forget")
+		default:
+			runtime.Gosched()
+		}
+	}
+	if got := s.forget(la.id()); got != 1 {
+		t.Errorf("forget reported %d chunks, want 1", got)
+	}
+	close(stop)
+	<-done
+	if refs := s.lookup(h); len(refs) != 1 || refs[0].p.id != lb.id() {
+		t.Fatalf("after forget the shared chunk is in %d packs, want the other one", len(refs))
 	}
 }

@@ -233,7 +233,9 @@ func (b *blobStore) forget(id wire.ID) int {
 	if p != nil {
 		delete(b.packs, id)
 		for _, h := range p.l.chunks {
-			refs := b.index[h][:0]
+			// A new slice: lookup's callers range over the old one
+			// without b.mu.
+			refs := make([]chunkRef, 0, len(b.index[h]))
 			for _, r := range b.index[h] {
 				if r.p != p {
 					refs = append(refs, r)
