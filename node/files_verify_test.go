@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,5 +391,78 @@ func TestPackForgetWhileServing(t *testing.T) {
 	<-done
 	if refs := s.lookup(h); len(refs) != 1 || refs[0].p.id != lb.id() {
 		t.Fatalf("after forget the shared chunk is in %d packs, want the other one", len(refs))
+	}
+}
+
+// failSyncs makes the next n syncs of pack files fail as a disk's failed
+// write-back does, until the test ends.
+func failSyncs(t *testing.T, n int) {
+	t.Helper()
+	var left atomic.Int64
+	left.Store(int64(n))
+	fsyncFile = func(f *os.File) error {
+		if left.Add(-1) >= 0 {
+			return syscall.EIO
+		}
+		return f.Sync()
+	}
+	t.Cleanup(func() { fsyncFile = (*os.File).Sync })
+}
+
+// A failed sync is reported once, as the kernel does: the chunks written
+// before it are no longer held, the fetch that wrote them fails, and a
+// later sync that succeeds does not record them as if they were on disk.
+func TestPackSyncFailureNotRecordedLater(t *testing.T) {
+	dir := t.TempDir()
+	const chunks = 6
+	l, data := chunkLayout(chunks, func(i int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, 4096) })
+	p := newBlobStore(dir).open(l)
+	failSyncs(t, 1)
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.endWrite(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("endWrite after a failed sync: %v; want the disk's error", err)
+	}
+	if n, _ := p.count(); n != 0 {
+		t.Fatalf("%d chunks held after their sync failed; want none", n)
+	}
+	// A later fetch writes chunk 4; its sync succeeds.
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store(4, data[4], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.endWrite(); err != nil {
+		t.Fatal(err)
+	}
+	q := newBlobStore(dir).open(l) // what a restart sees
+	for i := range chunks {
+		if want := i == 4; q.has(i) != want {
+			t.Errorf("chunk %d recorded %v after a restart; want %v", i, q.has(i), want)
+		}
+	}
+}
+
+// A file whose pack lost a background sync is not posted: its commit fails
+// although the last sync succeeds.
+func TestPackWriterBackgroundSyncFailureFailsCommit(t *testing.T) {
+	b := newBlobStore(t.TempDir())
+	w, err := newPackWriter(b, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failSyncs(t, 1) // the first background sync, after packCheckpoint chunks
+	if _, err := w.Write(make([]byte, (packCheckpoint+3)*4096)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.commit(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("commit after a failed background sync: %v; want the disk's error", err)
 	}
 }

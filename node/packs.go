@@ -598,8 +598,25 @@ func (p *pack) checkpoint() error {
 		return nil
 	}
 	// Every chunk in fresh was written before this sync began.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync blob pack: %w", err)
+	if err := fsyncFile(f); err != nil {
+		// The kernel reports a failed write-back once: a later sync of the
+		// pack can succeed without these chunks on disk, and would record
+		// them. So they are no longer held (fetched again), and the fetch
+		// fails with the disk's error.
+		err = diskFull(fmt.Errorf("sync blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
+		p.mu.Lock()
+		for _, i := range fresh {
+			if p.held[i] && !p.durable[i] {
+				p.held[i], p.summed[i] = false, false
+				p.nheld--
+			}
+		}
+		if p.werr == nil {
+			p.werr = err
+		}
+		p.changed.Broadcast()
+		p.mu.Unlock()
+		return err
 	}
 	p.mu.Lock()
 	for _, i := range fresh {
@@ -743,14 +760,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // packWriter writes a new pack in order, as SendFile encrypts a file into
 // it, hashing each chunk once; commit names it once the chunk list is known.
 type packWriter struct {
-	store  *blobStore
-	f      *os.File
-	buf    []byte
-	hashes []wire.ID
-	sums   []uint32 // CRC-32C of each chunk, for the pack's reads (see pack.read)
-	total  uint64
-	synced sync.WaitGroup
-	since  int // chunks written since the last background sync began
+	store   *blobStore
+	f       *os.File
+	buf     []byte
+	hashes  []wire.ID
+	sums    []uint32 // CRC-32C of each chunk, for the pack's reads (see pack.read)
+	total   uint64
+	synced  sync.WaitGroup
+	syncErr error // a background sync that failed; read after synced.Wait
+	since   int   // chunks written since the last background sync began
 }
 
 func newPackWriter(b *blobStore, size int) (*packWriter, error) {
@@ -798,11 +816,17 @@ func (w *packWriter) flush() error {
 		w.synced.Add(1)
 		go func() {
 			defer w.synced.Done()
-			w.f.Sync()
+			if err := fsyncFile(w.f); err != nil {
+				w.syncErr = err // read after synced.Wait
+			}
 		}()
 	}
 	return nil
 }
+
+// fsyncFile makes f's writes durable. A variable, so that a test can make
+// the disk fail a sync, which no real disk here does on demand.
+var fsyncFile = (*os.File).Sync
 
 // commit flushes the last chunk, makes the pack durable under its name and
 // records every chunk held, so that the file is never posted with chunks a
@@ -811,7 +835,13 @@ func (w *packWriter) commit() (layout, error) {
 	err := w.flush()
 	w.synced.Wait()
 	if err == nil {
-		err = w.f.Sync()
+		// A background sync that failed fails the file: its write-back
+		// error is reported once, and the sync below could succeed
+		// without the chunks it lost.
+		err = w.syncErr
+	}
+	if err == nil {
+		err = fsyncFile(w.f)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
