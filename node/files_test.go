@@ -590,6 +590,62 @@ func TestFilePolicyCheckManifest(t *testing.T) {
 	}
 }
 
+// A fetch that startFetch let start just as Close began is waited for by
+// Close: Close never returns with a fetch still to run on its closed store.
+// The hook holds startFetch between its check and the start while Close
+// runs; the deadline only bounds how long Close is given to return early.
+func TestFileFetchNotStartedAfterClose(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "n0")
+	initHome(t, home)
+	n := openFileNode(t, home, -1)
+	id := wire.ID{1}
+	var r *fetchRun
+	inWindow, release := make(chan struct{}), make(chan struct{})
+	hook := func(got wire.ID) {
+		if got == id {
+			r = n.files.running[id] // under files.mu, as startFetch holds it
+			close(inWindow)
+			<-release
+		}
+	}
+	n.files.starting.Store(&hook)
+	started := make(chan struct{})
+	go func() {
+		n.startFetch(id)
+		close(started)
+	}()
+	<-inWindow
+	closed := make(chan struct{})
+	var doneAtClose bool
+	go func() {
+		n.Close()
+		select {
+		case <-r.done:
+			doneAtClose = true
+		default:
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+	}
+	close(release)
+	<-closed
+	<-started
+	<-r.done
+	if !doneAtClose {
+		t.Fatal("Close returned before a fetch it let start had run: the fetch ran on a closed store")
+	}
+	if !errors.Is(r.err, context.Canceled) {
+		t.Errorf("the fetch started as Close began ended with %v, want context.Canceled", r.err)
+	}
+	n.files.starting.Store(nil)
+	if after := n.startFetch(wire.ID{2}); !errors.Is(after.err, context.Canceled) {
+		t.Errorf("a fetch asked for after Close: %v, want context.Canceled", after.err)
+	}
+}
+
 // ageOverhead covers what age really adds, so fetchesOnArrival never turns
 // down an honest file: sizes around its 64 KiB pieces, and none.
 func TestFileAgeOverheadCoversRealCiphertext(t *testing.T) {
