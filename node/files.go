@@ -80,10 +80,14 @@ type files struct {
 	blobs *blobStore
 	stats blobStats
 	hook  atomic.Pointer[func(peer.ID, wire.ID)] // tests: called after each chunk fetched
-	kick  chan struct{}
+	// starting is for tests: startFetch calls it, under mu, once it has
+	// decided to start a fetch of the ID and before the fetch is counted.
+	starting atomic.Pointer[func(wire.ID)]
+	kick     chan struct{}
 
-	mu      sync.Mutex // guards running
+	mu      sync.Mutex // guards running and closed
 	running map[wire.ID]*fetchRun
+	closed  bool // set by Close before it waits for the node's goroutines: no fetch starts after
 }
 
 // fetchRun is one download under way; callers asking for the same file wait
@@ -421,12 +425,17 @@ func (n *Node) startFetch(id wire.ID) *fetchRun {
 		return r
 	}
 	r := &fetchRun{done: make(chan struct{})}
-	if n.ctx.Err() != nil {
-		r.err = n.ctx.Err()
+	// The check and wg.Add below stay under mu: Close sets closed under it
+	// before it waits on wg, so a fetch is either counted or not started.
+	if n.files.closed || n.ctx.Err() != nil {
+		r.err = context.Canceled
 		close(r.done)
 		return r
 	}
 	n.files.running[id] = r
+	if f := n.files.starting.Load(); f != nil {
+		(*f)(id)
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -398,7 +399,10 @@ func TestFileOverMaxRefused(t *testing.T) {
 // The automatic download is bounded by what it fetches and stores, the
 // ciphertext, not by the plaintext size a manifest claims: a member cannot
 // make every node fetch gigabytes on arrival by posting a manifest that
-// calls them a few bytes.
+// calls them a few bytes. Such a manifest is now refused on arrival
+// (TestFilePolicyBoundsCiphertext), but a home may hold one stored before
+// that: b is given its row as an older version stored it, and its file
+// loop must not fetch it by itself.
 func TestFileAutoDownloadBoundsCiphertext(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test; run without -short")
@@ -434,6 +438,24 @@ func TestFileAutoDownloadBoundsCiphertext(t *testing.T) {
 	}
 	a.publish(c)
 	lie := c.id.String()
+	eventually(t, 60*time.Second, "b holds the file message", func() bool {
+		msgs, _ := b.Log(ctx, "general", 20)
+		for _, msg := range msgs {
+			if msg.ID == lie {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := b.File(ctx, lie); !errors.Is(err, ErrUnknownFile) {
+		t.Fatalf("b lists a file whose ciphertext outgrows its size: %v", err)
+	}
+	if err := b.st.Update(ctx, true, func(tx *store.Tx) error {
+		return tx.PutFile(store.File{ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Time: c.hdr.Time, Key: c.hdr.Key, Manifest: m.Marshal()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.kickFiles()
 
 	// An honest small file after it is fetched on arrival: automatic
 	// downloads work here, and b has had the manifest for a while.
@@ -449,13 +471,178 @@ func TestFileAutoDownloadBoundsCiphertext(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		if v, err := b.File(ctx, lie); err != nil || v.State != "missing" {
-			t.Fatalf("b fetched %d bytes of a 24 MiB ciphertext on arrival: %+v, %v", v.HaveBytes, v, err)
+			t.Fatalf("b fetched %d bytes of a 24 MiB ciphertext by itself: %+v, %v", v.HaveBytes, v, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Asked for, it is fetched whatever its size.
 	if v, err := b.FetchFile(ctx, lie); err != nil || v.State != "complete" {
 		t.Fatalf("b's fetch when asked: %+v, %v", v, err)
+	}
+}
+
+// TestFilePolicyBoundsCiphertext: the workspace's max-file-size bounds the
+// ciphertext a member stores and serves, not only the plaintext a manifest
+// claims. A file message whose ciphertext is more than age makes of its
+// claimed size is refused on arrival, as an over-size file is: it shows,
+// counted under the policy, and its file is neither listed nor fetched.
+func TestFilePolicyBoundsCiphertext(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, -1, -1)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "b connected to a", func() bool { return len(b.connectedMembers()) == 1 })
+	if _, err := a.SetPolicy(ctx, PolicyMaxFileSize, "1MiB", ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "b knows the 1 MiB limit", func() bool {
+		p, err := b.Policy(ctx)
+		return err == nil && p.MaxFileSize == 1<<20
+	})
+
+	// 3 MiB of ciphertext, over the limit, held and served by a, under a
+	// manifest that claims 100 bytes of plaintext.
+	pw, err := newPackWriter(a.files.blobs, chunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulk := make([]byte, 3<<20)
+	rand.Read(bulk)
+	if _, err := pw.Write(bulk); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pw.commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _, err := a.resolveRoom(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.hist.rejectedCounts()[reasonPolicy]
+	m := &wire.FileManifest{Name: "note.txt", Size: 100, CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
+	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish(c)
+	lie := c.id.String()
+
+	var shown Message
+	eventually(t, 60*time.Second, "b holds the file message", func() bool {
+		msgs, err := b.Log(ctx, "general", 20)
+		for _, msg := range msgs {
+			if msg.ID == lie {
+				shown = msg
+			}
+		}
+		return err == nil && shown.ID == lie
+	})
+	if v, err := b.File(ctx, lie); err == nil {
+		t.Fatalf("b lists a file of %d bytes of ciphertext, over the 1 MiB limit: %+v", l.cipherSize, v)
+	}
+	if !strings.Contains(shown.Text, "refused") {
+		t.Errorf("b shows the message as %q, want it marked refused", shown.Text)
+	}
+	if got := b.hist.rejectedCounts()[reasonPolicy]; got != before+1 {
+		t.Errorf("b counts %d files refused by policy, want %d", got, before+1)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if v, err := b.FetchFile(fctx, lie); err == nil {
+		t.Fatalf("b fetched a file over the limit when asked: %+v", v)
+	}
+}
+
+// checkManifest refuses what checkFile refuses, by the claimed plaintext
+// size, and a ciphertext longer than age makes of that size, with or
+// without a size limit.
+func TestFilePolicyCheckManifest(t *testing.T) {
+	limited := Policy{Files: true, MaxFileSize: 1 << 20}
+	tests := []struct {
+		name        string
+		p           Policy
+		size, ciph  uint64
+		refused     bool
+		errContains string
+	}{
+		{"honest, under the limit", limited, 1000, 1000 + ageOverhead(1000), false, ""},
+		{"honest, at the limit", limited, 1 << 20, 1<<20 + ageOverhead(1<<20), false, ""},
+		{"claimed size over the limit", limited, 1<<20 + 1, 1<<20 + 200, true, "at most"},
+		{"ciphertext over what its size makes", limited, 100, 100 + ageOverhead(100) + 1, true, "encrypted form"},
+		{"ciphertext over the limit, size under", limited, 100, 3 << 20, true, "encrypted form"},
+		{"no limit, honest", defaultPolicy(), 8 << 30, 8<<30 + ageOverhead(8<<30), false, ""},
+		{"no limit, ciphertext over what its size makes", defaultPolicy(), 100, 3 << 20, true, "encrypted form"},
+		{"files off", Policy{}, 10, 10 + ageOverhead(10), true, "off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.checkManifest(&wire.FileManifest{Name: "f", Size: tt.size, CipherSize: tt.ciph})
+			if (err != nil) != tt.refused {
+				t.Fatalf("checkManifest = %v, want refused %v", err, tt.refused)
+			}
+			if err != nil && (!errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), tt.errContains)) {
+				t.Errorf("checkManifest = %v, want ErrForbidden saying %q", err, tt.errContains)
+			}
+		})
+	}
+}
+
+// A fetch that startFetch let start just as Close began is waited for by
+// Close: Close never returns with a fetch still to run on its closed store.
+// The hook holds startFetch between its check and the start while Close
+// runs; the deadline only bounds how long Close is given to return early.
+func TestFileFetchNotStartedAfterClose(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "n0")
+	initHome(t, home)
+	n := openFileNode(t, home, -1)
+	id := wire.ID{1}
+	var r *fetchRun
+	inWindow, release := make(chan struct{}), make(chan struct{})
+	hook := func(got wire.ID) {
+		if got == id {
+			r = n.files.running[id] // under files.mu, as startFetch holds it
+			close(inWindow)
+			<-release
+		}
+	}
+	n.files.starting.Store(&hook)
+	started := make(chan struct{})
+	go func() {
+		n.startFetch(id)
+		close(started)
+	}()
+	<-inWindow
+	closed := make(chan struct{})
+	var doneAtClose bool
+	go func() {
+		n.Close()
+		select {
+		case <-r.done:
+			doneAtClose = true
+		default:
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+	}
+	close(release)
+	<-closed
+	<-started
+	<-r.done
+	if !doneAtClose {
+		t.Fatal("Close returned before a fetch it let start had run: the fetch ran on a closed store")
+	}
+	if !errors.Is(r.err, context.Canceled) {
+		t.Errorf("the fetch started as Close began ended with %v, want context.Canceled", r.err)
+	}
+	n.files.starting.Store(nil)
+	if after := n.startFetch(wire.ID{2}); !errors.Is(after.err, context.Canceled) {
+		t.Errorf("a fetch asked for after Close: %v, want context.Canceled", after.err)
 	}
 }
 

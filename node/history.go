@@ -30,7 +30,7 @@ const (
 	reasonFalseHead  = "false-head" // a peer claimed to hold our envelope at a seq with the wrong ID
 	reasonPendingCap = "pending-full"
 	reasonUnreadable = "undecryptable"
-	reasonPolicy     = "policy" // readable, but the workspace's policy refuses it (a file)
+	reasonPolicy     = "policy" // readable, but the workspace's policy refuses it (a file, or a manifest whose ciphertext outgrows its size)
 )
 
 // outcome is what steps 1–4 of the pipeline decided about an envelope.
@@ -989,7 +989,7 @@ func (h *history) applyContent(tx *store.Tx, c *checked) (*store.Message, error)
 			ID: c.id, Room: c.hdr.Room, Author: c.hdr.Author, Seq: c.hdr.Seq,
 			Lamport: c.hdr.Lamport, Time: c.hdr.Time, Kind: uint8(content.Kind), Text: content.File.Name,
 		}
-		if err := h.currentPolicy().checkFile(int64(content.File.Size)); err != nil {
+		if err := h.currentPolicy().checkManifest(content.File); err != nil {
 			// Policy is enforced by whoever can read the message: it shows,
 			// but its file is neither fetched nor served here.
 			h.count(reasonPolicy)

@@ -366,6 +366,12 @@ func (n *Node) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 		}
+		// No fetch starts once this is set, and startFetch counts each it
+		// starts in wg before it lets go of files.mu: so every fetch is
+		// counted before the wait below, none runs on the closed store.
+		n.files.mu.Lock()
+		n.files.closed = true
+		n.files.mu.Unlock()
 		n.closeDoors(true)
 		if n.host != nil {
 			n.saveBook()

@@ -191,3 +191,18 @@ func (p Policy) checkFile(size int64) error {
 	}
 	return nil
 }
+
+// checkManifest says why policy refuses the file manifest m describes, or
+// nil. Its plaintext size is only the author's word until the file is
+// decrypted, while its ciphertext is what members store and serve: a
+// ciphertext longer than age makes of that size is refused, so the limit
+// bounds what is stored (as fetchesOnArrival does for automatic downloads).
+func (p Policy) checkManifest(m *wire.FileManifest) error {
+	if err := p.checkFile(int64(m.Size)); err != nil {
+		return err
+	}
+	if m.CipherSize > m.Size+ageOverhead(m.Size) {
+		return fmt.Errorf("%w: the file claims %d bytes but its encrypted form is %d bytes, more than encryption adds; its author's manifest is wrong", ErrForbidden, m.Size, m.CipherSize)
+	}
+	return nil
+}
