@@ -251,24 +251,61 @@ func (c *blobClient) have(chunks []wire.ID) ([]bool, error) {
 
 // fetchPlan is the chunks of one file still to fetch, shared by the workers
 // of every source peer.
+//
+// A reader of the pack waits on the pack's changed, not on the plan's, and
+// holds the pack's mu when it asks the plan whether a chunk has a source:
+// the plan's mu is taken after the pack's, never before.
 type fetchPlan struct {
+	ctx  context.Context // the fetch's
 	m    *wire.FileManifest
 	pack *pack
 
 	mu       sync.Mutex // guards the fields below
 	changed  sync.Cond  // on mu: a chunk was given back or finished
-	pending  []int      // chunk indices neither held nor being fetched
+	pending  []int      // chunk indices neither held nor being fetched, in order
 	inflight int        // chunks being fetched
 	held     map[peer.ID][]bool
+	live     map[peer.ID]int          // workers still fetching from each peer
 	refused  map[int]map[peer.ID]bool // a peer that failed chunk i is not asked for i again
 	bad      map[peer.ID]int
 	storeErr error // the first chunk this node could not store (disk full)
 }
 
-func newFetchPlan(m *wire.FileManifest, p *pack) *fetchPlan {
-	f := &fetchPlan{m: m, pack: p, held: map[peer.ID][]bool{}, refused: map[int]map[peer.ID]bool{}, bad: map[peer.ID]int{}}
+func newFetchPlan(ctx context.Context, m *wire.FileManifest, p *pack) *fetchPlan {
+	f := &fetchPlan{ctx: ctx, m: m, pack: p, held: map[peer.ID][]bool{}, live: map[peer.ID]int{},
+		refused: map[int]map[peer.ID]bool{}, bad: map[peer.ID]int{}}
 	f.changed.L = &f.mu
 	return f
+}
+
+// sourceless reports whether chunk i is still to fetch and no peer of this
+// fetch is left to ask for it, so the fetch will end without it. A reader
+// waiting for chunk i fails then, rather than when the fetch ends: that
+// came after every other chunk, each held back up to tapWait while too far
+// ahead of the reader, ~0.23 s a chunk (22 s for a 96 MiB file).
+func (f *fetchPlan) sourceless(i int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctx.Err() != nil || f.storeErr != nil {
+		return false // the fetch ends for another reason, which its run reports
+	}
+	if _, ok := slices.BinarySearch(f.pending, i); !ok {
+		return false
+	}
+	for p, held := range f.held {
+		if held[i] && !f.refused[i][p] && f.bad[p] < blobMaxBad && f.live[p] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// leave records that a worker fetching from p has stopped.
+func (f *fetchPlan) leave(p peer.ID) {
+	f.mu.Lock()
+	f.live[p]--
+	f.mu.Unlock()
+	f.pack.wake() // a reader may have lost its chunk's last source
 }
 
 // take returns a pending chunk p holds and may be asked for. While none is
@@ -296,7 +333,12 @@ func (f *fetchPlan) take(ctx context.Context, p peer.ID, wait bool) (int, bool) 
 // giveBack returns chunk i to the pending set, refused by p when bad.
 func (f *fetchPlan) giveBack(i int, p peer.ID, bad bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer func() {
+		f.mu.Unlock()
+		if bad {
+			f.pack.wake() // a reader may have lost its chunk's last source
+		}
+	}()
 	// In order, so it is asked for again before chunks after it: the file's
 	// reader waits for it.
 	f.pending = slices.Insert(f.pending, sort.SearchInts(f.pending, i), i)
@@ -351,9 +393,12 @@ func (f *fetchPlan) left() int {
 // members that hold it, several at once from each, and stores each in the
 // file's pack after checking its hash. It returns nil once every chunk is
 // held and recorded.
-func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) (err error) {
+//
+// The plan is published on run once the peers have said what they hold, so
+// that a reader of the file learns when a chunk it waits for has no source.
+func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest, run *fetchRun) (err error) {
 	p := n.files.blobs.open(layoutOf(m))
-	plan := newFetchPlan(m, p)
+	plan := newFetchPlan(ctx, m, p)
 	var want []wire.ID
 	var idx []int
 	for i, h := range m.Chunks {
@@ -409,12 +454,20 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest) (err error
 		}()
 	}
 	wg.Wait()
+	plan.mu.Lock()
+	for p := range clients {
+		plan.live[p] = blobStreamsPerPeer
+	}
+	plan.mu.Unlock()
+	run.plan.Store(plan)
+	p.wake()
 	for p, first := range clients {
 		for w := range blobStreamsPerPeer {
 			c := first
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer plan.leave(p)
 				if w > 0 {
 					var err error
 					if c, err = n.openBlob(ctx, p); err != nil {

@@ -21,6 +21,10 @@ const tapWindow = 8
 // tapWait bounds how long a fetch holds a chunk too far ahead of the reader.
 const tapWait = 500 * time.Millisecond
 
+// errNoSource is a chunk that a get needs next and that no connected member
+// holds, or none but members that failed to send it.
+var errNoSource = errors.New("held by no connected member; the other chunks are still being fetched: get the file again once a member that holds this chunk is connected")
+
 // getRefetches bounds how often one read fetches a chunk again that was
 // found damaged on disk after a fetch had stored it.
 const getRefetches = 2
@@ -94,11 +98,7 @@ func (n *Node) newPackReader(ctx context.Context, id wire.ID, l layout) *packRea
 	return r
 }
 
-func (r *packReader) wake() {
-	r.p.mu.Lock()
-	r.p.changed.Broadcast()
-	r.p.mu.Unlock()
-}
+func (r *packReader) wake() { r.p.wake() }
 
 func (r *packReader) close() {
 	r.stopWake()
@@ -188,6 +188,11 @@ func (r *packReader) chunk(k int) ([]byte, error) {
 			p.mu.Lock()
 			continue
 		default:
+		}
+		// The fetch goes on for the other chunks, which a later get then
+		// finds held; this one waits no longer for a chunk it will lack.
+		if plan := r.run.plan.Load(); plan != nil && plan.sourceless(k) {
+			return nil, errNoSource
 		}
 		if r.watched != r.run {
 			r.watched = r.run

@@ -95,6 +95,7 @@ type files struct {
 type fetchRun struct {
 	done chan struct{}
 	err  error
+	plan atomic.Pointer[fetchPlan] // set once the fetch knows which peers hold which chunks
 }
 
 func (n *Node) initFiles() {
@@ -439,7 +440,7 @@ func (n *Node) startFetch(id wire.ID) *fetchRun {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		r.err = n.fetchFile(n.ctx, id)
+		r.err = n.fetchFile(n.ctx, id, r)
 		n.files.mu.Lock()
 		delete(n.files.running, id)
 		n.files.mu.Unlock()
@@ -451,7 +452,7 @@ func (n *Node) startFetch(id wire.ID) *fetchRun {
 	return r
 }
 
-func (n *Node) fetchFile(ctx context.Context, id wire.ID) error {
+func (n *Node) fetchFile(ctx context.Context, id wire.ID, run *fetchRun) error {
 	f, err := n.st.File(ctx, id)
 	if err != nil {
 		return err
@@ -460,7 +461,7 @@ func (n *Node) fetchFile(ctx context.Context, id wire.ID) error {
 	if err != nil {
 		return err
 	}
-	return n.fetchChunks(ctx, m)
+	return n.fetchChunks(ctx, m, run)
 }
 
 // filesArrived starts downloading, after commit, each new file small enough

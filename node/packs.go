@@ -313,6 +313,13 @@ func (p *pack) setDurable(held []bool) {
 	}
 }
 
+// wake wakes whoever waits on the pack's changed, to look again.
+func (p *pack) wake() {
+	p.mu.Lock()
+	p.changed.Broadcast()
+	p.mu.Unlock()
+}
+
 func (p *pack) has(i int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
