@@ -266,6 +266,8 @@ type fetchPlan struct {
 	inflight int        // chunks being fetched
 	held     map[peer.ID][]bool
 	live     map[peer.ID]int          // workers still fetching from each peer
+	workers  int                      // workers still fetching, from every peer
+	ended    bool                     // the last worker has left: no peer joins any more
 	refused  map[int]map[peer.ID]bool // a peer that failed chunk i is not asked for i again
 	bad      map[peer.ID]int
 	storeErr error // the first chunk this node could not store (disk full)
@@ -304,8 +306,21 @@ func (f *fetchPlan) sourceless(i int) bool {
 func (f *fetchPlan) leave(p peer.ID) {
 	f.mu.Lock()
 	f.live[p]--
+	if f.workers--; f.workers == 0 {
+		f.ended = true
+	}
+	f.changed.Broadcast()
 	f.mu.Unlock()
 	f.pack.wake() // a reader may have lost its chunk's last source
+}
+
+// waitEnded waits until the fetch's last worker has left.
+func (f *fetchPlan) waitEnded() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for !f.ended {
+		f.changed.Wait()
+	}
 }
 
 // take returns a pending chunk p holds and may be asked for. While none is
@@ -421,47 +436,35 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest, run *fetch
 			err = rerr
 		}
 	}()
+	connected := n.nextConnect() // before the members are listed: none is missed
 	peers := n.connectedMembers()
 	if len(peers) == 0 {
 		return fmt.Errorf("%d of %d chunks missing and no member connected", len(want), len(m.Chunks))
 	}
+	// ask asks p which chunks it holds, on a stream that is then its first
+	// worker's.
+	ask := func(ctx context.Context, p peer.ID) (*blobClient, []bool) {
+		c, err := n.openBlob(ctx, p)
+		if err != nil {
+			return nil, nil
+		}
+		stop := context.AfterFunc(ctx, func() { c.s.Reset() })
+		defer stop()
+		has, err := c.have(want)
+		if err != nil {
+			c.s.Reset()
+			return nil, nil
+		}
+		full := make([]bool, len(m.Chunks))
+		for k, i := range idx {
+			full[i] = has[k]
+		}
+		return c, full
+	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	clients := map[peer.ID]*blobClient{}
-	for _, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := n.openBlob(ctx, p)
-			if err != nil {
-				return
-			}
-			has, err := c.have(want)
-			if err != nil {
-				c.s.Reset()
-				return
-			}
-			full := make([]bool, len(m.Chunks))
-			for k, i := range idx {
-				full[i] = has[k]
-			}
-			mu.Lock()
-			clients[p] = c
-			plan.mu.Lock()
-			plan.held[p] = full
-			plan.mu.Unlock()
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	plan.mu.Lock()
-	for p := range clients {
-		plan.live[p] = blobStreamsPerPeer
-	}
-	plan.mu.Unlock()
-	run.plan.Store(plan)
-	p.wake()
-	for p, first := range clients {
+	// work starts p's workers, the first on c; plan.live counts them
+	// already.
+	work := func(p peer.ID, first *blobClient) {
 		for w := range blobStreamsPerPeer {
 			c := first
 			wg.Add(1)
@@ -479,7 +482,88 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest, run *fetch
 			}()
 		}
 	}
+	var mu sync.Mutex
+	clients := map[peer.ID]*blobClient{}
+	for _, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, full := ask(ctx, p); c != nil {
+				mu.Lock()
+				clients[p] = c
+				mu.Unlock()
+				plan.mu.Lock()
+				plan.held[p] = full
+				plan.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Every first answer is in before any worker starts, so that no worker
+	// ends the fetch for lack of chunks another peer is about to offer.
+	plan.mu.Lock()
+	for p := range clients {
+		plan.live[p] = blobStreamsPerPeer
+		plan.workers += blobStreamsPerPeer
+	}
+	if plan.workers == 0 {
+		plan.ended = true
+	}
+	plan.mu.Unlock()
+	run.plan.Store(plan)
+	p.wake()
+	for p, c := range clients {
+		work(p, c)
+	}
+	// A member that connects while the fetch runs becomes a source too: a
+	// laptop back on the LAN, or the sender back from a restart, speeds up
+	// the fetch and fills in what no one else holds. It joins while any
+	// worker is still at work; once the last one ends, so does the fetch,
+	// and the file loop tries again later.
+	joinCtx, stopJoining := context.WithCancel(ctx)
+	var joining sync.WaitGroup
+	joining.Go(func() {
+		asked := map[peer.ID]bool{}
+		for _, p := range peers {
+			asked[p] = true
+		}
+		for {
+			select {
+			case <-connected:
+			case <-joinCtx.Done():
+				return
+			}
+			connected = n.nextConnect()
+			for _, p := range n.connectedMembers() {
+				if asked[p] {
+					continue
+				}
+				asked[p] = true
+				joining.Go(func() {
+					c, full := ask(joinCtx, p)
+					if c == nil {
+						return
+					}
+					plan.mu.Lock()
+					if plan.ended || plan.storeErr != nil {
+						plan.mu.Unlock()
+						c.close()
+						return
+					}
+					plan.held[p] = full
+					plan.live[p] += blobStreamsPerPeer
+					plan.workers += blobStreamsPerPeer
+					plan.changed.Broadcast()
+					plan.mu.Unlock()
+					work(p, c) // wg is above zero: a worker that has not left holds it
+				})
+			}
+		}
+	})
 	stop := context.AfterFunc(ctx, plan.wake)
+	plan.waitEnded()
+	stopJoining()
+	joining.Wait()
 	wg.Wait()
 	stop()
 	if err := ctx.Err(); err != nil {

@@ -88,6 +88,9 @@ type files struct {
 	mu      sync.Mutex // guards running and closed
 	running map[wire.ID]*fetchRun
 	closed  bool // set by Close before it waits for the node's goroutines: no fetch starts after
+
+	connMu    sync.Mutex    // guards connected
+	connected chan struct{} // closed, and replaced, when a peer connects: running fetches look for new sources
 }
 
 // fetchRun is one download under way; callers asking for the same file wait
@@ -102,6 +105,22 @@ func (n *Node) initFiles() {
 	n.files.blobs = newBlobStore(filepath.Join(n.cfg.Home, blobsDir))
 	n.files.kick = make(chan struct{}, 1)
 	n.files.running = map[wire.ID]*fetchRun{}
+	n.files.connected = make(chan struct{})
+}
+
+// peerConnected tells running fetches that a peer connected.
+func (n *Node) peerConnected() {
+	n.files.connMu.Lock()
+	defer n.files.connMu.Unlock()
+	close(n.files.connected)
+	n.files.connected = make(chan struct{})
+}
+
+// nextConnect returns a channel closed when a peer connects from now on.
+func (n *Node) nextConnect() <-chan struct{} {
+	n.files.connMu.Lock()
+	defer n.files.connMu.Unlock()
+	return n.files.connected
 }
 
 func (n *Node) autoDownload() int64 {

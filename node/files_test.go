@@ -731,3 +731,65 @@ func TestFileShortChunkNotHeld(t *testing.T) {
 		t.Fatalf("b's record names %d chunks of the file", held)
 	}
 }
+
+// A member that connects while a fetch runs becomes one of its sources: b,
+// which holds the file, comes back while c fetches it from a alone, and c
+// fetches from b too, while a's workers are held.
+func TestFileFetchTakesMemberThatConnects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1, -1)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	path, data := randomFile(t, "site-survey.mp4", 12<<20)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, c} {
+		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
+	}
+	if v, err := b.FetchFile(ctx, f.ID); err != nil || v.State != "complete" {
+		t.Fatalf("b's fetch: %+v, %v", v, err)
+	}
+	b.Close()
+	eventually(t, 60*time.Second, "c connected to a alone", func() bool {
+		ps := c.connectedMembers()
+		return len(ps) == 1 && ps[0] == a.PeerID()
+	})
+
+	release := make(chan struct{})
+	var releaseOnce, firstOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	first := make(chan struct{})
+	hook := func(p peer.ID, _ wire.ID) {
+		if p != a.PeerID() {
+			return
+		}
+		firstOnce.Do(func() { close(first) })
+		<-release // a's workers wait here, each after its first chunk
+	}
+	c.files.hook.Store(&hook)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.FetchFile(ctx, f.ID)
+		errc <- err
+	}()
+	select {
+	case <-first:
+	case err := <-errc:
+		t.Fatalf("c's fetch ended before its first chunk: %v", err)
+	}
+	b = openFileNode(t, homes[1], -1, c.Addrs()[0])
+	eventually(t, 60*time.Second, "c fetching from b, back while the fetch runs", func() bool {
+		return c.BlobSources()[b.PeerID().String()].Chunks > 0
+	})
+	releaseOnce.Do(func() { close(release) })
+	if err := <-errc; err != nil {
+		t.Fatalf("c's fetch: %v", err)
+	}
+	getAndCompare(t, c, f.ID, data)
+	src := c.BlobSources()
+	t.Logf("c fetched %d chunks from a, %d from b", src[a.PeerID().String()].Chunks, src[b.PeerID().String()].Chunks)
+}

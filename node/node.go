@@ -261,6 +261,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 			if n.ctx.Err() == nil {
 				n.pullAsync(c.RemotePeer())
 				n.exchangeAsync(c.RemotePeer())
+				n.peerConnected()
 				n.kickFiles()
 			}
 		},
