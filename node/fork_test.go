@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -216,5 +217,56 @@ func TestForkUndoesRosterOp(t *testing.T) {
 		if r := rosterOf(n)["Member1"]; r != "member" {
 			t.Errorf("%s: Member1 is %s; the promotion lost the fork", name, r)
 		}
+	}
+}
+
+// TestSyncForkOfferKeepsWinner: sync offers every fork a node holds. An
+// envelope of a branch that lost further down (its prev is not the
+// envelope held below it) is a fork of that branch, whatever its ID: it
+// must not displace the winning branch at its seq, or every pull that
+// offers it would cut the winner's feed back again.
+func TestSyncForkOfferKeepsWinner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	readsGeneral(t, ben)
+	head := feedHeld(t, ana, ben)
+	branch := func(n, i int, text string) []*wire.Envelope {
+		var out []*wire.Envelope
+		prev := head.ID
+		for s := 1; s <= n; s++ {
+			e := forgeContent(t, ana, head.Seq+uint64(s), prev, 1<<40+uint64(100*i+s), &wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("%s %d", text, s)})
+			out = append(out, e)
+			prev = e.ID()
+		}
+		return out
+	}
+	lower := func(a, b wire.ID) bool { return bytes.Compare(a[:], b[:]) < 0 }
+	// y wins at the fork (head.Seq+1); x's second envelope has the lower ID
+	// at head.Seq+2, where the two do not fork.
+	var x, y []*wire.Envelope
+	for i := 0; ; i++ {
+		x, y = branch(2, i, "branch x"), branch(3, i, "branch y")
+		if lower(y[0].ID(), x[0].ID()) && lower(x[1].ID(), y[1].ID()) {
+			break
+		}
+	}
+	for _, e := range append(y, x...) {
+		if _, err := ben.hist.ingestRaw(ctx, [][]byte{e.Marshal()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := headOf(t, ben, ana.hist.self), head.Seq+3; got != want {
+		t.Fatalf("ben holds ana's feed up to %d after the losing branch's envelopes came, want %d (the winning branch)", got, want)
+	}
+	st, err := ben.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Forks) != 2 {
+		t.Errorf("ben shows forks %+v, want the losing branch's two", st.Forks)
 	}
 }
