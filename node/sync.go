@@ -332,6 +332,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	for _, h := range heads {
 		v.Entries = append(v.Entries, wire.VectorEntry{Author: h.Author, Seq: h.Seq, ID: h.ID})
 	}
+	ownBefore := ownSeq(heads, n.hist.self)
 	s.SetDeadline(time.Now().Add(syncStepTimeout))
 	if err := wire.WriteFrame(s, v.Marshal()); err != nil {
 		s.Reset()
@@ -388,7 +389,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		}
 		<-done
 	}()
-	total := 0
+	total, received := 0, 0
 	for cb := range checked {
 		// Batches that wait join this one, until one carries tombstones:
 		// those go after every envelope before them, as they came. A
@@ -411,6 +412,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 			got += more
 		}
 		total += got
+		received += size
 		if ev := n.prog.add(p, int64(size)); ev != nil {
 			n.emitEvent(Event{Type: "sync", Sync: ev})
 		}
@@ -421,8 +423,32 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if readErr != nil {
 		return total, readErr
 	}
+	// A server cuts its answer at syncMaxPerPull envelopes, and each feed at
+	// syncPerAuthorCap: this node's own feed may go on past what came, and
+	// its first send must not reuse a seq (awaitOwnHead). Such a pull is
+	// followed by another at once while it brings something new.
+	heads, err = n.st.Heads(ctx)
+	if err != nil {
+		return total, err
+	}
+	if received >= syncMaxPerPull || ownSeq(heads, n.hist.self)-ownBefore >= syncPerAuthorCap {
+		if total > 0 {
+			n.syncing.again(p)
+		}
+		return total, nil
+	}
 	n.headOnce.Do(func() { close(n.headKnown) })
 	return total, nil
+}
+
+// ownSeq is the seq of author's head in heads, 0 if none.
+func ownSeq(heads []store.Head, author []byte) uint64 {
+	for _, h := range heads {
+		if bytes.Equal(h.Author, author) {
+			return h.Seq
+		}
+	}
+	return 0
 }
 
 // Bounds of the pull pipeline.
