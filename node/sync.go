@@ -522,7 +522,7 @@ func (n *Node) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			if ps := n.connectedMembers(); len(ps) > 0 {
-				n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
+				n.pullAsync(anyOf(ps))
 			}
 		case <-n.lag.kick:
 			select {
