@@ -87,7 +87,7 @@ func (n *Node) exchange(ctx context.Context, p peer.ID) error {
 	}
 	n.log.Debug("peer exchange", "peer", p, "records", len(x.Records))
 	for _, raw := range x.Records {
-		_, rec, err := record.ConsumeEnvelope(raw, peer.PeerRecordEnvelopeDomain)
+		env, rec, err := record.ConsumeEnvelope(raw, peer.PeerRecordEnvelopeDomain)
 		if err != nil {
 			n.log.Debug("peer exchange: bad record", "peer", p, "err", err)
 			n.hist.count(reasonForged)
@@ -95,7 +95,14 @@ func (n *Node) exchange(ctx context.Context, p peer.ID) error {
 		}
 		pr, ok := rec.(*peer.PeerRecord)
 		if !ok || pr.PeerID == n.host.ID() || !n.hist.isMember(pr.PeerID) || len(pr.Addrs) == 0 {
-			continue // only roster members, and only signed by themselves
+			continue // only roster members
+		}
+		// The envelope verifies against the key it carries, whoever's that
+		// is: only the member's own key may speak for its addresses.
+		if !pr.PeerID.MatchesPublicKey(env.PublicKey) {
+			n.log.Debug("peer exchange: record not signed by its peer", "peer", p, "record", pr.PeerID)
+			n.hist.count(reasonForged)
+			continue
 		}
 		n.recMu.Lock()
 		if prev, ok := n.records[pr.PeerID]; !ok || pr.Seq > prev.seq {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -216,5 +217,144 @@ func TestForkUndoesRosterOp(t *testing.T) {
 		if r := rosterOf(n)["Member1"]; r != "member" {
 			t.Errorf("%s: Member1 is %s; the promotion lost the fork", name, r)
 		}
+	}
+}
+
+// TestSyncForkOfferKeepsWinner: sync offers every fork a node holds. An
+// envelope of a branch that lost further down (its prev is not the
+// envelope held below it) is a fork of that branch, whatever its ID: it
+// must not displace the winning branch at its seq, or every pull that
+// offers it would cut the winner's feed back again.
+func TestSyncForkOfferKeepsWinner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	readsGeneral(t, ben)
+	head := feedHeld(t, ana, ben)
+	branch := func(n, i int, text string) []*wire.Envelope {
+		var out []*wire.Envelope
+		prev := head.ID
+		for s := 1; s <= n; s++ {
+			e := forgeContent(t, ana, head.Seq+uint64(s), prev, 1<<40+uint64(100*i+s), &wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("%s %d", text, s)})
+			out = append(out, e)
+			prev = e.ID()
+		}
+		return out
+	}
+	lower := func(a, b wire.ID) bool { return bytes.Compare(a[:], b[:]) < 0 }
+	// y wins at the fork (head.Seq+1); x's second envelope has the lower ID
+	// at head.Seq+2, where the two do not fork.
+	var x, y []*wire.Envelope
+	for i := 0; ; i++ {
+		x, y = branch(2, i, "branch x"), branch(3, i, "branch y")
+		if lower(y[0].ID(), x[0].ID()) && lower(x[1].ID(), y[1].ID()) {
+			break
+		}
+	}
+	for _, e := range append(y, x...) {
+		if _, err := ben.hist.ingestRaw(ctx, [][]byte{e.Marshal()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := headOf(t, ben, ana.hist.self), head.Seq+3; got != want {
+		t.Fatalf("ben holds ana's feed up to %d after the losing branch's envelopes came, want %d (the winning branch)", got, want)
+	}
+	st, err := ben.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Forks) != 2 {
+		t.Errorf("ben shows forks %+v, want the losing branch's two", st.Forks)
+	}
+}
+
+// TestSyncForkBranchReachesPuller: an author signed two branches from one
+// seq (a device restored from an old backup, offline), and two nodes each
+// hold only one of them. Sync alone must bring each the other's branch, so
+// both keep the one with the lower ID: a laptop that held the losing branch
+// when it left must not keep it for ever because its head is as high as the
+// winner's, or higher.
+func TestSyncForkBranchReachesPuller(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	for _, tc := range []struct {
+		name      string
+		lose, win int // lengths of the two branches
+	}{
+		{"loser shorter", 2, 3},
+		{"same length", 2, 2},
+		{"loser longer", 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSyncFork(t, tc.lose, tc.win) })
+	}
+}
+
+func testSyncFork(t *testing.T, loseLen, winLen int) {
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	readsGeneral(t, ben, cai)
+	head := feedHeld(t, ana, ben, cai)
+	branch := func(n, i int, text string) [][]byte {
+		var out [][]byte
+		prev := head.ID
+		for s := 1; s <= n; s++ {
+			e := forgeContent(t, ana, head.Seq+uint64(s), prev, 1<<40+uint64(100*i+s), &wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("%s %d", text, s)})
+			out = append(out, e.Marshal())
+			prev = e.ID()
+		}
+		return out
+	}
+	idOf := func(raw []byte) wire.ID {
+		e, _, err := wire.DecodeEnvelope(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ID()
+	}
+	// Sign pairs of branches until the one meant to win has the lower ID at
+	// the fork.
+	var x, y [][]byte
+	for i := 0; ; i++ {
+		x, y = branch(loseLen, i, "branch x"), branch(winLen, i, "branch y")
+		if lo, w := idOf(x[0]), idOf(y[0]); bytes.Compare(w[:], lo[:]) < 0 {
+			break
+		}
+	}
+	win := idOf(y[0])
+	// The author is gone; ben holds the losing branch, cai the winning one,
+	// and they meet each other only.
+	ana.Close()
+	if _, err := ben.hist.ingestRaw(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cai.hist.ingestRaw(ctx, y); err != nil {
+		t.Fatal(err)
+	}
+	canonical := func(n *Node) (id wire.ID) {
+		n.st.Update(ctx, false, func(tx *store.Tx) error {
+			id, _, _ = tx.EnvelopeAt(ana.hist.self, head.Seq+1)
+			return nil
+		})
+		return id
+	}
+	want := head.Seq + uint64(winLen)
+	deadline := time.Now().Add(20 * time.Second)
+	for canonical(ben) != win || canonical(cai) != win || headOf(t, ben, ana.hist.self) != want || headOf(t, cai, ana.hist.self) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("after pulls both ways: at the fork ben keeps %s, cai %s, want the lower ID %s on both; heads ben %d, cai %d, want %d",
+				canonical(ben), canonical(cai), win, headOf(t, ben, ana.hist.self), headOf(t, cai, ana.hist.self), want)
+		}
+		if _, err := ben.pull(ctx, cai.host.ID()); err != nil {
+			t.Logf("ben pulls from cai: %v", err)
+		}
+		if _, err := cai.pull(ctx, ben.host.ID()); err != nil {
+			t.Logf("cai pulls from ben: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -645,6 +645,25 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if bytes.Compare(c.id[:], have[:]) > 0 && !weak {
 			return res, h.putFork(tx, c)
 		}
+		// Two envelopes compete only where their branches fork, both after
+		// the one held below. One that continues another envelope there is
+		// of a branch that lost further down (sync offers such forks): it
+		// must not cut the winning branch, whatever its ID.
+		if !weak && hd.Seq > 1 {
+			prev, ok, err := tx.EnvelopeAt(hd.Author, hd.Seq-1)
+			if err != nil {
+				return res, err
+			}
+			if ok && prev != hd.Prev {
+				weakPrev, err := tx.UnverifiedTombstone(prev)
+				if err != nil {
+					return res, err
+				}
+				if !weakPrev {
+					return res, h.putFork(tx, c)
+				}
+			}
+		}
 		// At a fork the lower ID is canonical on every node (DESIGN.md): the
 		// branch held from this seq on steps aside, and its forks get another
 		// look once this one is stored.

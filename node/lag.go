@@ -2,9 +2,9 @@ package node
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -133,7 +133,7 @@ func (n *Node) lagging(ctx context.Context) []peer.ID {
 	if len(members) == 0 {
 		return nil // the pull on the next connection brings it
 	}
-	anyMember := func() peer.ID { return members[int(time.Now().UnixNano())%len(members)] }
+	anyMember := func() peer.ID { return anyOf(members) }
 	if err != nil {
 		return []peer.ID{anyMember()}
 	}
@@ -157,3 +157,8 @@ func (n *Node) lagging(ctx context.Context) []peer.ID {
 	}
 	return out
 }
+
+// anyOf picks one of ps, which is not empty, at random. (A clock reading
+// modulo len(ps) was negative half the time on 32-bit platforms, where the
+// conversion to int truncates, and the index panicked.)
+func anyOf(ps []peer.ID) peer.ID { return ps[rand.IntN(len(ps))] }

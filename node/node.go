@@ -102,6 +102,15 @@ func (f *inflight) begin(p peer.ID) bool {
 	return true
 }
 
+// again asks for another pull of p when the one under way ends.
+func (f *inflight) again(p peer.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, running := f.m[p]; running {
+		f.m[p] = true
+	}
+}
+
 // end reports whether another pull was asked for meanwhile.
 func (f *inflight) end(p peer.ID) (again bool) {
 	f.mu.Lock()

@@ -38,7 +38,8 @@ const (
 	syncPerAuthorCap = 5000
 	gossipSettle     = time.Second
 	syncMaxForks     = 1000
-	syncListWorkers  = 4 // authors listed at once by a sync server (the store has 4 read connections)
+	syncForkWindow   = syncPerAuthorCap // seqs below a puller's head sent again when it is on another branch
+	syncListWorkers  = 4                // authors listed at once by a sync server (the store has 4 read connections)
 )
 
 // handleSync serves a pull from a member.
@@ -184,9 +185,9 @@ func (n *Node) missingHeaders(ctx context.Context, v *wire.Vector, held *wire.He
 
 func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	after func(ctx context.Context, author []byte, seq uint64, limit int) ([]store.Envelope, error)) ([]store.Envelope, error) {
-	theirs := make(map[string]uint64, len(v.Entries))
+	theirs := make(map[string]wire.VectorEntry, len(v.Entries))
 	for _, e := range v.Entries {
-		theirs[string(e.Author)] = e.Seq
+		theirs[string(e.Author)] = e
 	}
 	has := map[string]map[uint64]bool{}
 	if held != nil {
@@ -202,6 +203,14 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	if err != nil {
 		return nil, err
 	}
+	forks, err := n.st.Forks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	forked := make(map[wire.ID]bool, len(forks))
+	for _, f := range forks {
+		forked[f.ID] = true
+	}
 	var out []store.Envelope
 	// Authors are listed a few at a time in parallel: listing is CPU work
 	// in the pure-Go SQLite (~10 µs a header), the puller waits for all of
@@ -214,8 +223,7 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	for lo := 0; lo < len(heads) && len(out) < syncMaxPerPull; lo += wave {
 		hs := heads[lo:min(lo+wave, len(heads))]
 		listOne := func(i int) {
-			a := hs[i].Author
-			lists[i], errs[i] = after(ctx, a, theirs[string(a)], syncPerAuthorCap)
+			lists[i], errs[i] = n.listAuthor(ctx, hs[i].Author, theirs[string(hs[i].Author)], forked, after)
 		}
 		if len(hs) == 1 {
 			listOne(0)
@@ -258,10 +266,6 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	}
 	// Forks are offered too, so every node sees both branches and picks the
 	// same canonical one.
-	forks, err := n.st.Forks(ctx)
-	if err != nil {
-		return nil, err
-	}
 	for i, f := range forks {
 		if i == syncMaxForks {
 			break
@@ -269,6 +273,34 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 		out = append(out, store.Envelope{Author: f.Author, Seq: f.Seq, ID: f.ID, Raw: f.Raw})
 	}
 	return out, nil
+}
+
+// listAuthor lists what this node holds of author's feed above the
+// puller's head theirs. A puller on another branch of the feed (its head's
+// ID is not ours at that seq, or is one we hold as a fork) lacks our branch
+// from below its head, where the feed forked: it is listed from up to
+// syncForkWindow seqs below, so the puller sees both branches and keeps the
+// same canonical one as we do. Listing from its seq alone, a puller on the
+// losing branch whose head is as high as ours would never get ours.
+func (n *Node) listAuthor(ctx context.Context, author []byte, theirs wire.VectorEntry, forked map[wire.ID]bool,
+	after func(ctx context.Context, author []byte, seq uint64, limit int) ([]store.Envelope, error)) ([]store.Envelope, error) {
+	if theirs.Seq == 0 {
+		return after(ctx, author, 0, syncPerAuthorCap)
+	}
+	// One more than asked for, from the puller's head: whether it is ours.
+	l, err := after(ctx, author, theirs.Seq-1, syncPerAuthorCap+1)
+	if err != nil {
+		return nil, err
+	}
+	ours := len(l) > 0 && l[0].Seq == theirs.Seq
+	if !forked[theirs.ID] && (!ours || l[0].ID == theirs.ID) {
+		if ours {
+			l = l[1:]
+		}
+		return l, nil
+	}
+	from := theirs.Seq - min(theirs.Seq, syncForkWindow)
+	return after(ctx, author, from, int(theirs.Seq-from)+syncPerAuthorCap)
 }
 
 // pull asks p for everything this node lacks and ingests it.
@@ -300,6 +332,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	for _, h := range heads {
 		v.Entries = append(v.Entries, wire.VectorEntry{Author: h.Author, Seq: h.Seq, ID: h.ID})
 	}
+	ownBefore := ownSeq(heads, n.hist.self)
 	s.SetDeadline(time.Now().Add(syncStepTimeout))
 	if err := wire.WriteFrame(s, v.Marshal()); err != nil {
 		s.Reset()
@@ -356,7 +389,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		}
 		<-done
 	}()
-	total := 0
+	total, received := 0, 0
 	for cb := range checked {
 		// Batches that wait join this one, until one carries tombstones:
 		// those go after every envelope before them, as they came. A
@@ -379,6 +412,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 			got += more
 		}
 		total += got
+		received += size
 		if ev := n.prog.add(p, int64(size)); ev != nil {
 			n.emitEvent(Event{Type: "sync", Sync: ev})
 		}
@@ -389,8 +423,32 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if readErr != nil {
 		return total, readErr
 	}
+	// A server cuts its answer at syncMaxPerPull envelopes, and each feed at
+	// syncPerAuthorCap: this node's own feed may go on past what came, and
+	// its first send must not reuse a seq (awaitOwnHead). Such a pull is
+	// followed by another at once while it brings something new.
+	heads, err = n.st.Heads(ctx)
+	if err != nil {
+		return total, err
+	}
+	if received >= syncMaxPerPull || ownSeq(heads, n.hist.self)-ownBefore >= syncPerAuthorCap {
+		if total > 0 {
+			n.syncing.again(p)
+		}
+		return total, nil
+	}
 	n.headOnce.Do(func() { close(n.headKnown) })
 	return total, nil
+}
+
+// ownSeq is the seq of author's head in heads, 0 if none.
+func ownSeq(heads []store.Head, author []byte) uint64 {
+	for _, h := range heads {
+		if bytes.Equal(h.Author, author) {
+			return h.Seq
+		}
+	}
+	return 0
 }
 
 // Bounds of the pull pipeline.
@@ -464,7 +522,7 @@ func (n *Node) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			if ps := n.connectedMembers(); len(ps) > 0 {
-				n.pullAsync(ps[int(time.Now().UnixNano())%len(ps)])
+				n.pullAsync(anyOf(ps))
 			}
 		case <-n.lag.kick:
 			select {
