@@ -688,3 +688,43 @@ func TestPackSyncFailureCoversChunksWrittenDuringIt(t *testing.T) {
 		}
 	}
 }
+
+// A fetch whose pack's last background sync fails, after every chunk was
+// written, fails with the disk's error: it does not report the file
+// fetched and leave it partial.
+func TestFileFetchFailsOnLastBackgroundSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, -1, -1)
+	a, c := nodes[0], nodes[1]
+	ctx := context.Background()
+	// packCheckpoint chunks of ciphertext: the last chunk written starts
+	// the background sync.
+	path, _ := randomFile(t, "minutes.odt", (packCheckpoint-1)<<20+512<<10)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(manifestOf(t, a, f.ID).Chunks); n != packCheckpoint {
+		t.Fatalf("the file has %d chunks; the test needs %d", n, packCheckpoint)
+	}
+	eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := c.File(ctx, f.ID); return err == nil })
+	var calls atomic.Int64
+	fsyncFile = func(f *os.File) error {
+		if calls.Add(1) > 1 {
+			return f.Sync()
+		}
+		time.Sleep(200 * time.Millisecond) // fails once the fetch waits for it
+		return syscall.EIO
+	}
+	t.Cleanup(func() { fsyncFile = (*os.File).Sync })
+	v, err := c.FetchFile(ctx, f.ID)
+	t.Logf("c's fetch: state %q, %d of %d bytes, err %v; %d syncs", v.State, v.HaveBytes, v.CipherSize, err, calls.Load())
+	if calls.Load() == 0 {
+		t.Fatal("no sync of c's pack ran")
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("c's fetch, whose sync failed: %v; want the disk's error", err)
+	}
+}
