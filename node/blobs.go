@@ -523,10 +523,11 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest, run *fetch
 	joinCtx, stopJoining := context.WithCancel(ctx)
 	var joining sync.WaitGroup
 	joining.Go(func() {
-		asked := map[peer.ID]bool{}
-		for _, p := range peers {
-			asked[p] = true
-		}
+		// A member is asked again when it has no worker left in the fetch:
+		// one that went away and came back, as the sender after a restart,
+		// or whose first answer failed. One ask at a time per member.
+		var askMu sync.Mutex
+		asking := map[peer.ID]bool{}
 		for {
 			select {
 			case <-connected:
@@ -535,17 +536,30 @@ func (n *Node) fetchChunks(ctx context.Context, m *wire.FileManifest, run *fetch
 			}
 			connected = n.nextConnect()
 			for _, p := range n.connectedMembers() {
-				if asked[p] {
+				plan.mu.Lock()
+				working := plan.live[p] > 0
+				plan.mu.Unlock()
+				askMu.Lock()
+				skip := working || asking[p]
+				if !skip {
+					asking[p] = true
+				}
+				askMu.Unlock()
+				if skip {
 					continue
 				}
-				asked[p] = true
 				joining.Go(func() {
+					defer func() {
+						askMu.Lock()
+						delete(asking, p)
+						askMu.Unlock()
+					}()
 					c, full := ask(joinCtx, p)
 					if c == nil {
 						return
 					}
 					plan.mu.Lock()
-					if plan.ended || plan.storeErr != nil {
+					if plan.ended || plan.storeErr != nil || plan.live[p] > 0 {
 						plan.mu.Unlock()
 						c.close()
 						return

@@ -793,3 +793,82 @@ func TestFileFetchTakesMemberThatConnects(t *testing.T) {
 	src := c.BlobSources()
 	t.Logf("c fetched %d chunks from a, %d from b", src[a.PeerID().String()].Chunks, src[b.PeerID().String()].Chunks)
 }
+
+// A source that goes away during a fetch and comes back, as the sender
+// after a restart, is asked again: b serves c's fetch with a, restarts, and
+// c fetches from b again while a's workers are held.
+func TestFileFetchTakesMemberThatReconnects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, homes := fileWorkspace(t, -1, -1, -1)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	path, data := randomFile(t, "floor-plan.pdf", 24<<20)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, c} {
+		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
+	}
+	if v, err := b.FetchFile(ctx, f.ID); err != nil || v.State != "complete" {
+		t.Fatalf("b's fetch: %+v, %v", v, err)
+	}
+	bID := b.PeerID()
+	eventually(t, 60*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
+
+	releaseA, bGone, firstB := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var releaseOnce, goneOnce, firstOnce sync.Once
+	defer releaseOnce.Do(func() { close(releaseA) })
+	defer goneOnce.Do(func() { close(bGone) })
+	hook := func(p peer.ID, _ wire.ID) {
+		switch p {
+		case a.PeerID():
+			<-releaseA // a's workers wait here, each after its first chunk
+		case bID:
+			firstOnce.Do(func() { close(firstB) })
+			<-bGone // b's workers too, until b is closed
+		}
+	}
+	c.files.hook.Store(&hook)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.FetchFile(ctx, f.ID)
+		errc <- err
+	}()
+	select {
+	case <-firstB:
+	case err := <-errc:
+		t.Fatalf("c's fetch ended before its first chunk from b: %v", err)
+	}
+	b.Close()
+	goneOnce.Do(func() { close(bGone) })
+	eventually(t, 60*time.Second, "c connected to a alone", func() bool { return len(c.connectedMembers()) == 1 })
+	eventually(t, 10*time.Second, "c's workers for b gone", func() bool {
+		var plan *fetchPlan
+		c.files.mu.Lock()
+		for _, run := range c.files.running { // c's fetch runs: a's workers are held
+			plan = run.plan.Load()
+		}
+		c.files.mu.Unlock()
+		if plan == nil {
+			t.Fatal("c's fetch is not running")
+		}
+		plan.mu.Lock()
+		defer plan.mu.Unlock()
+		return plan.live[bID] == 0
+	})
+	before := c.BlobSources()[bID.String()].Chunks
+	b = openFileNode(t, homes[1], -1, c.Addrs()[0])
+	eventually(t, 30*time.Second, "c fetching from b again, back while the fetch runs", func() bool {
+		return c.BlobSources()[bID.String()].Chunks > before
+	})
+	releaseOnce.Do(func() { close(releaseA) })
+	if err := <-errc; err != nil {
+		t.Fatalf("c's fetch: %v", err)
+	}
+	getAndCompare(t, c, f.ID, data)
+	src := c.BlobSources()
+	t.Logf("c fetched %d chunks from a, %d from b (%d before its restart)", src[a.PeerID().String()].Chunks, src[bID.String()].Chunks, before)
+}

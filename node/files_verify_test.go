@@ -591,3 +591,140 @@ func TestFilePlanSourceless(t *testing.T) {
 	cancel()
 	check("the fetch was cancelled", false, false, false)
 }
+
+// A background checkpoint whose sync fails after the fetch's last chunk
+// was written, while endWrite waits for it, fails endWrite: else the
+// fetch ends without error and the file shows as partial, the disk's
+// error reported nowhere.
+func TestPackSyncFailureInBackgroundFailsEndWrite(t *testing.T) {
+	dir := t.TempDir()
+	l, data := chunkLayout(packCheckpoint, func(i int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, 4096) })
+	p := newBlobStore(dir).open(l)
+	var calls atomic.Int64
+	fsyncFile = func(f *os.File) error {
+		if calls.Add(1) > 1 {
+			return f.Sync()
+		}
+		// The background sync: it fails once endWrite waits for it,
+		// every chunk written.
+		time.Sleep(100 * time.Millisecond)
+		return syscall.EIO
+	}
+	t.Cleanup(func() { fsyncFile = (*os.File).Sync })
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range packCheckpoint { // the last starts a background checkpoint
+		if err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := p.endWrite()
+	if calls.Load() == 0 {
+		t.Fatal("no background sync ran")
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("endWrite after its background sync failed: %v; want the disk's error", err)
+	}
+	if n, _ := p.count(); n != 0 {
+		t.Errorf("%d chunks held after their sync failed; want none", n)
+	}
+}
+
+// A chunk written while a checkpoint's failing sync runs was on the file
+// when the sync began, so its write-back may be the one that failed: the
+// writers of a fetch go on writing during a background checkpoint. No
+// later sync that succeeds may record it.
+func TestPackSyncFailureCoversChunksWrittenDuringIt(t *testing.T) {
+	dir := t.TempDir()
+	const chunks = packCheckpoint + 4
+	l, data := chunkLayout(chunks, func(i int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, 4096) })
+	p := newBlobStore(dir).open(l)
+	late := packCheckpoint // written while the background sync runs
+	var calls atomic.Int64
+	fsyncFile = func(f *os.File) error {
+		if calls.Add(1) > 1 {
+			return f.Sync()
+		}
+		// The first sync: a writer stores another chunk before the
+		// kernel reports that the write-back failed.
+		if err := p.store(late, data[late], nil); err != nil {
+			t.Errorf("store chunk %d during the sync: %v", late, err)
+		}
+		for !p.has(late) {
+			time.Sleep(time.Millisecond)
+		}
+		return syscall.EIO
+	}
+	t.Cleanup(func() { fsyncFile = (*os.File).Sync })
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range packCheckpoint { // the last starts a background checkpoint
+		if err := p.store(i, data[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.drain() // the last chunk written has started the checkpoint
+	p.waitSynced()
+	if calls.Load() == 0 {
+		t.Fatal("no background sync ran")
+	}
+	p.endWrite()
+	// A later fetch of the pack writes another chunk; its sync succeeds.
+	if err := p.beginWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store(chunks-1, data[chunks-1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.endWrite(); err != nil {
+		t.Fatal(err)
+	}
+	q := newBlobStore(dir).open(l) // what a restart sees
+	for i := range chunks {
+		if want := i == chunks-1; q.has(i) != want {
+			t.Errorf("chunk %d recorded %v after a restart; want %v", i, q.has(i), want)
+		}
+	}
+}
+
+// A fetch whose pack's last background sync fails, after every chunk was
+// written, fails with the disk's error: it does not report the file
+// fetched and leave it partial.
+func TestFileFetchFailsOnLastBackgroundSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	nodes, _ := fileWorkspace(t, -1, -1)
+	a, c := nodes[0], nodes[1]
+	ctx := context.Background()
+	// packCheckpoint chunks of ciphertext: the last chunk written starts
+	// the background sync.
+	path, _ := randomFile(t, "minutes.odt", (packCheckpoint-1)<<20+512<<10)
+	f, err := a.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(manifestOf(t, a, f.ID).Chunks); n != packCheckpoint {
+		t.Fatalf("the file has %d chunks; the test needs %d", n, packCheckpoint)
+	}
+	eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := c.File(ctx, f.ID); return err == nil })
+	var calls atomic.Int64
+	fsyncFile = func(f *os.File) error {
+		if calls.Add(1) > 1 {
+			return f.Sync()
+		}
+		time.Sleep(200 * time.Millisecond) // fails once the fetch waits for it
+		return syscall.EIO
+	}
+	t.Cleanup(func() { fsyncFile = (*os.File).Sync })
+	v, err := c.FetchFile(ctx, f.ID)
+	t.Logf("c's fetch: state %q, %d of %d bytes, err %v; %d syncs", v.State, v.HaveBytes, v.CipherSize, err, calls.Load())
+	if calls.Load() == 0 {
+		t.Fatal("no sync of c's pack ran")
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("c's fetch, whose sync failed: %v; want the disk's error", err)
+	}
+}

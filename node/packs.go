@@ -283,6 +283,7 @@ type pack struct {
 	loops     *sync.WaitGroup // those goroutines
 	queued    int             // chunks in queue or being written
 	werr      error           // the first write that failed since writers became > 0
+	syncErr   error           // a sync of f that failed: no chunk written through f is recorded
 	writers   int
 	dirty     int  // chunks held and not durable
 	syncing   bool // a checkpoint is running
@@ -361,7 +362,7 @@ func (p *pack) beginWrite() error {
 		}
 		p.f = f
 		p.direct, p.directOff = openDirect(p.path), false
-		p.werr = nil
+		p.werr, p.syncErr = nil, nil
 		p.queue = make(chan packWrite, packQueue)
 		p.loops = new(sync.WaitGroup)
 		for range packWriters {
@@ -376,13 +377,15 @@ func (p *pack) beginWrite() error {
 // endWrite records what was written, durably, and closes the pack when no
 // other writer uses it.
 func (p *pack) endWrite() error {
-	werr := p.drain()
+	p.drain()
 	p.waitSynced()
 	err := p.checkpoint()
-	if err == nil {
-		err = werr
-	}
 	p.mu.Lock()
+	if err == nil {
+		// Read after the background checkpoint waited for above, which
+		// may have failed once drain returned.
+		err = p.werr
+	}
 	p.writers--
 	if p.writers > 0 || p.f == nil {
 		p.mu.Unlock()
@@ -599,6 +602,13 @@ func (p *pack) checkpoint() error {
 	}
 	f := p.f
 	p.dirty = 0
+	if err := p.syncErr; err != nil && len(fresh) > 0 {
+		// Written through a file whose sync failed, as they may have
+		// been while it ran: see below.
+		p.dropUnsyncedLocked()
+		p.mu.Unlock()
+		return err
+	}
 	p.mu.Unlock()
 	if len(fresh) == 0 || f == nil {
 		// With no writer, the last one's checkpoint recorded everything.
@@ -607,21 +617,22 @@ func (p *pack) checkpoint() error {
 	// Every chunk in fresh was written before this sync began.
 	if err := fsyncFile(f); err != nil {
 		// The kernel reports a failed write-back once: a later sync of the
-		// pack can succeed without these chunks on disk, and would record
-		// them. So they are no longer held (fetched again), and the fetch
-		// fails with the disk's error.
+		// pack can succeed without the lost chunks on disk, and would
+		// record them. They may be any chunk written before the sync
+		// returned, not only those in fresh: the fetch's writers go on
+		// while a checkpoint runs. So no chunk written through f and not
+		// yet recorded is held any more (fetched again), none written
+		// through f later is recorded, and the fetch fails with the
+		// disk's error.
 		err = diskFull(fmt.Errorf("sync blob pack: %w", err), filepath.Dir(filepath.Dir(p.path)))
 		p.mu.Lock()
-		for _, i := range fresh {
-			if p.held[i] && !p.durable[i] {
-				p.held[i], p.summed[i] = false, false
-				p.nheld--
-			}
+		p.dropUnsyncedLocked()
+		if p.syncErr == nil {
+			p.syncErr = err
 		}
 		if p.werr == nil {
 			p.werr = err
 		}
-		p.changed.Broadcast()
 		p.mu.Unlock()
 		return err
 	}
@@ -633,6 +644,18 @@ func (p *pack) checkpoint() error {
 	}
 	p.mu.Unlock()
 	return p.writeRecordLocked()
+}
+
+// dropUnsyncedLocked drops every chunk held and not recorded, after a sync
+// that failed. p.mu must be held.
+func (p *pack) dropUnsyncedLocked() {
+	for i, h := range p.held {
+		if h && !p.durable[i] {
+			p.held[i], p.summed[i] = false, false
+			p.nheld--
+		}
+	}
+	p.changed.Broadcast()
 }
 
 // writeRecordLocked replaces the .held record, through a temporary file and
