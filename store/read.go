@@ -471,24 +471,3 @@ func (s *Store) ForkRaws(ctx context.Context, ids []wire.ID, into map[wire.ID][]
 	}
 	return nil
 }
-
-// Forks returns every fork held, by author, seq and ID, with its bytes.
-func (s *Store) Forks(ctx context.Context) ([]Fork, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT author, seq, id, raw FROM forks ORDER BY author, seq, id`)
-	if err != nil {
-		return nil, fmt.Errorf("forks: %w", err)
-	}
-	defer rows.Close()
-	var fs []Fork
-	for rows.Next() {
-		var f Fork
-		if err := rows.Scan(&f.Author, uintCol[uint64]{&f.Seq}, idCol{&f.ID}, &f.Raw); err != nil {
-			return nil, fmt.Errorf("forks: %w", err)
-		}
-		fs = append(fs, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("forks: %w", err)
-	}
-	return fs, nil
-}
