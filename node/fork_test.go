@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -356,5 +357,143 @@ func testSyncFork(t *testing.T, loseLen, winLen int) {
 			t.Logf("cai pulls from ben: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSyncServesForksByBatch: a node holding more forks than fit one batch
+// lists them by header only, after the rest, reads the bytes of each batch's
+// forks alone as it sends it, and a puller receives every fork.
+func TestSyncServesForksByBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	ana, ben, cai := nodes[0], nodes[1], nodes[2]
+	readsGeneral(t, ben, cai)
+	head := feedHeld(t, ana, ben, cai)
+	// More envelopes at one seq than a batch holds: all but one are forks,
+	// and they span two batches.
+	const signed = wire.MaxBatchEnvelopes + 20
+	raws := map[wire.ID][]byte{}
+	for i := range signed {
+		e := forgeContent(t, ana, head.Seq+1, head.ID, 1<<40, &wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("fork %d", i)})
+		raws[e.ID()] = e.Marshal()
+	}
+	// The author is gone: ben alone holds the forks.
+	ana.Close()
+	for _, raw := range raws {
+		if _, err := ben.hist.ingestRaw(ctx, [][]byte{raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forks, err := ben.st.ForkHeaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(forks) != signed-1 {
+		t.Fatalf("ben holds %d forks, want %d", len(forks), signed-1)
+	}
+	isFork := map[wire.ID]bool{}
+	for _, f := range forks {
+		isFork[f.ID] = true
+	}
+
+	// What a sync served lists: headers only, forks flagged and last.
+	envs, err := ben.missingHeaders(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := 0
+	for i, e := range envs {
+		if e.Raw != nil {
+			t.Fatalf("listed envelope %d (seq %d, fork %v) comes with its bytes", i, e.Seq, e.Fork)
+		}
+		if e.Fork != isFork[e.ID] {
+			t.Errorf("listed envelope %s: fork %v, want %v", e.ID, e.Fork, isFork[e.ID])
+		}
+		if e.Fork {
+			listed++
+		} else if listed > 0 {
+			t.Errorf("canonical envelope %s (seq %d) listed after a fork", e.ID, e.Seq)
+		}
+	}
+	if listed != len(forks) {
+		t.Errorf("%d forks listed, want %d", listed, len(forks))
+	}
+	// Each batch reads the bytes of its own forks and of no other.
+	sent := 0
+	for chunk := range slices.Chunk(envs, wire.MaxBatchEnvelopes) {
+		got, err := ben.readChunk(chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inChunk := map[wire.ID]bool{}
+		for _, e := range chunk {
+			inChunk[e.ID] = true
+			if e.Fork {
+				if !bytes.Equal(got[e.ID], raws[e.ID]) {
+					t.Errorf("fork %s: read %d bytes, want its %d", e.ID, len(got[e.ID]), len(raws[e.ID]))
+				}
+				sent++
+			}
+		}
+		for id := range got {
+			if isFork[id] && !inChunk[id] {
+				t.Errorf("a batch read fork %s, which another batch sends", id)
+			}
+		}
+	}
+	if sent != len(forks) {
+		t.Errorf("batches send %d forks, want %d", sent, len(forks))
+	}
+	// missing, for a join's welcome, still fills in every fork's bytes.
+	full, err := ben.missing(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := 0
+	for _, e := range full {
+		if e.Fork && bytes.Equal(e.Raw, raws[e.ID]) {
+			filled++
+		}
+	}
+	if filled != len(forks) {
+		t.Errorf("missing fills %d forks' bytes, want %d", filled, len(forks))
+	}
+
+	// A pull brings cai every fork, and the same canonical envelope.
+	have := func() int {
+		fs, err := cai.st.ForkHeaders(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range fs {
+			if isFork[f.ID] {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for have() != len(forks) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after pulls from ben, cai holds %d of its %d forks", have(), len(forks))
+		}
+		if _, err := cai.pull(ctx, ben.host.ID()); err != nil {
+			t.Logf("cai pulls from ben: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got, want := headOf(t, cai, ana.hist.self), head.Seq+1; got != want {
+		t.Errorf("cai holds ana's feed up to %d, want %d", got, want)
+	}
+	st, err := cai.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Forks) != len(forks) {
+		t.Errorf("cai's status shows %d forks, want %d", len(st.Forks), len(forks))
 	}
 }

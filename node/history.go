@@ -557,15 +557,13 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 // through the pipeline again: those that continue the new branch join it,
 // the rest stay forks.
 func (h *history) revisitForks(ctx context.Context, authors [][]byte) error {
-	forks, err := h.st.Forks(ctx)
+	forks, err := h.st.ForksOf(ctx, authors)
 	if err != nil {
 		return err
 	}
-	var raws [][]byte
-	for _, f := range forks {
-		if containsPeer(authors, f.Author) {
-			raws = append(raws, f.Raw)
-		}
+	raws := make([][]byte, len(forks))
+	for i, f := range forks {
+		raws[i] = f.Raw
 	}
 	_, err = h.ingestRaw(ctx, raws)
 	return err

@@ -444,7 +444,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	last := n.lastPurge()
 	s.LastPurge, s.Purged, s.PurgedFiles, s.PurgedChunks, s.PurgedTotal = last.Time, last.Envelopes, last.Files, last.Chunks, last.Total
-	forks, err := n.st.Forks(ctx)
+	forks, err := n.st.ForkHeaders(ctx)
 	if err != nil {
 		return Status{}, err
 	}

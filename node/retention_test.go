@@ -446,7 +446,7 @@ func TestTombstoneRules(t *testing.T) {
 	if hd := headOf(); hd.ID != e3.ID() {
 		t.Fatalf("after seq %d: head %+v, want seq %d", h.Seq+2, hd, h.Seq+3)
 	}
-	if fs, _ := ana.st.Forks(ctx); len(fs) != 0 {
+	if fs, _ := ana.st.ForkHeaders(ctx); len(fs) != 0 {
 		t.Errorf("%d forks held", len(fs))
 	}
 	if got := strings.Join(texts(t, ana, "general"), "|"); !strings.Contains(got, "real one|real two|real three") {

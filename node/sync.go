@@ -112,7 +112,7 @@ func (n *Node) handleSync(s network.Stream) {
 			if e.Raw == nil {
 				raw, ok := raws[e.ID]
 				if !ok {
-					continue // gone since it was listed (a removal cut)
+					continue // gone since it was listed (a removal cut, a fork that became canonical)
 				}
 				e.Raw = raw // nil: a tombstone
 			}
@@ -144,13 +144,22 @@ func (n *Node) handleSync(s network.Stream) {
 }
 
 // readChunk reads the envelopes of chunk listed by header, by ID: per
-// author one read of the seqs the chunk spans. A tombstone's entry is nil;
-// an envelope no longer held has none.
+// author one read of the seqs the chunk's canonical envelopes span, and the
+// chunk's forks by ID. A tombstone's entry is nil; an envelope no longer
+// held has none.
 func (n *Node) readChunk(chunk []store.Envelope) (map[wire.ID][]byte, error) {
 	type span struct{ lo, hi uint64 }
 	spans := map[string]span{}
+	var forks []wire.ID
 	for _, e := range chunk {
 		if e.Raw != nil {
+			continue
+		}
+		if e.Fork {
+			// Not in the span: a fork far below the canonical envelopes
+			// of its author in this chunk would widen the read to seqs
+			// the chunk does not send.
+			forks = append(forks, e.ID)
 			continue
 		}
 		sp, ok := spans[string(e.Author)]
@@ -166,19 +175,46 @@ func (n *Node) readChunk(chunk []store.Envelope) (map[wire.ID][]byte, error) {
 			return nil, err
 		}
 	}
+	if err := n.st.ForkRaws(n.ctx, forks, raws); err != nil {
+		return nil, err
+	}
 	return raws, nil
 }
 
 // missing lists what this node holds above the puller's vector, in the
-// order DESIGN.md gives for sync.
+// order DESIGN.md gives for sync, with every envelope's bytes: for a join's
+// welcome and tests, not for a sync served (missingHeaders).
 func (n *Node) missing(ctx context.Context, v *wire.Vector, held *wire.Held) ([]store.Envelope, error) {
-	return n.listMissing(ctx, v, held, n.st.EnvelopesAfter)
+	envs, err := n.listMissing(ctx, v, held, n.st.EnvelopesAfter)
+	if err != nil {
+		return nil, err
+	}
+	var forks []wire.ID
+	for _, e := range envs {
+		if e.Fork {
+			forks = append(forks, e.ID)
+		}
+	}
+	if len(forks) == 0 {
+		return envs, nil
+	}
+	raws := make(map[wire.ID][]byte, len(forks))
+	if err := n.st.ForkRaws(ctx, forks, raws); err != nil {
+		return nil, err
+	}
+	for i := range envs {
+		if envs[i].Fork {
+			envs[i].Raw = raws[envs[i].ID]
+		}
+	}
+	// A fork gone since it was listed (it became canonical, or was purged) has no bytes.
+	return slices.DeleteFunc(envs, func(e store.Envelope) bool { return e.Fork && e.Raw == nil }), nil
 }
 
-// missingHeaders is missing with Raw left nil but for forks: a sync server
-// reads the envelopes a batch at a time as it sends (readChunk), so memory
-// holds one batch rather than the whole pull (up to syncMaxPerPull
-// envelopes of up to 512 KiB).
+// missingHeaders is missing with Raw left nil: a sync server reads the
+// envelopes, forks included, a batch at a time as it sends (readChunk), so
+// memory holds one batch rather than the whole pull (up to syncMaxPerPull
+// envelopes and syncMaxForks forks of up to 512 KiB).
 func (n *Node) missingHeaders(ctx context.Context, v *wire.Vector, held *wire.Held) ([]store.Envelope, error) {
 	return n.listMissing(ctx, v, held, n.st.HeadersAfter)
 }
@@ -203,7 +239,7 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	if err != nil {
 		return nil, err
 	}
-	forks, err := n.st.Forks(ctx)
+	forks, err := n.st.ForkHeaders(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -264,13 +300,14 @@ func (n *Node) listMissing(ctx context.Context, v *wire.Vector, held *wire.Held,
 	if len(out) > syncMaxPerPull {
 		out = out[:syncMaxPerPull]
 	}
-	// Forks are offered too, so every node sees both branches and picks the
-	// same canonical one.
+	// Forks are offered too, after the rest, so every node sees both
+	// branches and picks the same canonical one. Listed by header: the
+	// caller reads their bytes by ID.
 	for i, f := range forks {
 		if i == syncMaxForks {
 			break
 		}
-		out = append(out, store.Envelope{Author: f.Author, Seq: f.Seq, ID: f.ID, Raw: f.Raw})
+		out = append(out, store.Envelope{Author: f.Author, Seq: f.Seq, ID: f.ID, Fork: true})
 	}
 	return out, nil
 }

@@ -223,7 +223,7 @@ func TestPurgeForks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, _ := s.Forks(ctx)
+	fs, _ := s.ForkHeaders(ctx)
 	if p.Forks != 1 || len(fs) != 2 {
 		t.Errorf("purged %d forks, %d left; want 1 and 2", p.Forks, len(fs))
 	}

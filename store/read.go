@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -398,24 +399,75 @@ type Fork struct {
 	Raw    []byte
 }
 
-// Forks returns every fork held, by author, seq and ID: for status, and to
-// offer in sync.
-func (s *Store) Forks(ctx context.Context) ([]Fork, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT author, seq, id, raw FROM forks ORDER BY author, seq, id`)
+// ForkHeaders returns every fork held, by author, seq and ID, without its
+// bytes (Raw nil): for status, and for a sync server to list what it offers.
+// A member can sign any number of forks of its own feed, each up to an
+// envelope's size, so their bytes are read only where needed: by ID a batch
+// at a time (ForkRaws), or for a few authors (ForksOf).
+func (s *Store) ForkHeaders(ctx context.Context) ([]Fork, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT author, seq, id FROM forks ORDER BY author, seq, id`)
 	if err != nil {
-		return nil, fmt.Errorf("forks: %w", err)
+		return nil, fmt.Errorf("fork headers: %w", err)
 	}
 	defer rows.Close()
 	var fs []Fork
 	for rows.Next() {
 		var f Fork
-		if err := rows.Scan(&f.Author, uintCol[uint64]{&f.Seq}, idCol{&f.ID}, &f.Raw); err != nil {
-			return nil, fmt.Errorf("forks: %w", err)
+		if err := rows.Scan(&f.Author, uintCol[uint64]{&f.Seq}, idCol{&f.ID}); err != nil {
+			return nil, fmt.Errorf("fork headers: %w", err)
 		}
 		fs = append(fs, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("forks: %w", err)
+		return nil, fmt.Errorf("fork headers: %w", err)
 	}
 	return fs, nil
+}
+
+// ForksOf returns the forks of authors, with their bytes, by author, seq and
+// ID: what the pipeline runs again when an author's canonical branch changed.
+func (s *Store) ForksOf(ctx context.Context, authors [][]byte) ([]Fork, error) {
+	as := slices.Clone(authors)
+	slices.SortFunc(as, bytes.Compare)
+	as = slices.CompactFunc(as, bytes.Equal)
+	var fs []Fork
+	for _, a := range as {
+		err := func() error {
+			rows, err := s.rs.forksOf.QueryContext(ctx, a)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				f := Fork{Author: a}
+				if err := rows.Scan(uintCol[uint64]{&f.Seq}, idCol{&f.ID}, &f.Raw); err != nil {
+					return err
+				}
+				fs = append(fs, f)
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("forks of an author: %w", err)
+		}
+	}
+	return fs, nil
+}
+
+// ForkRaws adds to into the bytes of the forks ids, by ID: what a sync
+// server sends of the forks of a batch it listed with ForkHeaders. A fork no
+// longer held (it became canonical, or was purged or cut) has no entry.
+func (s *Store) ForkRaws(ctx context.Context, ids []wire.ID, into map[wire.ID][]byte) error {
+	for _, id := range ids {
+		var raw []byte
+		err := s.rs.forkRaw.QueryRowContext(ctx, id[:]).Scan(&raw)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fork %s: %w", id, err)
+		}
+		into[id] = raw
+	}
+	return nil
 }

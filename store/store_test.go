@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -323,12 +324,110 @@ func TestForks(t *testing.T) {
 		}
 		return nil
 	})
-	forks, err := s.Forks(ctx)
+	forks, err := s.ForksOf(ctx, [][]byte{[]byte("ana")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(forks) != 1 || forks[0].ID != other.ID || forks[0].Seq != 1 || !bytes.Equal(forks[0].Raw, other.Raw) {
-		t.Errorf("Forks = %+v", forks)
+		t.Errorf("ForksOf = %+v", forks)
+	}
+}
+
+// TestForkQueries: fork headers come without bytes; bytes come by ID or for
+// the authors asked only.
+func TestForkQueries(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	type fork struct {
+		author string
+		seq    uint64
+	}
+	made := []fork{{"bo", 2}, {"ana", 3}, {"ana", 1}, {"cy", 1}, {"ana", 3}}
+	raws := map[wire.ID][]byte{}
+	var ids []wire.ID
+	update(t, s, func(tx *Tx) error {
+		for i, f := range made {
+			id, raw := testID("fork", i), fmt.Appendf(nil, "fork %d of %s at %d", i, f.author, f.seq)
+			if err := tx.PutFork([]byte(f.author), f.seq, id, raw); err != nil {
+				return err
+			}
+			raws[id] = raw
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	// sorted is what a list of forks must be ordered by: author, seq, ID.
+	sorted := func(fs []Fork) bool {
+		return slices.IsSortedFunc(fs, func(a, b Fork) int {
+			if c := bytes.Compare(a.Author, b.Author); c != 0 {
+				return c
+			}
+			if a.Seq != b.Seq {
+				return cmp.Compare(a.Seq, b.Seq)
+			}
+			return bytes.Compare(a.ID[:], b.ID[:])
+		})
+	}
+
+	hs, err := s.ForkHeaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != len(made) || !sorted(hs) {
+		t.Errorf("ForkHeaders = %+v, want %d sorted by author, seq and ID", hs, len(made))
+	}
+	for _, h := range hs {
+		if h.Raw != nil {
+			t.Errorf("ForkHeaders: fork %s comes with its bytes", h.ID)
+		}
+		if raws[h.ID] == nil {
+			t.Errorf("ForkHeaders: fork %s was not stored", h.ID)
+		}
+	}
+
+	tests := []struct {
+		name    string
+		authors []string
+		want    int // forks returned
+	}{
+		{"one author", []string{"ana"}, 3},
+		{"two authors", []string{"cy", "bo"}, 2},
+		{"an author twice", []string{"bo", "bo"}, 1},
+		{"an author with none", []string{"dee"}, 0},
+		{"none", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run("ForksOf "+tt.name, func(t *testing.T) {
+			var authors [][]byte
+			for _, a := range tt.authors {
+				authors = append(authors, []byte(a))
+			}
+			fs, err := s.ForksOf(ctx, authors)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs) != tt.want || !sorted(fs) {
+				t.Errorf("%d forks %+v, want %d sorted", len(fs), fs, tt.want)
+			}
+			for _, f := range fs {
+				if !slices.Contains(tt.authors, string(f.Author)) {
+					t.Errorf("fork %s of %q, not asked for", f.ID, f.Author)
+				}
+				if !bytes.Equal(f.Raw, raws[f.ID]) {
+					t.Errorf("fork %s: bytes %q, want %q", f.ID, f.Raw, raws[f.ID])
+				}
+			}
+		})
+	}
+
+	// Bytes by ID: only those asked for, and nothing for a fork not held.
+	update(t, s, func(tx *Tx) error { return tx.DropFork(ids[1]) })
+	got := map[wire.ID][]byte{}
+	if err := s.ForkRaws(ctx, []wire.ID{ids[0], ids[1], ids[3], testID("never")}, got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[ids[0]], raws[ids[0]]) || !bytes.Equal(got[ids[3]], raws[ids[3]]) {
+		t.Errorf("ForkRaws = %q, want the bytes of forks 0 and 3 only", got)
 	}
 }
 

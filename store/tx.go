@@ -27,6 +27,7 @@ type Envelope struct {
 	Key      wire.ID
 	Raw      []byte // the whole encoded envelope
 	Received int64  // unix ms when this node first held it
+	Fork     bool   // a fork (Store.ForkHeaders), not the canonical envelope at its (author, seq): its bytes are read by ID with ForkRaws
 }
 
 // Message is the decrypted view of one content envelope.

@@ -306,7 +306,7 @@ func heldEnvelopes(ctx context.Context, t *testing.T, h *lanHost) map[string]boo
 	if int64(rows) != count {
 		t.Errorf("%s: %d envelopes listed by author, %d in the table", h.name, rows, count)
 	}
-	forks, err := s.Forks(ctx)
+	forks, err := s.ForkHeaders(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
