@@ -732,17 +732,14 @@ func TestFileShortChunkNotHeld(t *testing.T) {
 	}
 }
 
-// A member that connects while a fetch runs becomes one of its sources: b,
-// which holds the file, comes back while c fetches it from a alone, and c
-// fetches from b too, while a's workers are held.
-func TestFileFetchTakesMemberThatConnects(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-node test; run without -short")
-	}
+// fileHeldByTwo makes a workspace of a, b and c, where a posts a file of
+// size random bytes and b fetches all of it; c holds the file message only.
+func fileHeldByTwo(t *testing.T, name string, size int) (a, b, c *Node, homes []string, f File, data []byte) {
+	t.Helper()
 	nodes, homes := fileWorkspace(t, -1, -1, -1)
-	a, b, c := nodes[0], nodes[1], nodes[2]
+	a, b, c = nodes[0], nodes[1], nodes[2]
 	ctx := context.Background()
-	path, data := randomFile(t, "site-survey.mp4", 12<<20)
+	path, data := randomFile(t, name, size)
 	f, err := a.SendFile(ctx, "general", path)
 	if err != nil {
 		t.Fatal(err)
@@ -753,6 +750,18 @@ func TestFileFetchTakesMemberThatConnects(t *testing.T) {
 	if v, err := b.FetchFile(ctx, f.ID); err != nil || v.State != "complete" {
 		t.Fatalf("b's fetch: %+v, %v", v, err)
 	}
+	return a, b, c, homes, f, data
+}
+
+// A member that connects while a fetch runs becomes one of its sources: b,
+// which holds the file, comes back while c fetches it from a alone, and c
+// fetches from b too, while a's workers are held.
+func TestFileFetchTakesMemberThatConnects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	a, b, c, homes, f, data := fileHeldByTwo(t, "site-survey.mp4", 12<<20)
+	ctx := context.Background()
 	b.Close()
 	eventually(t, 60*time.Second, "c connected to a alone", func() bool {
 		ps := c.connectedMembers()
@@ -801,20 +810,8 @@ func TestFileFetchTakesMemberThatReconnects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test; run without -short")
 	}
-	nodes, homes := fileWorkspace(t, -1, -1, -1)
-	a, b, c := nodes[0], nodes[1], nodes[2]
+	a, b, c, homes, f, data := fileHeldByTwo(t, "floor-plan.pdf", 24<<20)
 	ctx := context.Background()
-	path, data := randomFile(t, "floor-plan.pdf", 24<<20)
-	f, err := a.SendFile(ctx, "general", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*Node{b, c} {
-		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
-	}
-	if v, err := b.FetchFile(ctx, f.ID); err != nil || v.State != "complete" {
-		t.Fatalf("b's fetch: %+v, %v", v, err)
-	}
 	bID := b.PeerID()
 	eventually(t, 60*time.Second, "c connected to a and b", func() bool { return len(c.connectedMembers()) == 2 })
 
