@@ -414,29 +414,7 @@ func TestFileAutoDownloadBoundsCiphertext(t *testing.T) {
 
 	// 24 MiB of ciphertext, over b's 16 MiB default, held and served by a,
 	// under a manifest that claims 100 bytes of plaintext.
-	pw, err := newPackWriter(a.files.blobs, chunkSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bulk := make([]byte, 24<<20)
-	rand.Read(bulk)
-	if _, err := pw.Write(bulk); err != nil {
-		t.Fatal(err)
-	}
-	l, err := pw.commit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, _, err := a.resolveRoom(ctx, "general")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &wire.FileManifest{Name: "note.txt", Size: 100, CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
-	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.publish(c)
+	c, m := postUnderstatedFile(t, a, 24<<20)
 	lie := c.id.String()
 	eventually(t, 60*time.Second, "b holds the file message", func() bool {
 		msgs, _ := b.Log(ctx, "general", 20)
@@ -502,32 +480,10 @@ func TestFilePolicyBoundsCiphertext(t *testing.T) {
 		return err == nil && p.MaxFileSize == 1<<20
 	})
 
+	before := b.hist.rejectedCounts()[reasonPolicy]
 	// 3 MiB of ciphertext, over the limit, held and served by a, under a
 	// manifest that claims 100 bytes of plaintext.
-	pw, err := newPackWriter(a.files.blobs, chunkSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bulk := make([]byte, 3<<20)
-	rand.Read(bulk)
-	if _, err := pw.Write(bulk); err != nil {
-		t.Fatal(err)
-	}
-	l, err := pw.commit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, _, err := a.resolveRoom(ctx, "general")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := b.hist.rejectedCounts()[reasonPolicy]
-	m := &wire.FileManifest{Name: "note.txt", Size: 100, CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
-	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.publish(c)
+	c, m := postUnderstatedFile(t, a, 3<<20)
 	lie := c.id.String()
 
 	var shown Message
@@ -541,7 +497,7 @@ func TestFilePolicyBoundsCiphertext(t *testing.T) {
 		return err == nil && shown.ID == lie
 	})
 	if v, err := b.File(ctx, lie); err == nil {
-		t.Fatalf("b lists a file of %d bytes of ciphertext, over the 1 MiB limit: %+v", l.cipherSize, v)
+		t.Fatalf("b lists a file of %d bytes of ciphertext, over the 1 MiB limit: %+v", m.CipherSize, v)
 	}
 	if !strings.Contains(shown.Text, "refused") {
 		t.Errorf("b shows the message as %q, want it marked refused", shown.Text)
@@ -868,4 +824,36 @@ func TestFileFetchTakesMemberThatReconnects(t *testing.T) {
 	getAndCompare(t, c, f.ID, data)
 	src := c.BlobSources()
 	t.Logf("c fetched %d chunks from a, %d from b (%d before its restart)", src[a.PeerID().String()].Chunks, src[bID.String()].Chunks, before)
+}
+
+// postUnderstatedFile has a post a file message whose manifest claims 100
+// bytes of plaintext for cipherBytes of random ciphertext, which a holds and
+// serves: a lie no honest node tells.
+func postUnderstatedFile(t *testing.T, a *Node, cipherBytes int) (*checked, *wire.FileManifest) {
+	t.Helper()
+	ctx := context.Background()
+	pw, err := newPackWriter(a.files.blobs, chunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulk := make([]byte, cipherBytes)
+	rand.Read(bulk)
+	if _, err := pw.Write(bulk); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pw.commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _, err := a.resolveRoom(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &wire.FileManifest{Name: "note.txt", Size: 100, CipherSize: l.cipherSize, ChunkSize: uint32(l.chunkSize), Chunks: l.chunks}
+	c, _, err := a.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindFile, File: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish(c)
+	return c, m
 }
