@@ -63,13 +63,21 @@ func (l *lag) noteGaps(authors ...string) {
 	}
 }
 
+// maxClaims bounds the claims noted between two looks of syncLoop (about
+// every syncGapDebounce): a member's pull may name 4,096 authors, and a
+// member opening pull after pull could otherwise grow the map without end.
+// A claim not noted is not lost for good: the periodic pull, and the
+// claimer's next heartbeat, bring what it would have.
+const maxClaims = 16384
+
 // claim notes that from holds author's feed up to seq.
 func (l *lag) claim(author []byte, seq uint64, from peer.ID) {
 	l.mu.Lock()
 	if l.claims == nil {
 		l.claims = map[claim]uint64{}
 	}
-	if k := (claim{string(author), from}); seq > l.claims[k] {
+	k := claim{string(author), from}
+	if have, ok := l.claims[k]; (ok || len(l.claims) < maxClaims) && seq > have {
 		l.claims[k] = seq
 	}
 	l.mu.Unlock()

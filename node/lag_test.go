@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -27,5 +28,26 @@ func TestLagPickStaysInRange(t *testing.T) {
 		if p != "a" && p != "b" && p != "c" {
 			t.Fatalf("picked %q, not one of %v", p, ps)
 		}
+	}
+}
+
+// The claims noted between two looks are bounded, whatever a member's pulls
+// name, and a claim already noted is still raised when the bound is reached.
+func TestLagClaimsBounded(t *testing.T) {
+	l := newLag()
+	from := peer.ID("a member")
+	for i := range maxClaims + 1000 {
+		l.claim([]byte(fmt.Sprintf("author %d", i)), 7, from)
+	}
+	l.claim([]byte("author 0"), 9, from)
+	_, claims := l.take()
+	if len(claims) != maxClaims {
+		t.Fatalf("%d claims noted; want the bound, %d", len(claims), maxClaims)
+	}
+	if got := claims[claim{"author 0", from}]; got != 9 {
+		t.Fatalf("a claim noted before the bound was reached stayed at %d; want it raised to 9", got)
+	}
+	if _, ok := claims[claim{fmt.Sprintf("author %d", maxClaims), from}]; ok {
+		t.Fatal("a claim past the bound was noted")
 	}
 }
