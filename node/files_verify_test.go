@@ -52,6 +52,18 @@ func manifestOf(t *testing.T, n *Node, id string) *wire.FileManifest {
 	return m
 }
 
+// onlySourceRots closes a, waits until c is connected to b alone, and
+// damages chunk i of file m on b's disk (under bHome).
+func onlySourceRots(t *testing.T, a, b, c *Node, bHome string, m *wire.FileManifest, i int) {
+	t.Helper()
+	a.Close()
+	eventually(t, 60*time.Second, "c connected to b alone", func() bool {
+		ps := c.connectedMembers()
+		return len(ps) == 1 && ps[0] == b.PeerID()
+	})
+	corruptChunk(t, bHome, m, i)
+}
+
 // A chunk damaged on disk after it was stored is never served nor decrypted:
 // the node that holds it answers as if it did not, lists the file as
 // partial, and its own get fails until a good copy is fetched again.
@@ -74,12 +86,7 @@ func TestFileCorruptChunkOnDisk(t *testing.T) {
 	m := manifestOf(t, b, f.ID)
 
 	// With a gone, b is the only source; its chunk 2 rots on disk.
-	a.Close()
-	eventually(t, 60*time.Second, "c connected to b alone", func() bool {
-		ps := c.connectedMembers()
-		return len(ps) == 1 && ps[0] == b.PeerID()
-	})
-	corruptChunk(t, homes[1], m, 2)
+	onlySourceRots(t, a, b, c, homes[1], m, 2)
 	if s := fileState(b, f.ID); s != "complete" {
 		t.Fatalf("before any read b lists the file as %s", s) // the record, not a hash of every chunk
 	}
@@ -483,32 +490,16 @@ func TestFileGetFailsSoonWithoutSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test moving 192 MiB; run without -short")
 	}
-	nodes, homes := fileWorkspace(t, -1, -1, -1)
-	a, b, c := nodes[0], nodes[1], nodes[2]
+	a, b, c, homes, f, data := fileHeldByTwo(t, "archive.tar", 96<<20)
 	ctx := context.Background()
-	path, data := randomFile(t, "archive.tar", 96<<20)
-	f, err := a.SendFile(ctx, "general", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*Node{b, c} {
-		eventually(t, 60*time.Second, "the file message arrives", func() bool { _, err := n.File(ctx, f.ID); return err == nil })
-	}
-	getAndCompare(t, b, f.ID, data)
 	m := manifestOf(t, b, f.ID)
-
 	// With a gone, b is c's only source, and b's chunk 1 rots on disk.
-	a.Close()
-	eventually(t, 60*time.Second, "c connected to b alone", func() bool {
-		ps := c.connectedMembers()
-		return len(ps) == 1 && ps[0] == b.PeerID()
-	})
-	corruptChunk(t, homes[1], m, 1)
+	onlySourceRots(t, a, b, c, homes[1], m, 1)
 
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	_, err = c.GetFile(gctx, f.ID, filepath.Join(t.TempDir(), "out"))
+	_, err := c.GetFile(gctx, f.ID, filepath.Join(t.TempDir(), "out"))
 	took := time.Since(start)
 	t.Logf("c's get of %d chunks failed after %v: %v", len(m.Chunks), took.Round(time.Millisecond), err)
 	if err == nil {
