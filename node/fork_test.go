@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -495,5 +496,92 @@ func TestSyncServesForksByBatch(t *testing.T) {
 	}
 	if len(st.Forks) != len(forks) {
 		t.Errorf("cai's status shows %d forks, want %d", len(st.Forks), len(forks))
+	}
+}
+
+// TestForkRevisitByBatch: when an author's canonical branch changes, its
+// forks are run again a batch at a time, never all their bytes at once, and
+// a fork that continues the new branch from a later batch still joins it.
+func TestForkRevisitByBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 2)
+	ana, ben := nodes[0], nodes[1]
+	head := feedHeld(t, ana, ben)
+	// More forks at one seq than a batch holds; the lowest ID comes last.
+	const signed = forkRevisitBatch + 100
+	var envs []*wire.Envelope
+	for i := range signed {
+		envs = append(envs, forgeContent(t, ana, head.Seq+1, head.ID, 1<<40, &wire.Content{Kind: wire.KindText, Text: fmt.Sprintf("fork %d", i)}))
+	}
+	slices.SortFunc(envs, func(a, b *wire.Envelope) int {
+		x, y := a.ID(), b.ID()
+		return bytes.Compare(x[:], y[:])
+	})
+	lowest := envs[0]
+	// next continues the lowest's branch: a fork until that branch wins, and
+	// sorted after every fork at the seq below it.
+	next := forgeContent(t, ana, head.Seq+2, lowest.ID(), 1<<40+1, &wire.Content{Kind: wire.KindText, Text: "after the lowest"})
+	ana.Close()
+
+	var raws [][]byte
+	for _, e := range envs[1:] {
+		raws = append(raws, e.Marshal())
+	}
+	if _, err := ben.hist.ingestRaw(ctx, raws); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ben.hist.ingestRaw(ctx, [][]byte{next.Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := headOf(t, ben, ana.hist.self); got != head.Seq+1 {
+		t.Fatalf("before the lowest fork: ben holds ana's feed up to %d, want %d", got, head.Seq+1)
+	}
+
+	var mu sync.Mutex
+	var runs []int
+	ben.hist.onRevisit = func(n int) {
+		mu.Lock()
+		runs = append(runs, n)
+		mu.Unlock()
+	}
+	if _, err := ben.hist.ingestRaw(ctx, [][]byte{lowest.Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, n := range runs {
+		if n > forkRevisitBatch {
+			t.Errorf("a revisit ran %d forks at once, over the batch of %d", n, forkRevisitBatch)
+		}
+		total += n
+	}
+	// Every fork at head+1 but the lowest (the old canonical among them),
+	// and next.
+	if total < signed {
+		t.Errorf("revisits ran %d forks in %v, want at least %d", total, runs, signed)
+	}
+	if got := headOf(t, ben, ana.hist.self); got != head.Seq+2 {
+		t.Errorf("ben holds ana's feed up to %d, want %d: the continuation of the new branch did not join it", got, head.Seq+2)
+	}
+	// next is stored only on the lowest: its prev.
+	heads, err := ben.st.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range heads {
+		if bytes.Equal(h.Author, ana.hist.self) && h.ID != next.ID() {
+			t.Errorf("ben's head of ana's feed is %s, want the continuation %s", h.ID, next.ID())
+		}
+	}
+	forks, err := ben.st.ForkHeaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(forks) != signed-1 {
+		t.Errorf("ben holds %d forks, want %d", len(forks), signed-1)
 	}
 }

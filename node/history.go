@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -150,10 +151,15 @@ type history struct {
 	onGap       func(author []byte)
 	onAdmit     func(peer []byte)
 	onRemove    func(peer []byte)
-	onRoster    func()         // after any roster computation was committed
-	onPublish   func(*checked) // an envelope history made on its own (a key rotation)
-	onDisclosed func()         // a share disclosed room ops: some may be held only as tombstones
+	onRoster    func()          // after any roster computation was committed
+	onPublish   func(*checked)  // an envelope history made on its own (a key rotation)
+	onDisclosed func()          // a share disclosed room ops: some may be held only as tombstones
+	onRevisit   func(forks int) // tests: revisitForks is about to run this many forks
 }
+
+// forkRevisitBatch is how many forks revisitForks reads and runs at once:
+// their bytes in memory, at most this many envelopes'.
+const forkRevisitBatch = 256
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
 	h := &history{
@@ -555,18 +561,42 @@ func (h *history) ingest(ctx context.Context, cs []*checked, durable bool) (int,
 
 // revisitForks runs the forks of authors whose canonical branch changed
 // through the pipeline again: those that continue the new branch join it,
-// the rest stay forks.
+// the rest stay forks. A member can sign any number of forks, so their bytes
+// are read and run forkRevisitBatch at a time, in feed order: a fork that
+// continues another comes in the same batch or a later one.
 func (h *history) revisitForks(ctx context.Context, authors [][]byte) error {
-	forks, err := h.st.ForksOf(ctx, authors)
+	forks, err := h.st.ForkHeadersOf(ctx, authors)
 	if err != nil {
 		return err
 	}
-	raws := make([][]byte, len(forks))
-	for i, f := range forks {
-		raws[i] = f.Raw
+	for batch := range slices.Chunk(forks, forkRevisitBatch) {
+		ids := make([]wire.ID, len(batch))
+		for i, f := range batch {
+			ids[i] = f.ID
+		}
+		got := make(map[wire.ID][]byte, len(batch))
+		if err := h.st.ForkRaws(ctx, ids, got); err != nil {
+			return err
+		}
+		// A fork the batches before this one decided is no longer a fork:
+		// ForkRaws leaves it out.
+		raws := make([][]byte, 0, len(got))
+		for _, id := range ids {
+			if raw, ok := got[id]; ok {
+				raws = append(raws, raw)
+			}
+		}
+		if len(raws) == 0 {
+			continue
+		}
+		if h.onRevisit != nil {
+			h.onRevisit(len(raws))
+		}
+		if _, err := h.ingestRaw(ctx, raws); err != nil {
+			return err
+		}
 	}
-	_, err = h.ingestRaw(ctx, raws)
-	return err
+	return nil
 }
 
 // putFork keeps c apart as a fork of its author's feed.

@@ -403,7 +403,7 @@ type Fork struct {
 // bytes (Raw nil): for status, and for a sync server to list what it offers.
 // A member can sign any number of forks of its own feed, each up to an
 // envelope's size, so their bytes are read only where needed: by ID a batch
-// at a time (ForkRaws), or for a few authors (ForksOf).
+// at a time (ForkRaws).
 func (s *Store) ForkHeaders(ctx context.Context) ([]Fork, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT author, seq, id FROM forks ORDER BY author, seq, id`)
 	if err != nil {
@@ -424,9 +424,10 @@ func (s *Store) ForkHeaders(ctx context.Context) ([]Fork, error) {
 	return fs, nil
 }
 
-// ForksOf returns the forks of authors, with their bytes, by author, seq and
-// ID: what the pipeline runs again when an author's canonical branch changed.
-func (s *Store) ForksOf(ctx context.Context, authors [][]byte) ([]Fork, error) {
+// ForkHeadersOf returns the forks of authors by author, seq and ID, without
+// their bytes (Raw nil): what the pipeline runs again, a batch at a time with
+// ForkRaws, when an author's canonical branch changed.
+func (s *Store) ForkHeadersOf(ctx context.Context, authors [][]byte) ([]Fork, error) {
 	as := slices.Clone(authors)
 	slices.SortFunc(as, bytes.Compare)
 	as = slices.CompactFunc(as, bytes.Equal)
@@ -440,7 +441,7 @@ func (s *Store) ForksOf(ctx context.Context, authors [][]byte) ([]Fork, error) {
 			defer rows.Close()
 			for rows.Next() {
 				f := Fork{Author: a}
-				if err := rows.Scan(uintCol[uint64]{&f.Seq}, idCol{&f.ID}, &f.Raw); err != nil {
+				if err := rows.Scan(uintCol[uint64]{&f.Seq}, idCol{&f.ID}); err != nil {
 					return err
 				}
 				fs = append(fs, f)

@@ -286,7 +286,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.rs.headersAfter, `SELECT id, author, seq, prev, lamport, time, class, room, key, NULL, received
 			FROM envelopes WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?`},
 		{s.r, &s.rs.raws, `SELECT id, raw FROM envelopes WHERE author = ? AND seq BETWEEN ? AND ?`},
-		{s.r, &s.rs.forksOf, `SELECT seq, id, raw FROM forks WHERE author = ? ORDER BY seq, id`},
+		{s.r, &s.rs.forksOf, `SELECT seq, id FROM forks WHERE author = ? ORDER BY seq, id`},
 		{s.r, &s.rs.forkRaw, `SELECT raw FROM forks WHERE id = ?`},
 		{s.r, &s.rs.actions, actionsQuery},
 		{s.r, &s.rs.action, `SELECT ` + actionCols + ` FROM actions WHERE id = ?`},
