@@ -1,0 +1,91 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/charla-im/charla/wire"
+)
+
+// office founds a workspace and provisions n-1 more members, each node open
+// with no peers: tests move envelopes between them with give, in the order
+// they choose.
+func office(t *testing.T, n int) []*Node {
+	t.Helper()
+	ctx := context.Background()
+	homes := make([]string, n)
+	for i := range homes {
+		homes[i] = filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
+	}
+	initHome(t, homes[0])
+	nodes := []*Node{openNodeAlone(t, homes[0])}
+	for i := 1; i < n; i++ {
+		if _, err := nodes[0].Provision(ctx, homes[i], fmt.Sprintf("Member%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < n; i++ {
+		nodes = append(nodes, openNodeAlone(t, homes[i]))
+	}
+	return nodes
+}
+
+// TestRoomRemoveJudgedAtItsPlace: an admin takes a member out of a room,
+// then is made a member again. Every node, whenever it gets the room's ops,
+// must agree the member is out: a node that judged the removal by the
+// author's role of today put it back in the room, and would share the
+// room's next keys with it.
+func TestRoomRemoveJudgedAtItsPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if _, err := a.SetRole(ctx, "Member1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	give(t, a, b)
+	give(t, a, c)
+	if _, err := b.CreateRoomNamed(ctx, "legal", []string{"Ana", "Member2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RoomRemove(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	give(t, b, a)
+	room := mustRoom(t, a, "legal")
+	inRoom := func(h *history) bool {
+		r, err := h.st.Room(ctx, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return containsPeer(r.Members, c.hist.self)
+	}
+	if inRoom(a.hist) {
+		t.Fatal("a: Member2 still in #legal after the admin's removal")
+	}
+	if _, err := a.SetRole(ctx, "Member1", "member"); err != nil {
+		t.Fatal(err)
+	}
+	// A node that gets all of it now (a new device, a restored store).
+	fresh := freshHistory(t, a, "", 0)
+	envs, err := a.missing(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, e := range envs {
+		raws = append(raws, e.Raw)
+	}
+	if _, err := fresh.ingestRaw(ctx, raws); err != nil {
+		t.Fatal(err)
+	}
+	if inRoom(fresh) {
+		r, _ := fresh.st.Room(ctx, room)
+		t.Fatalf("a fresh store of the same envelopes has Member2 back in #legal (next key goes to %d recipients, Member2 among them: %v)",
+			len(fresh.rotationRecipients(r)), containsPeer(fresh.rotationRecipients(r), c.hist.self))
+	}
+}
