@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/charla-im/charla/wire"
 )
@@ -87,5 +88,48 @@ func TestRoomRemoveJudgedAtItsPlace(t *testing.T) {
 		r, _ := fresh.st.Room(ctx, room)
 		t.Fatalf("a fresh store of the same envelopes has Member2 back in #legal (next key goes to %d recipients, Member2 among them: %v)",
 			len(fresh.rotationRecipients(r)), containsPeer(fresh.rotationRecipients(r), c.hist.self))
+	}
+}
+
+// TestInviteOfDemotedIssuer: an admin issues an invite and is then made a
+// member (invites are for admins by default). A joiner with the code is
+// told the invite no longer holds, and the token is not spent on an admit
+// the roster refuses: once the issuer is an admin again, the code works.
+func TestInviteOfDemotedIssuer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 2)
+	a, b := nodes[0], nodes[1]
+	setRole := func(role string) {
+		t.Helper()
+		if _, err := a.SetRole(ctx, "Member1", role); err != nil {
+			t.Fatal(err)
+		}
+		give(t, a, b)
+	}
+	setRole("admin")
+	code, err := b.Invite(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	give(t, b, a)
+	setRole("member")
+	before := len(rosterOf(b))
+	resp, err := knockRaw(t, code)
+	if err != nil {
+		t.Fatalf("door: %v", err)
+	}
+	if resp.Status != wire.JoinRevoked || len(resp.NetKey) != 0 {
+		t.Fatalf("demoted issuer's door answers %v (%q), want %v", resp.Status, resp.Message, wire.JoinRevoked)
+	}
+	if got := len(rosterOf(b)); got != before {
+		t.Fatalf("roster went from %d to %d members", before, got)
+	}
+	setRole("admin")
+	resp, err = knockRaw(t, code)
+	if err != nil || resp.Status != wire.JoinOK {
+		t.Fatalf("after the issuer is an admin again: %v, %v (%q)", err, resp.Status, resp.Message)
 	}
 }

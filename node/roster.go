@@ -154,6 +154,19 @@ func (r *rosterState) mayInvite(a memberState) bool {
 	return a.role >= wire.RoleAdmin || (r.policy.Invite == "members" && a.role >= wire.RoleMember)
 }
 
+// mayAdmit reports whether the roster as it stands lets this node admit a
+// member with role: the admit op would be valid.
+func (h *history) mayAdmit(role wire.Role) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.members[string(h.self)]
+	if !ok || m.removed {
+		return false
+	}
+	r := rosterState{policy: h.policy}
+	return r.mayInvite(m) && role <= m.role
+}
+
 // apply applies one op by author a and reports whether it was valid.
 func (r *rosterState) apply(o *rosterOp, a memberState) bool {
 	op := o.op
