@@ -1,8 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"github.com/charla-im/charla/crypto"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -131,5 +134,66 @@ func TestInviteOfDemotedIssuer(t *testing.T) {
 	resp, err = knockRaw(t, code)
 	if err != nil || resp.Status != wire.JoinOK {
 		t.Fatalf("after the issuer is an admin again: %v, %v (%q)", err, resp.Status, resp.Message)
+	}
+}
+
+// TestKeyShareEpochOutOfRange: a member signs a key share whose epoch the
+// store cannot hold (over 2^63). It must be refused and counted like any
+// bad share, not fail the transaction: before, every batch it came in —
+// with other members' envelopes — was rolled back, at every sync.
+func TestKeyShareEpochOutOfRange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	give(t, a, b)
+	general := generalRoomID(a.hist.ws)
+	cur, err := c.hist.sendKey(ctx, general)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := crypto.NewRoomKey()
+	body, err := c.hist.sealShare(&wire.KeyShare{
+		Workspace: c.hist.ws, Room: general, RoomKind: wire.RoomChannel, Epoch: math.MaxUint64,
+		Parent: cur.KeyID, Cause: wire.CauseRotate,
+		Recipients: [][]byte{a.hist.self, b.hist.self, c.hist.self}, Key: key,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.id.SealEnvelope(&wire.Header{
+		Version: wire.Version, Workspace: c.hist.ws, Author: c.hist.self, Seq: 1,
+		Lamport: c.hist.nextLamport(), Time: time.Now().UnixMilli(), Class: wire.ClassKeyShare, Room: general, Body: body,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, "general", "honest words"); err != nil {
+		t.Fatal(err)
+	}
+	envs, err := b.missing(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := [][]byte{env.Marshal()}
+	for _, e := range envs {
+		if bytes.Equal(e.Author, b.hist.self) {
+			batch = append(batch, e.Raw)
+		}
+	}
+	before := a.hist.rejectedCounts()[reasonMalformed]
+	if _, err := a.hist.ingestRaw(ctx, batch); err != nil {
+		t.Fatalf("a batch with the share fails: %v", err)
+	}
+	if got := texts(t, a, "general"); len(got) != 1 || got[0] != "honest words" {
+		t.Fatalf("a's #general: %q", got)
+	}
+	if a.hist.rejectedCounts()[reasonMalformed] == before {
+		t.Fatal("the share was not counted")
+	}
+	if k, err := a.hist.sendKey(ctx, general); err != nil || k.KeyID == key.ID() {
+		t.Fatalf("send key %d, %v", k.Epoch, err)
 	}
 }

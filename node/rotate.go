@@ -175,6 +175,11 @@ func (h *history) rotate(ctx context.Context, room store.Room, parent store.Room
 	if room.Kind == wire.RoomDirect {
 		return nil, fmt.Errorf("rotate a direct room: %w", ErrInvalid)
 	}
+	if parent.Epoch >= wire.MaxEpoch {
+		// No node would take the next epoch: fail rather than send with a
+		// key that may have reached someone who left.
+		return nil, fmt.Errorf("rotate the key of %s: its epoch %d is at the limit", room.ID, parent.Epoch)
+	}
 	key, err := crypto.NewRoomKey()
 	if err != nil {
 		return nil, err
