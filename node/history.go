@@ -890,6 +890,12 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		h.count(reasonForbidden)
 		return nil, nil
 	}
+	if ks.Epoch > wire.MaxEpoch {
+		// Refused here, not by the store: its error would roll back the
+		// whole batch the share came in, at every sync.
+		h.count(reasonMalformed)
+		return nil, nil
+	}
 	verdict, err := h.mayShare(tx, c, ks)
 	if err != nil || verdict == shareRefused {
 		return nil, err

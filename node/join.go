@@ -295,6 +295,11 @@ func (n *Node) redeem(s network.Stream, key string) *joinAnswer {
 	case time.Now().UnixMilli() >= inv.Expires:
 		n.doors.mu.Unlock()
 		return refuse(wire.JoinExpired, "invite expired")
+	case !n.hist.mayAdmit(inv.role()):
+		// The roster would refuse the admit (this node was made a member,
+		// or removed): say so, and keep the token for if it is allowed again.
+		n.doors.mu.Unlock()
+		return refuse(wire.JoinRevoked, "the member who issued this invite may no longer admit anyone with it")
 	}
 	if err := crypto.VerifyMember(&req.Member); err != nil || peer.ID(req.Member.Peer) != s.Conn().RemotePeer() {
 		n.doors.mu.Unlock()
@@ -311,11 +316,7 @@ func (n *Node) redeem(s network.Stream, key string) *joinAnswer {
 	if err != nil {
 		return refuse(wire.JoinRefused, "issuer could not record the invite")
 	}
-	role := inv.Role
-	if role == 0 {
-		role = wire.RoleMember
-	}
-	if err := n.admitWith(ctx, req.Member, role, inv.rosterID()); err != nil {
+	if err := n.admitWith(ctx, req.Member, inv.role(), inv.rosterID()); err != nil {
 		n.log.Error("admit joiner", "err", err)
 		return refuse(wire.JoinRefused, "issuer could not admit you")
 	}
@@ -334,6 +335,15 @@ func (n *Node) inviteRevoked(inv *invite) bool {
 	defer n.hist.mu.Unlock()
 	st, ok := n.hist.invites[id]
 	return ok && st.Revoked
+}
+
+// role is the role the invite admits to; member for invites from before
+// invites had one.
+func (inv *invite) role() wire.Role {
+	if inv.Role == 0 {
+		return wire.RoleMember
+	}
+	return inv.Role
 }
 
 // rosterID is the invite's ID in the roster; zero for invites issued before

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"sort"
 	"sync"
 
 	"github.com/charla-im/charla/crypto"
@@ -151,6 +152,19 @@ func runRoster(g *wire.Genesis, ops []*rosterOp, cuts map[string]cut) *rosterSta
 // mayInvite reports whether a member may admit others and issue invites.
 func (r *rosterState) mayInvite(a memberState) bool {
 	return a.role >= wire.RoleAdmin || (r.policy.Invite == "members" && a.role >= wire.RoleMember)
+}
+
+// mayAdmit reports whether the roster as it stands lets this node admit a
+// member with role: the admit op would be valid.
+func (h *history) mayAdmit(role wire.Role) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.members[string(h.self)]
+	if !ok || m.removed {
+		return false
+	}
+	r := rosterState{policy: h.policy}
+	return r.mayInvite(m) && role <= m.role
 }
 
 // apply applies one op by author a and reports whether it was valid.
@@ -408,4 +422,38 @@ func rosterKindOf(body []byte) string {
 		return "malformed"
 	}
 	return op.Kind.String()
+}
+
+// roleAt is the role hd's author held in the roster just before hd's place
+// in the roster's total order (lamport, author, seq). Ops outside the roster
+// that need a role (a room op taking someone out) are judged by it rather
+// than by the role of today: a demotion that came later must not void them
+// on the nodes that get them after it, or nodes would disagree.
+func (h *history) roleAt(tx *store.Tx, hd *wire.Header) (wire.Role, error) {
+	envs, err := tx.RosterEnvelopes() // in the total order
+	if err != nil {
+		return 0, err
+	}
+	ops := h.decodeRoster(envs)
+	before := sort.Search(len(ops), func(i int) bool {
+		o := ops[i]
+		if o.lamport != hd.Lamport {
+			return o.lamport > hd.Lamport
+		}
+		if c := bytes.Compare(o.author, hd.Author); c != 0 {
+			return c > 0
+		}
+		return o.seq >= hd.Seq
+	})
+	// The cuts of the whole roster void what removed members signed beyond
+	// them, wherever it sorts.
+	h.mu.Lock()
+	cuts := map[string]cut{}
+	for p, m := range h.members {
+		if m.removed {
+			cuts[p] = m.cut
+		}
+	}
+	h.mu.Unlock()
+	return runRoster(h.genesis, ops[:before], cuts).members[string(hd.Author)].role, nil
 }

@@ -82,8 +82,14 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 		}
 		return h.rejudgeKeys(tx, room)
 	case wire.RoomOpRemove:
-		// Taking someone else out of a room is for admins who can read it.
-		if h.roleOf(c.hdr.Author) < wire.RoleAdmin {
+		// Taking someone else out of a room is for admins who can read it:
+		// an admin at the op's place in the roster's order, not today, so
+		// every node judges it alike whenever the op reaches it.
+		role, err := h.roleAt(tx, c.hdr)
+		if err != nil {
+			return err
+		}
+		if role < wire.RoleAdmin {
 			h.count(reasonForbidden)
 			return nil
 		}
@@ -168,6 +174,11 @@ func (h *history) rotationRecipients(room store.Room) [][]byte {
 func (h *history) rotate(ctx context.Context, room store.Room, parent store.RoomKey, disclosed []wire.Disclosure) ([]*checked, error) {
 	if room.Kind == wire.RoomDirect {
 		return nil, fmt.Errorf("rotate a direct room: %w", ErrInvalid)
+	}
+	if parent.Epoch >= wire.MaxEpoch {
+		// No node would take the next epoch: fail rather than send with a
+		// key that may have reached someone who left.
+		return nil, fmt.Errorf("rotate the key of %s: its epoch %d is at the limit", room.ID, parent.Epoch)
 	}
 	key, err := crypto.NewRoomKey()
 	if err != nil {

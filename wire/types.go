@@ -29,6 +29,7 @@ const (
 	MaxBatchBytes  = 4 << 20   // one encoded sync batch; senders cut batches by count and bytes
 	MaxVectorBytes = 512 << 10 // one encoded vector; MaxVectorAuthors entries of the largest size fit
 	MaxLamport     = 1<<53 - 1 // largest Lamport clock; exact in a float64 and a JavaScript number
+	MaxEpoch       = 1<<53 - 1 // largest room key epoch a node takes; the store holds up to 2^63-1
 
 	GenesisNonceBytes = 16 // Genesis.Nonce, exactly
 )
