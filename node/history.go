@@ -113,8 +113,14 @@ type history struct {
 	invites  map[wire.ID]*inviteState
 	validOps map[wire.ID]bool // roster ops that took effect
 	lamport  uint64           // highest lamport seen
-	pending  map[string][]*checked
-	npending int
+	// pending holds envelopes whose author is not yet known, by author,
+	// bounded in count and bytes; pendingSince says when each author's
+	// first came, so that a full set lets go of the oldest authors' after
+	// pendingTTL (a sync brings them again once their author is admitted).
+	pending      map[string][]*checked
+	pendingSince map[string]time.Time
+	npending     int
+	pendingBytes int
 	// tops is, per author, the highest seq stored: an envelope above it
 	// is not held, so check skips the duplicate lookup. It can be low only
 	// for an author whose seq 1 was missing at start; a duplicate it lets
@@ -163,18 +169,19 @@ const forkRevisitBatch = 256
 
 func newHistory(st *store.Store, id *crypto.Identity, g *wire.Genesis, log *slog.Logger) (*history, error) {
 	h := &history{
-		st:        st,
-		id:        id,
-		self:      []byte(id.PeerID()),
-		ws:        g.ID(),
-		genesis:   g,
-		log:       log,
-		verifier:  crypto.NewVerifier(),
-		members:   map[string]memberState{},
-		pending:   map[string][]*checked{},
-		rejected:  map[string]int64{},
-		anchored:  map[wire.ID]bool{},
-		replaying: map[wire.ID]bool{},
+		st:           st,
+		id:           id,
+		self:         []byte(id.PeerID()),
+		ws:           g.ID(),
+		genesis:      g,
+		log:          log,
+		verifier:     crypto.NewVerifier(),
+		members:      map[string]memberState{},
+		pending:      map[string][]*checked{},
+		pendingSince: map[string]time.Time{},
+		rejected:     map[string]int64{},
+		anchored:     map[wire.ID]bool{},
+		replaying:    map[wire.ID]bool{},
 	}
 	if err := h.reload(context.Background()); err != nil {
 		return nil, err
@@ -382,7 +389,13 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	return c, outAccept, ""
 }
 
-// hold keeps an envelope whose author is not yet known, bounded.
+// pendingTTL is how long the envelopes of an author not yet known are sure
+// to wait: past it, a full pending set drops them for newer ones.
+const pendingTTL = 10 * time.Minute
+
+// hold keeps an envelope whose author is not yet known, bounded: a member
+// can sign envelopes as any number of made-up authors, each up to
+// wire.MaxEnvelopeBytes.
 func (h *history) hold(c *checked) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -391,23 +404,51 @@ func (h *history) hold(c *checked) bool {
 			return true
 		}
 	}
-	if h.npending >= wire.MaxPendingEnvelope {
+	full := func() bool {
+		return h.npending >= wire.MaxPendingEnvelope || h.pendingBytes+len(c.raw) > wire.MaxPendingBytes
+	}
+	if full() {
+		h.expirePendingLocked(time.Now())
+	}
+	if full() {
 		h.rejected[reasonPendingCap]++
 		return false
 	}
+	if _, ok := h.pendingSince[c.author()]; !ok {
+		h.pendingSince[c.author()] = time.Now()
+	}
 	h.pending[c.author()] = append(h.pending[c.author()], c)
 	h.npending++
+	h.pendingBytes += len(c.raw)
 	return true
+}
+
+// expirePendingLocked drops what authors not yet known sent before
+// pendingTTL. h.mu is held.
+func (h *history) expirePendingLocked(now time.Time) {
+	for a, since := range h.pendingSince {
+		if now.Sub(since) > pendingTTL {
+			h.dropPendingLocked(a)
+		}
+	}
+}
+
+func (h *history) dropPendingLocked(author string) []*checked {
+	ps := h.pending[author]
+	delete(h.pending, author)
+	delete(h.pendingSince, author)
+	h.npending -= len(ps)
+	for _, c := range ps {
+		h.pendingBytes -= len(c.raw)
+	}
+	return ps
 }
 
 // takePending removes and returns what waited for author.
 func (h *history) takePending(author []byte) []*checked {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ps := h.pending[string(author)]
-	delete(h.pending, string(author))
-	h.npending -= len(ps)
-	return ps
+	return h.dropPendingLocked(string(author))
 }
 
 // ingestRaw runs the whole pipeline over envelopes from the network.

@@ -26,10 +26,11 @@ const (
 	MaxVectorAuthors   = 4096      // authors in one vector
 	MaxPendingEnvelope = 1024      // envelopes waiting for their author to be known
 
-	MaxBatchBytes  = 4 << 20   // one encoded sync batch; senders cut batches by count and bytes
-	MaxVectorBytes = 512 << 10 // one encoded vector; MaxVectorAuthors entries of the largest size fit
-	MaxLamport     = 1<<53 - 1 // largest Lamport clock; exact in a float64 and a JavaScript number
-	MaxEpoch       = 1<<53 - 1 // largest room key epoch a node takes; the store holds up to 2^63-1
+	MaxBatchBytes   = 4 << 20   // one encoded sync batch; senders cut batches by count and bytes
+	MaxPendingBytes = 32 << 20  // bytes of the envelopes waiting for their author to be known
+	MaxVectorBytes  = 512 << 10 // one encoded vector; MaxVectorAuthors entries of the largest size fit
+	MaxLamport      = 1<<53 - 1 // largest Lamport clock; exact in a float64 and a JavaScript number
+	MaxEpoch        = 1<<53 - 1 // largest room key epoch a node takes; the store holds up to 2^63-1
 
 	GenesisNonceBytes = 16 // Genesis.Nonce, exactly
 )
