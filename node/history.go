@@ -937,6 +937,9 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 		h.count(reasonMalformed)
 		return nil, nil
 	}
+	if ok, err := h.epochFits(tx, ks); err != nil || !ok {
+		return nil, err
+	}
 	verdict, err := h.mayShare(tx, c, ks)
 	if err != nil || verdict == shareRefused {
 		return nil, err

@@ -102,6 +102,45 @@ func (h *history) mayShare(tx *store.Tx, c *checked, ks *wire.KeyShare) (shareVe
 	return shareTrusted, nil
 }
 
+// maxEpochJump is how far above the room's highest epoch held a key share
+// whose parent this node does not hold may go: a member added to a room
+// gets only its current key, whatever rotations came before.
+const maxEpochJump = 4096
+
+// epochFits reports whether ks's epoch follows from what this node holds:
+// its parent's plus one when the parent is held, else at most maxEpochJump
+// above the room's keys. Otherwise a member could share a key at the
+// highest epoch a node takes: no rotation could go above it, and that key,
+// which its sharer holds, would stay the send key after the sharer's removal.
+func (h *history) epochFits(tx *store.Tx, ks *wire.KeyShare) (bool, error) {
+	if ks.Parent == (wire.ID{}) {
+		if ks.Epoch == 1 {
+			return true, nil
+		}
+	} else {
+		parent, ok, err := tx.RoomKey(ks.Parent)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			if parent.Room != ks.Room || ks.Epoch != parent.Epoch+1 {
+				h.count(reasonForbidden)
+				return false, nil
+			}
+			return true, nil
+		}
+	}
+	top, err := tx.TopEpoch(ks.Room)
+	if err != nil {
+		return false, err
+	}
+	if ks.Epoch > top+maxEpochJump {
+		h.count(reasonForbidden)
+		return false, nil
+	}
+	return true, nil
+}
+
 // creatorOf returns who created channel room, if this node holds the
 // envelope that did.
 func (h *history) creatorOf(tx *store.Tx, room wire.ID) ([]byte, bool, error) {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/charla-im/charla/crypto"
 	"math"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/charla-im/charla/crypto"
 	"github.com/charla-im/charla/wire"
 )
 

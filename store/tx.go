@@ -519,6 +519,15 @@ func (tx *Tx) RoomKey(keyID wire.ID) (RoomKey, bool, error) {
 	return k, true, nil
 }
 
+// TopEpoch returns the highest epoch of room's keys held, 0 for none.
+func (tx *Tx) TopEpoch(room wire.ID) (uint64, error) {
+	var top sql.NullInt64
+	if err := tx.q().QueryRowContext(tx.ctx, `SELECT max(epoch) FROM room_keys WHERE room = ?`, room[:]).Scan(&top); err != nil {
+		return 0, fmt.Errorf("top epoch of room %s: %w", room, err)
+	}
+	return uint64(top.Int64), nil
+}
+
 // PutMember creates or replaces the roster entry of m.Peer.
 func (tx *Tx) PutMember(m Member) error {
 	if len(m.Peer) == 0 {
