@@ -136,7 +136,7 @@ func TestCloseRacesGoroutineStarts(t *testing.T) {
 	ana.Close()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 8 {
 		wg.Go(func() {
 			for {
 				select {
