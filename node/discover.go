@@ -80,21 +80,17 @@ func (n *Node) startMDNS(netKey [32]byte) {
 		return []string{crypto.MDNSTag(netKey, hour), crypto.MDNSTag(netKey, hour-1)}
 	}
 	n.mdns = discovery.NewMDNS(port, tags, n.onFound, n.log.With("component", "mdns"))
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.work.spawn(func() {
 		if err := n.mdns.Run(n.ctx); err != nil {
 			n.log.Warn("mdns stopped", "err", err)
 		}
-	}()
+	})
 }
 
 // onFound dials the member behind addresses mDNS reported. The answer holds
 // no peer ID, so a short handshake learns it first.
 func (n *Node) onFound(f discovery.Found) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.work.spawn(func() {
 		for _, a := range f.Addrs {
 			p, err := n.identify(n.ctx, a)
 			if err != nil {
@@ -116,7 +112,7 @@ func (n *Node) onFound(f discovery.Found) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // identify learns the peer ID behind a TCP address with the private-network
@@ -213,15 +209,13 @@ func (n *Node) dialKnown() {
 		}
 		n.host.Peerstore().AddAddrs(p, addrs, peerstore.AddressTTL)
 		ai := peer.AddrInfo{ID: p, Addrs: addrs}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		n.work.spawn(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 			defer cancel()
 			if err := n.host.Connect(ctx, ai); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("dial known peer", "peer", ai.ID, "err", err)
 			}
-		}()
+		})
 	}
 }
 

@@ -123,15 +123,13 @@ func (n *Node) exchange(ctx context.Context, p peer.ID) error {
 			n.find.setVia(pr.PeerID, viaExchange)
 			n.host.Peerstore().AddAddrs(pr.PeerID, pr.Addrs, peerstore.AddressTTL)
 			ai := peer.AddrInfo{ID: pr.PeerID, Addrs: pr.Addrs}
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			n.work.spawn(func() {
 				dctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 				defer cancel()
 				if err := n.host.Connect(dctx, ai); err != nil && n.ctx.Err() == nil {
 					n.log.Debug("dial exchanged peer", "peer", ai.ID, "err", err)
 				}
-			}()
+			})
 		}
 	}
 	return nil

@@ -81,13 +81,12 @@ type files struct {
 	stats blobStats
 	hook  atomic.Pointer[func(peer.ID, wire.ID)] // tests: called after each chunk fetched
 	// starting is for tests: startFetch calls it, under mu, once it has
-	// decided to start a fetch of the ID and before the fetch is counted.
+	// counted a fetch of the ID and before the fetch's goroutine starts.
 	starting atomic.Pointer[func(wire.ID)]
 	kick     chan struct{}
 
-	mu      sync.Mutex // guards running and closed
+	mu      sync.Mutex // guards running
 	running map[wire.ID]*fetchRun
-	closed  bool // set by Close before it waits for the node's goroutines: no fetch starts after
 
 	connMu    sync.Mutex    // guards connected
 	connected chan struct{} // closed, and replaced, when a peer connects: running fetches look for new sources
@@ -445,9 +444,9 @@ func (n *Node) startFetch(id wire.ID) *fetchRun {
 		return r
 	}
 	r := &fetchRun{done: make(chan struct{})}
-	// The check and wg.Add below stay under mu: Close sets closed under it
-	// before it waits on wg, so a fetch is either counted or not started.
-	if n.files.closed || n.ctx.Err() != nil {
+	// Counted before running is set, under mu: Close waits for every run
+	// another caller may find in running, and none starts once it began.
+	if n.ctx.Err() != nil || !n.work.enter() {
 		r.err = context.Canceled
 		close(r.done)
 		return r
@@ -456,9 +455,8 @@ func (n *Node) startFetch(id wire.ID) *fetchRun {
 	if f := n.files.starting.Load(); f != nil {
 		(*f)(id)
 	}
-	n.wg.Add(1)
 	go func() {
-		defer n.wg.Done()
+		defer n.work.leave()
 		r.err = n.fetchFile(n.ctx, id, r)
 		n.files.mu.Lock()
 		delete(n.files.running, id)

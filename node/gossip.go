@@ -218,7 +218,10 @@ type gossip struct {
 	scores *scores
 }
 
-func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error) {
+// newGossip joins the workspace's topic. Its validator reads the store on
+// pubsub's goroutines, which nothing else waits for: each run is counted in
+// w, so the node's Close waits for it.
+func newGossip(ctx context.Context, h host.Host, hist *history, w *work) (*gossip, error) {
 	topicName := envelopeTopic(hist.ws)
 	drops := &dropCounter{topic: topicName}
 	sc := &scores{}
@@ -246,6 +249,10 @@ func newGossip(ctx context.Context, h host.Host, hist *history) (*gossip, error)
 		if from == self {
 			return pubsub.ValidationAccept // our own publication
 		}
+		if !w.enter() {
+			return pubsub.ValidationIgnore // the node is closing
+		}
+		defer w.leave()
 		c, out, reason := hist.check(ctx, m.Data)
 		switch out {
 		case outAccept:

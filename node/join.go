@@ -193,8 +193,15 @@ func (n *Node) openDoor(inv *invite) (host.Host, error) {
 		return nil, fmt.Errorf("open invite door: %w", err)
 	}
 	key := string(inv.Hash)
-	h.SetStreamHandler(joinProtocol, func(s network.Stream) { n.handleJoin(s, key) })
+	h.SetStreamHandler(joinProtocol, n.serve(func(s network.Stream) { n.handleJoin(s, key) }))
 	n.doors.mu.Lock()
+	// Close stops work before closeDoors takes mu: a door opened by an
+	// Invite racing Close is either closed by it or never kept.
+	if n.work.stopped() {
+		n.doors.mu.Unlock()
+		h.Close()
+		return nil, errors.New("open invite door: the node is shutting down; issue the invite again once it runs")
+	}
 	if n.doors.open == nil {
 		n.doors.open = map[string]host.Host{}
 		n.doors.attempt = map[string][]time.Time{}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charla-im/charla/crypto"
@@ -49,7 +50,10 @@ type Node struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	work   work // node/work.go: what Close waits for
+	// serving is for tests: every stream handler calls it first, counted
+	// in work, and calls what it returns when the handler returns.
+	serving atomic.Pointer[func(network.Stream) func()]
 
 	subsMu sync.Mutex // guards subs
 	subs   map[chan Event]struct{}
@@ -253,7 +257,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if n.gsp, err = newGossip(n.ctx, n.host, n.hist); err != nil {
+	if n.gsp, err = newGossip(n.ctx, n.host, n.hist, &n.work); err != nil {
 		return nil, err
 	}
 	n.pres.lastTime, n.pres.lastSeen, n.pres.lastPull = map[peer.ID]int64{}, map[peer.ID]time.Time{}, map[peer.ID]time.Time{}
@@ -261,10 +265,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startPresence(ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(syncProtocol, n.handleSync)
-	n.host.SetStreamHandler(exchangeProtocol, n.handleExchange)
-	n.host.SetStreamHandler(blobProtocol, n.handleBlob)
-	n.host.SetStreamHandler(bodiesProtocol, n.handleBodies)
+	n.host.SetStreamHandler(syncProtocol, n.serve(n.handleSync))
+	n.host.SetStreamHandler(exchangeProtocol, n.serve(n.handleExchange))
+	n.host.SetStreamHandler(blobProtocol, n.serve(n.handleBlob))
+	n.host.SetStreamHandler(bodiesProtocol, n.serve(n.handleBodies))
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if n.ctx.Err() == nil {
@@ -290,16 +294,15 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MDNS {
 		n.startMDNS([32]byte(netKey))
 	}
-	n.wg.Add(9)
-	go func() { defer n.wg.Done(); n.retentionLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.bodiesLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.textLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.fileLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.gsp.watchJoins(n.ctx, n.pullSoon) }()
-	go func() { defer n.wg.Done(); n.doorLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.bookLoop(n.ctx) }()
-	go func() { defer n.wg.Done(); n.gsp.receive(n.ctx, n.host.ID(), n.hist) }()
-	go func() { defer n.wg.Done(); n.syncLoop(n.ctx) }()
+	n.work.spawn(func() { n.retentionLoop(n.ctx) })
+	n.work.spawn(func() { n.bodiesLoop(n.ctx) })
+	n.work.spawn(func() { n.textLoop(n.ctx) })
+	n.work.spawn(func() { n.fileLoop(n.ctx) })
+	n.work.spawn(func() { n.gsp.watchJoins(n.ctx, n.pullSoon) })
+	n.work.spawn(func() { n.doorLoop(n.ctx) })
+	n.work.spawn(func() { n.bookLoop(n.ctx) })
+	n.work.spawn(func() { n.gsp.receive(n.ctx, n.host.ID(), n.hist) })
+	n.work.spawn(func() { n.syncLoop(n.ctx) })
 	log.Info("node started", "peer", n.host.ID(), "workspace", g.Name, "addrs", n.host.Addrs())
 	return n, nil
 }
@@ -351,13 +354,11 @@ func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history)
 }
 
 func (n *Node) exchangeAsync(p peer.ID) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.work.spawn(func() {
 		if err := n.exchange(n.ctx, p); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("peer exchange", "peer", p, "err", err)
 		}
-	}()
+	})
 }
 
 func (n *Node) connectedMembers() []peer.ID {
@@ -373,15 +374,14 @@ func (n *Node) connectedMembers() []peer.ID {
 // Close stops the node and waits for its goroutines. Safe to call twice.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		// Nothing starts from here on, and what runs is counted: the wait
+		// below covers all of it, so none of it outlives the store or the
+		// home's lock. Stream handlers end once host.Close resets their
+		// streams, or at their next use of the cancelled n.ctx.
+		n.work.stop()
 		if n.cancel != nil {
 			n.cancel()
 		}
-		// No fetch starts once this is set, and startFetch counts each it
-		// starts in wg before it lets go of files.mu: so every fetch is
-		// counted before the wait below, none runs on the closed store.
-		n.files.mu.Lock()
-		n.files.closed = true
-		n.files.mu.Unlock()
 		n.closeDoors(true)
 		if n.host != nil {
 			n.saveBook()
@@ -389,7 +389,7 @@ func (n *Node) Close() error {
 				n.closeErr = err
 			}
 		}
-		n.wg.Wait()
+		n.work.wait()
 		n.subsMu.Lock()
 		for ch := range n.subs {
 			delete(n.subs, ch)

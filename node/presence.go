@@ -103,10 +103,9 @@ func (n *Node) startPresence(ctx context.Context) error {
 	if b, err := n.st.Meta(ctx, metaDelivered); err == nil {
 		n.pres.delivered, _ = strconv.ParseUint(string(b), 10, 64)
 	}
-	n.wg.Add(3)
-	go func() { defer n.wg.Done(); n.receivePresence(n.ctx) }()
-	go func() { defer n.wg.Done(); n.heartbeat(n.ctx) }()
-	go func() { defer n.wg.Done(); n.signalLoop(n.ctx) }()
+	n.work.spawn(func() { n.receivePresence(n.ctx) })
+	n.work.spawn(func() { n.heartbeat(n.ctx) })
+	n.work.spawn(func() { n.signalLoop(n.ctx) })
 	return nil
 }
 

@@ -578,15 +578,13 @@ func (n *Node) syncLoop(ctx context.Context) {
 // gossip route is surely up: publications of the moments before reached it
 // by no route, and this pull (or the one it triggers back) brings them.
 func (n *Node) pullSoon(p peer.ID) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.work.spawn(func() {
 		select {
 		case <-n.ctx.Done():
 		case <-time.After(gossipSettle):
 			n.pullAsync(p)
 		}
-	}()
+	})
 }
 
 // dropPeer closes the connections of a peer that broke the sync protocol;
@@ -652,9 +650,7 @@ func (g *progress) snapshot() []SyncProgress {
 }
 
 func (n *Node) pullAsync(p peer.ID) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.work.spawn(func() {
 		got, err := n.pull(n.ctx, p)
 		if err != nil && n.ctx.Err() == nil {
 			n.log.Debug("sync failed", "peer", p, "err", err)
@@ -667,5 +663,5 @@ func (n *Node) pullAsync(p peer.ID) {
 		if err := n.fetchBodies(n.ctx, p); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("bodies", "peer", p, "err", err)
 		}
-	}()
+	})
 }
