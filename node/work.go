@@ -14,9 +14,10 @@ import (
 // before Wait. Much of this work is started from goroutines the node does
 // not count (libp2p's, the local API's), at any time: so every Add is made
 // under mu after a look at closing, which Close sets under mu before it
-// waits. Work is counted before that wait or never starts.
+// waits. Work is counted before that wait or never starts. Adds take mu
+// shared: every gossip message enters, on pubsub's validator goroutines.
 type work struct {
-	mu      sync.Mutex // guards closing; held across its check and wg.Add
+	mu      sync.RWMutex // guards closing; held across its check and wg.Add
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -24,8 +25,8 @@ type work struct {
 // enter counts one piece of work, or reports false once Close has begun.
 // A true is paired with one leave.
 func (w *work) enter() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	if w.closing {
 		return false
 	}
@@ -55,8 +56,8 @@ func (w *work) stop() {
 
 // stopped reports whether Close has begun.
 func (w *work) stopped() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	return w.closing
 }
 
