@@ -132,7 +132,11 @@ func (s *Server) invites(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs, err := o.Invites(r.Context(), r.URL.Query().Get("all") != "")
+	all, err := boolParam(r, "all")
+	if err != nil {
+		return err
+	}
+	vs, err := o.Invites(r.Context(), all)
 	if err != nil {
 		return s.failed("invites", err)
 	}

@@ -47,6 +47,11 @@ type Server struct {
 	cancel   context.CancelFunc
 	routes   map[string]methods // every API pattern, as the last Handler registered them
 
+	// Handlers in flight, which Close waits for: http.Server.Shutdown gives
+	// up on them after its timeout, and Close does not wait for them at all.
+	reqMu     sync.RWMutex // guards closing; held across its check and reqs.Add
+	closing   bool
+	reqs      sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -68,7 +73,7 @@ func NewServer(b node.Backend, token string, logger *slog.Logger) *Server {
 		cancel:   cancel,
 	}
 	s.srv = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.counted(s.Handler()),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -87,18 +92,47 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Close stops the server: it ends event streams, waits a few seconds for
-// requests in flight, then drops what is left. Safe to call twice.
+// Close stops the server: it refuses new requests, ends event streams,
+// waits a few seconds for requests in flight, then closes their connections
+// and waits for their handlers to return. Once it returns no handler runs,
+// so the caller may close the node. Safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.reqMu.Lock()
+		s.closing = true
+		s.reqMu.Unlock()
 		s.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
+			s.logger.Warn("API requests still running after the shutdown timeout; closing their connections and waiting for them")
 			s.closeErr = s.srv.Close()
 		}
+		// Their contexts are cancelled and their connections closed, so
+		// only a node call that does not look at its context (posting a
+		// large file) still holds one here.
+		s.reqs.Wait()
 	})
 	return s.closeErr
+}
+
+// counted runs next for each request unless Close has begun, and counts it
+// so that Close waits for it. A request refused here came on a connection
+// opened before Close.
+func (s *Server) counted(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.reqMu.RLock()
+		if s.closing {
+			s.reqMu.RUnlock()
+			w.Header().Set("Connection", "close")
+			writeError(w, &Error{Status: http.StatusServiceUnavailable, Message: "the node is stopping"})
+			return
+		}
+		s.reqs.Add(1)
+		s.reqMu.RUnlock()
+		defer s.reqs.Done()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the API as an http.Handler, with every check of the package

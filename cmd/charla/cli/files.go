@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/charla-im/charla/api"
 	"github.com/charla-im/charla/node"
@@ -62,8 +66,9 @@ func getCommand() *command {
 		args:  "FILE_ID [-o PATH]",
 		short: "download a file, verified, with progress on stderr",
 		long: `get fetches the chunks of a file this node lacks from every member that has
-them, checks each, decrypts the file and writes it to PATH (by default its
-name in the current directory). It prints progress on standard error and exits
+them, checks each, decrypts the file and writes it to PATH. By default it is its
+name in the current directory, if that is a plain name, not hidden, of no
+file there yet: the name is the poster's choice. It prints progress on standard error and exits
 0 once the file is complete and verified. A download cut short resumes from
 the chunks already held.`,
 		flags: func(fs *flag.FlagSet) {
@@ -76,11 +81,9 @@ the chunks already held.`,
 			}
 			path := out
 			if path == "" {
-				name := filepath.Base(f.Name)
-				if name == "." || name == ".." || name == string(filepath.Separator) {
-					return withHint(fmt.Errorf("file name %q cannot be used as a path", f.Name), "name the output with -o PATH")
+				if path, err = defaultGetPath(f.Name); err != nil {
+					return withHint(err, "name the output with -o PATH")
 				}
-				path = name
 			}
 			if path, err = filepath.Abs(path); err != nil {
 				return err
@@ -97,6 +100,30 @@ the chunks already held.`,
 			return err
 		},
 	}
+}
+
+// defaultGetPath is where 'charla get' writes a file when not told: its
+// name in the current directory. The name is the poster's word, so it is
+// taken only as a plain, visible name of a file that does not exist yet: a
+// colleague's file must not replace one of the user's, nor become a
+// .bashrc or .bash_profile that a shell runs, nor put a terminal escape in
+// what the command prints.
+func defaultGetPath(name string) (string, error) {
+	base := filepath.Base(name)
+	switch {
+	case base != name || base == "." || base == ".." || base == string(filepath.Separator):
+		return "", fmt.Errorf("file name %q cannot be used as a path", clean(name))
+	case strings.HasPrefix(base, "."):
+		return "", fmt.Errorf("file name %q would make a hidden file", clean(name))
+	case strings.IndexFunc(base, func(r rune) bool { return unicode.IsControl(r) || unsafeRune(r) }) >= 0:
+		return "", fmt.Errorf("file name %q holds control characters", clean(name))
+	}
+	if _, err := os.Lstat(base); err == nil {
+		return "", fmt.Errorf("%s exists already: not replacing it with the file posted under that name", base)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("check %s: %w", base, err)
+	}
+	return base, nil
 }
 
 // oneFile is the file named by a command's one argument, and the client
