@@ -2,7 +2,11 @@ package api
 
 import (
 	"crypto/sha256"
+	"errors"
+	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -126,6 +130,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	if err := sameUser(r); err != nil {
+		return err
+	}
 	token, ok := s.sessions.redeem(req.Login)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", "Bearer")
@@ -146,4 +153,40 @@ func (s *Server) loginURL(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, LoginURLResponse{URL: s.NewLoginURL(r.Host)})
+}
+
+// errUIDUnknown: this system does not say which user owns a socket.
+var errUIDUnknown = errors.New("the owners of sockets are not known on this system")
+
+// sameUser refuses a login sent by another local user's program. The login
+// URL passes through the arguments of the desktop's opener and browser,
+// which other users can read while they run: this one check keeps such a
+// user from trading it for a session first. It uses the kernel's socket
+// table, so Linux only; root's programs pass (root can read api.json, and
+// WSL's localhost relay from the Windows side runs as root). The token is
+// not spent by a refused try.
+func sameUser(r *http.Request) error {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return nil
+	}
+	server, err1 := netip.ParseAddrPort(local.String())
+	client, err2 := netip.ParseAddrPort(r.RemoteAddr)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	uid, found, err := loopbackPeerUID(client, server)
+	switch {
+	case err != nil:
+		return nil // cannot tell: the token alone decides, as everywhere before
+	case !found:
+		return &Error{Status: http.StatusForbidden, Message: "could not tell which user's program sent this login",
+			Hint: "log in from a browser on this machine, run as the user who runs charla"}
+	case uid != uint32(os.Getuid()) && uid != 0:
+		return &Error{Status: http.StatusForbidden, Message: "this login came from another user's program on this machine",
+			Hint: "open the login URL in your own browser session; run 'charla ui' for a fresh one"}
+	}
+	return nil
 }
