@@ -326,7 +326,11 @@ func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history)
 		return []libp2p.Option{
 			libp2p.Identity(id.PrivKey()),
 			libp2p.ListenAddrStrings(addrs...),
-			libp2p.Transport(tcp.NewTCPTransport),
+			// Without SO_REUSEPORT: with it (go-libp2p's default) a second
+			// node on the machine also binds 4747, and the kernel splits
+			// incoming connections between the two, so half the dials to
+			// either fail the private-network handshake.
+			libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 			libp2p.Security(noise.ID, noise.New),
 			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 			libp2p.PrivateNetwork(netKey),
