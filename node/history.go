@@ -344,6 +344,20 @@ func (h *history) memberCount() int {
 	return c
 }
 
+// currentMembers returns the peer IDs of the members not removed, in no
+// particular order.
+func (h *history) currentMembers() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([][]byte, 0, len(h.members))
+	for p, m := range h.members {
+		if !m.removed {
+			out = append(out, []byte(p))
+		}
+	}
+	return out
+}
+
 // isMember reports whether p may connect: admitted and not removed.
 func (h *history) isMember(p peer.ID) bool {
 	m, ok := h.member([]byte(p))

@@ -478,7 +478,14 @@ func (n *Node) Rooms(ctx context.Context) ([]Room, error) {
 
 func (n *Node) roomView(r store.Room) Room {
 	v := Room{ID: r.ID.String(), Name: r.Name, Kind: r.Kind.String(), Members: []string{}}
-	for _, p := range r.Members {
+	members := r.Members
+	if r.ID == generalRoomID(n.hist.ws) {
+		// #general is every member's. Its stored members are the recipients
+		// of the key shares this node could read, which on a member's node
+		// leave out everyone admitted after it.
+		members = n.hist.currentMembers()
+	}
+	for _, p := range members {
 		v.Members = append(v.Members, peer.ID(p).String())
 	}
 	sort.Strings(v.Members)

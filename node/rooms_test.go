@@ -78,3 +78,53 @@ func TestCreateRoomNamed(t *testing.T) {
 		return len(got) == 1 && got[0] == "only for the board"
 	})
 }
+
+// TestGeneralListsEveryMember: #general is every member's, on every node.
+// Each admission shares #general's key with the newcomer alone, so a member
+// admitted earlier cannot read the later shares; its list of #general used
+// to stop at the members it saw shares for.
+func TestGeneralListsEveryMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 3)
+	allKnown(t, nodes...)
+	generalOf := func(n *Node) []string {
+		rs, err := n.Rooms(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Name == "general" {
+				return r.Members
+			}
+		}
+		return nil
+	}
+	eventually(t, 30*time.Second, "every node lists #general", func() bool {
+		for _, n := range nodes {
+			if generalOf(n) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	var want []string
+	for _, n := range nodes {
+		want = append(want, n.PeerID().String())
+	}
+	slices.Sort(want)
+	for i, n := range nodes {
+		if got := generalOf(n); !slices.Equal(got, want) {
+			t.Errorf("node %d lists #general's members as %v, want %v", i, got, want)
+		}
+	}
+	if _, err := nodes[0].RemoveMember(ctx, nodes[2].PeerID().String()); err != nil {
+		t.Fatal(err)
+	}
+	want = slices.DeleteFunc(want, func(p string) bool { return p == nodes[2].PeerID().String() })
+	eventually(t, 30*time.Second, "#general without the removed member", func() bool {
+		return slices.Equal(generalOf(nodes[0]), want) && slices.Equal(generalOf(nodes[1]), want)
+	})
+}
