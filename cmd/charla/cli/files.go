@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -62,9 +63,11 @@ func getCommand() *command {
 		args:  "FILE_ID [-o PATH]",
 		short: "download a file, verified, with progress on stderr",
 		long: `get fetches the chunks of a file this node lacks from every member that has
-them, checks each, decrypts the file and writes it to PATH (by default its
-name in the current directory). It prints progress on standard error and exits
-0 once the file is complete and verified. A download cut short resumes from
+them, checks each, decrypts the file and writes it to PATH. By default it
+writes the file under its own name in the current directory, or in PATH when
+PATH is a directory, and never over a file of that name; a file that PATH
+names it replaces. It prints progress on standard error and exits 0 once the
+file is complete and verified. A download cut short resumes from
 the chunks already held.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&out, "o", "", "write the file to `PATH`")
@@ -74,13 +77,21 @@ the chunks already held.`,
 			if err != nil {
 				return err
 			}
+			// The file's own name is used in the current directory, or in
+			// the directory -o names; there it never replaces a file that
+			// is already there (the name is the poster's choice, not the
+			// user's). A file named with -o is replaced, as asked.
 			path := out
-			if path == "" {
+			if st, err := os.Stat(out); out == "" || (err == nil && st.IsDir()) {
 				name := filepath.Base(f.Name)
 				if name == "." || name == ".." || name == string(filepath.Separator) {
 					return withHint(fmt.Errorf("file name %q cannot be used as a path", f.Name), "name the output with -o PATH")
 				}
-				path = name
+				path = filepath.Join(out, name)
+				if _, err := os.Lstat(path); err == nil {
+					abs, _ := filepath.Abs(path)
+					return withHint(fmt.Errorf("%s already exists; get does not replace it", abs), "name the output with -o PATH, or move the existing file away")
+				}
 			}
 			if path, err = filepath.Abs(path); err != nil {
 				return err
