@@ -490,11 +490,9 @@ func (n *Node) roomView(r store.Room) Room {
 	}
 	sort.Strings(v.Members)
 	if r.Kind == wire.RoomDirect {
-		for _, p := range r.Members {
-			if string(p) != string(n.hist.self) {
-				m, _ := n.hist.member(p)
-				v.Name = "@" + m.name
-			}
+		if p, ok := n.hist.dmPeer(r); ok {
+			m, _ := n.hist.member(p)
+			v.Name = "@" + m.name
 		}
 	}
 	return v
@@ -560,6 +558,12 @@ func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other 
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "@") {
 		p, err := n.resolveMember(strings.TrimPrefix(name, "@"))
+		if errors.Is(err, ErrUnknownRoom) {
+			// A removed member's direct conversation stays readable.
+			if id, ok := n.removedDM(ctx, strings.TrimPrefix(name, "@")); ok {
+				return id, nil, nil
+			}
+		}
 		if err != nil {
 			return wire.ID{}, nil, err
 		}
@@ -581,6 +585,29 @@ func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other 
 		}
 	}
 	return wire.ID{}, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)
+}
+
+// removedDM finds the direct room this node holds with a removed member,
+// named by display name or peer ID, if exactly one matches.
+func (n *Node) removedDM(ctx context.Context, s string) (wire.ID, bool) {
+	var ids []wire.ID
+	n.hist.mu.Lock()
+	for p, m := range n.hist.members {
+		if m.removed && (strings.EqualFold(m.name, s) || peer.ID(p).String() == s) {
+			ids = append(ids, dmRoomID(n.hist.ws, n.hist.self, []byte(p)))
+		}
+	}
+	n.hist.mu.Unlock()
+	var found []wire.ID
+	for _, id := range ids {
+		if _, err := n.hist.room(ctx, id); err == nil {
+			found = append(found, id)
+		}
+	}
+	if len(found) != 1 {
+		return wire.ID{}, false
+	}
+	return found[0], true
 }
 
 // resolveMember finds a member by display name or peer ID.
