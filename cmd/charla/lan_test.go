@@ -191,6 +191,14 @@ func TestTwoNodesOneMachine(t *testing.T) {
 		h := &lanHost{Host: lan.Host(0), name: name, home: filepath.Join(dir, name)}
 		h.mustCharla(ctx, t, bin, "init", "--name", name, "--workspace", name+"'s office")
 		h.start(t, bin)
+		eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(h.run.stderr.String(), "advertising on mdns")
+		}, func() string { return name + " never advertised on mDNS:\n" + h.run.stderr.String() })
+		for _, line := range strings.Split(h.run.stderr.String(), "\n") {
+			if strings.Count(line, "component=") > 1 {
+				t.Errorf("a log line names its component more than once: %s", line)
+			}
+		}
 		var st node.Status
 		decode(t, h.mustCharla(ctx, t, bin, "status", "--json"), &st)
 		for _, a := range st.Addrs {
