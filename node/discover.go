@@ -79,7 +79,9 @@ func (n *Node) startMDNS(netKey [32]byte) {
 		hour := time.Now().Unix() / 3600
 		return []string{crypto.MDNSTag(netKey, hour), crypto.MDNSTag(netKey, hour-1)}
 	}
-	n.mdns = discovery.NewMDNS(port, tags, n.onFound, n.log.With("component", "mdns"))
+	// The configured logger, not n.log: discovery adds its own component,
+	// and slog would print "component=node component=mdns component=discovery".
+	n.mdns = discovery.NewMDNS(port, tags, n.onFound, n.cfg.Logger)
 	n.work.spawn(func() {
 		if err := n.mdns.Run(n.ctx); err != nil {
 			n.log.Warn("mdns stopped", "err", err)

@@ -76,6 +76,7 @@ const (
 	checkRoute      = "multicast route"
 	checkPort       = "peer port"
 	checkMembers    = "members"
+	checkMembership = "membership"
 )
 
 // Doctor checks what breaks office chat in practice: the network interfaces,
@@ -104,6 +105,15 @@ func (n *Node) Doctor(ctx context.Context) (DoctorReport, error) {
 	}
 	r.Members = members
 	r.Checks = append(r.Checks, membersCheck(members))
+	if n.hist.removedSelf() {
+		// Members may still complete a handshake with it, so the checks
+		// above can all pass; nothing else would tell why nothing arrives.
+		r.Checks = append(r.Checks, DoctorCheck{
+			Name:   checkMembership,
+			Detail: "an admin removed this node from the workspace: every member refuses what it sends, and it no longer syncs",
+			Fix:    "ask an admin for a new invite and join again with a new home: charla join CODE --home DIR",
+		})
+	}
 	if err := ctx.Err(); err != nil {
 		return DoctorReport{}, err
 	}

@@ -344,6 +344,39 @@ func (h *history) memberCount() int {
 	return c
 }
 
+// currentMembers returns the peer IDs of the members not removed, in no
+// particular order.
+func (h *history) currentMembers() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([][]byte, 0, len(h.members))
+	for p, m := range h.members {
+		if !m.removed {
+			out = append(out, []byte(p))
+		}
+	}
+	return out
+}
+
+// dmPeer returns the other party of direct room r: from its members, or,
+// once that party was removed from the workspace and so from the room's
+// members, by matching r's ID against every member ever admitted.
+func (h *history) dmPeer(r store.Room) ([]byte, bool) {
+	for _, p := range r.Members {
+		if !bytes.Equal(p, h.self) {
+			return p, true
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := range h.members {
+		if p != string(h.self) && dmRoomID(h.ws, h.self, []byte(p)) == r.ID {
+			return []byte(p), true
+		}
+	}
+	return nil, false
+}
+
 // isMember reports whether p may connect: admitted and not removed.
 func (h *history) isMember(p peer.ID) bool {
 	m, ok := h.member([]byte(p))
@@ -1262,7 +1295,12 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	if err != nil {
 		return store.RoomKey{}, err
 	}
-	if rotate && r.Kind != wire.RoomDirect {
+	if rotate && r.Kind == wire.RoomDirect {
+		// A direct room is never rotated: its key reached the other party,
+		// who has since been removed from the workspace.
+		return store.RoomKey{}, fmt.Errorf("%w: the other member of this direct conversation was removed from the workspace; its history can be read, not added to", ErrForbidden)
+	}
+	if rotate {
 		h.rotateMu.Lock()
 		defer h.rotateMu.Unlock()
 		if keys, err = h.st.RoomKeys(ctx, room); err != nil {

@@ -326,7 +326,11 @@ func newHost(listen []string, id *crypto.Identity, netKey []byte, hist *history)
 		return []libp2p.Option{
 			libp2p.Identity(id.PrivKey()),
 			libp2p.ListenAddrStrings(addrs...),
-			libp2p.Transport(tcp.NewTCPTransport),
+			// Without SO_REUSEPORT: with it (go-libp2p's default) a second
+			// node on the machine also binds 4747, and the kernel splits
+			// incoming connections between the two, so half the dials to
+			// either fail the private-network handshake.
+			libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 			libp2p.Security(noise.ID, noise.New),
 			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 			libp2p.PrivateNetwork(netKey),
@@ -474,16 +478,21 @@ func (n *Node) Rooms(ctx context.Context) ([]Room, error) {
 
 func (n *Node) roomView(r store.Room) Room {
 	v := Room{ID: r.ID.String(), Name: r.Name, Kind: r.Kind.String(), Members: []string{}}
-	for _, p := range r.Members {
+	members := r.Members
+	if r.ID == generalRoomID(n.hist.ws) {
+		// #general is every member's. Its stored members are the recipients
+		// of the key shares this node could read, which on a member's node
+		// leave out everyone admitted after it.
+		members = n.hist.currentMembers()
+	}
+	for _, p := range members {
 		v.Members = append(v.Members, peer.ID(p).String())
 	}
 	sort.Strings(v.Members)
 	if r.Kind == wire.RoomDirect {
-		for _, p := range r.Members {
-			if string(p) != string(n.hist.self) {
-				m, _ := n.hist.member(p)
-				v.Name = "@" + m.name
-			}
+		if p, ok := n.hist.dmPeer(r); ok {
+			m, _ := n.hist.member(p)
+			v.Name = "@" + m.name
 		}
 	}
 	return v
@@ -549,6 +558,12 @@ func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other 
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "@") {
 		p, err := n.resolveMember(strings.TrimPrefix(name, "@"))
+		if errors.Is(err, ErrUnknownRoom) {
+			// A removed member's direct conversation stays readable.
+			if id, ok := n.removedDM(ctx, strings.TrimPrefix(name, "@")); ok {
+				return id, nil, nil
+			}
+		}
 		if err != nil {
 			return wire.ID{}, nil, err
 		}
@@ -570,6 +585,29 @@ func (n *Node) resolveRoom(ctx context.Context, name string) (id wire.ID, other 
 		}
 	}
 	return wire.ID{}, nil, fmt.Errorf("%w %q", ErrUnknownRoom, name)
+}
+
+// removedDM finds the direct room this node holds with a removed member,
+// named by display name or peer ID, if exactly one matches.
+func (n *Node) removedDM(ctx context.Context, s string) (wire.ID, bool) {
+	var ids []wire.ID
+	n.hist.mu.Lock()
+	for p, m := range n.hist.members {
+		if m.removed && (strings.EqualFold(m.name, s) || peer.ID(p).String() == s) {
+			ids = append(ids, dmRoomID(n.hist.ws, n.hist.self, []byte(p)))
+		}
+	}
+	n.hist.mu.Unlock()
+	var found []wire.ID
+	for _, id := range ids {
+		if _, err := n.hist.room(ctx, id); err == nil {
+			found = append(found, id)
+		}
+	}
+	if len(found) != 1 {
+		return wire.ID{}, false
+	}
+	return found[0], true
 }
 
 // resolveMember finds a member by display name or peer ID.

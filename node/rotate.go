@@ -146,13 +146,7 @@ func (h *history) needsRotation(ctx context.Context, room store.Room, k store.Ro
 func (h *history) rotationRecipients(room store.Room) [][]byte {
 	var out [][]byte
 	if room.ID == generalRoomID(h.ws) {
-		h.mu.Lock()
-		for p, m := range h.members {
-			if !m.removed {
-				out = append(out, []byte(p))
-			}
-		}
-		h.mu.Unlock()
+		out = h.currentMembers()
 	} else {
 		for _, p := range room.Members {
 			if m, ok := h.member(p); ok && !m.removed {

@@ -199,3 +199,85 @@ func sha256File(t *testing.T, path string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestGetKeepsExistingFile: get writes a file under its own name in the
+// current directory, or in the directory -o names, and never over a file
+// of that name that is already there; a file -o names is replaced.
+func TestGetKeepsExistingFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the charla binary; skipped in -short mode")
+	}
+	bin := buildCharla(t)
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mustRun(ctx, t, bin, "init", "--name", "Ana", "--workspace", "Acme", "--home", home)
+	runNode(ctx, t, bin, home)
+	in := filepath.Join(t.TempDir(), "contrato.txt")
+	if err := os.WriteFile(in, []byte("el contrato firmado\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(mustRun(ctx, t, bin, "send", "general", "--file", in, "--home", home))
+
+	get := func(dir string, args ...string) (string, error) {
+		cmd := command(ctx, bin, append([]string{"get", id, "--home", home}, args...)...)
+		cmd.Dir = dir
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		err := cmd.Run()
+		return errOut.String(), err
+	}
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	mine := "my own notes\n"
+	for _, tc := range []struct {
+		name string
+		args func(dir string) []string
+	}{
+		{"current directory", func(string) []string { return nil }},
+		{"-o a directory", func(dir string) []string { return []string{"-o", dir} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cwd := t.TempDir()
+			if tc.args(dir) == nil {
+				dir = cwd
+			}
+			if stderr, err := get(cwd, tc.args(dir)...); err != nil {
+				t.Fatalf("get into an empty directory: %v: %s", err, stderr)
+			}
+			if got := read(filepath.Join(dir, "contrato.txt")); got != "el contrato firmado\n" {
+				t.Fatalf("get wrote %q", got)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "contrato.txt"), []byte(mine), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			stderr, err := get(cwd, tc.args(dir)...)
+			if err == nil || !strings.Contains(stderr, "already exists") || !strings.Contains(stderr, "-o PATH") {
+				t.Fatalf("get over an existing file: %v: %s", err, stderr)
+			}
+			if got := read(filepath.Join(dir, "contrato.txt")); got != mine {
+				t.Fatalf("get replaced the existing file with %q", got)
+			}
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".charla-get-*")); len(left) > 0 {
+				t.Fatalf("get left %v", left)
+			}
+		})
+	}
+	// A file named with -o is replaced: the user chose that name.
+	named := filepath.Join(t.TempDir(), "copia.txt")
+	if err := os.WriteFile(named, []byte(mine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if stderr, err := get(t.TempDir(), "-o", named); err != nil {
+		t.Fatalf("get -o an existing file: %v: %s", err, stderr)
+	}
+	if got := read(named); got != "el contrato firmado\n" {
+		t.Fatalf("get -o FILE wrote %q", got)
+	}
+}

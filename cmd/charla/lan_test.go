@@ -166,3 +166,62 @@ func TestOfficeLAN(t *testing.T) {
 	t.Logf("on the namespace LAN: start to mDNS discovery %v, start to first message delivered %v",
 		discovered.Round(time.Millisecond), firstMessage.Round(time.Millisecond))
 }
+
+// TestTwoNodesOneMachine: two nodes of two offices run on one workstation,
+// both on the default port. The second must take another port: were both
+// bound to 4747 (SO_REUSEPORT), the kernel would hand each incoming
+// connection to either node, and half of them would fail the handshake.
+func TestTwoNodesOneMachine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds network namespaces; skipped in -short mode")
+	}
+	if err := netns.Available(); err != nil {
+		t.Skipf("LAN test needs network namespaces: %v", err)
+	}
+	bin := buildCharla(t)
+	lan, err := netns.NewLAN(t, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ports := map[string]string{}
+	for _, name := range []string{"Ana", "Dora"} {
+		h := &lanHost{Host: lan.Host(0), name: name, home: filepath.Join(dir, name)}
+		h.mustCharla(ctx, t, bin, "init", "--name", name, "--workspace", name+"'s office")
+		h.start(t, bin)
+		eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(h.run.stderr.String(), "advertising on mdns")
+		}, func() string { return name + " never advertised on mDNS:\n" + h.run.stderr.String() })
+		for _, line := range strings.Split(h.run.stderr.String(), "\n") {
+			if strings.Count(line, "component=") > 1 {
+				t.Errorf("a log line names its component more than once: %s", line)
+			}
+		}
+		var st node.Status
+		decode(t, h.mustCharla(ctx, t, bin, "status", "--json"), &st)
+		for _, a := range st.Addrs {
+			if !strings.Contains(a, "/ip4/"+lan.Host(0).IP+"/tcp/") {
+				continue
+			}
+			port := strings.Split(strings.SplitAfter(a, "/tcp/")[1], "/")[0]
+			if other, ok := ports[port]; ok {
+				t.Fatalf("%s and %s both listen on TCP %s", other, name, port)
+			}
+			ports[port] = name
+		}
+	}
+	if len(ports) != 2 {
+		t.Fatalf("want one LAN port per node, got %v", ports)
+	}
+	if ports["4747"] != "Ana" {
+		t.Errorf("the first node should have the default port 4747: %v", ports)
+	}
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", lan.Host(0).Name, "ss", "-Htln", "sport", "= :4747").Output()
+	if err != nil {
+		t.Logf("ss: %v (listeners not counted)", err)
+	} else if n := len(strings.Split(strings.TrimSpace(string(out)), "\n")); n != 1 {
+		t.Errorf("%d sockets listen on TCP 4747, want 1:\n%s", n, out)
+	}
+}

@@ -433,6 +433,9 @@ func TestHelpAndVersion(t *testing.T) {
 		{args: []string{"help", "send"}, want: "usage: charla send ROOM TEXT..."},
 		{args: []string{"send", "-h"}, want: "usage: charla send ROOM TEXT..."},
 		{args: []string{"log", "general", "--help"}, want: "--limit N"},
+		{args: []string{"get", "--help"}, want: "\n  -o PATH\n"},
+		{args: []string{"export", "--help"}, want: "\n  -o FILE\n"},
+		{args: []string{"export", "--help"}, want: "\n  --format FORMAT\n"},
 		{args: []string{"--version"}, want: "charla "},
 		{args: []string{"version"}, want: "charla "},
 	}

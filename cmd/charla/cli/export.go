@@ -52,7 +52,7 @@ SHA-256 is the one the export states. With --json it prints one JSON object.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&room, "room", "", "export only `ROOM` (general, #general, @Name or a room ID)")
 			fs.StringVar(&since, "since", "", "only messages from `DATE` on: 2026-11-26 (local midnight) or an RFC 3339 time")
-			fs.StringVar(&format, "format", "", "json, html or md (default: from FILE's extension)")
+			fs.StringVar(&format, "format", "", "the `FORMAT`: json, html or md (default: from FILE's extension)")
 			fs.StringVar(&out, "o", "", "write the export to `FILE` (- for standard output)")
 			fs.BoolVar(&asJSON, "json", false, "verify: print one JSON object")
 		},

@@ -66,10 +66,12 @@ func getCommand() *command {
 		args:  "FILE_ID [-o PATH]",
 		short: "download a file, verified, with progress on stderr",
 		long: `get fetches the chunks of a file this node lacks from every member that has
-them, checks each, decrypts the file and writes it to PATH. By default it is its
-name in the current directory, if that is a plain name, not hidden, of no
-file there yet: the name is the poster's choice. It prints progress on standard error and exits
-0 once the file is complete and verified. A download cut short resumes from
+them, checks each, decrypts the file and writes it to PATH. By default it
+writes the file under its own name in the current directory, or in PATH when
+PATH is a directory, if that name is plain, not hidden, and of no file there
+yet: the name is the poster's choice. A file that PATH names it replaces. It
+prints progress on standard error and exits 0 once the file is complete and
+verified. A download cut short resumes from
 the chunks already held.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&out, "o", "", "write the file to `PATH`")
@@ -79,10 +81,14 @@ the chunks already held.`,
 			if err != nil {
 				return err
 			}
+			// The file's own name is used in the current directory, or in
+			// the directory -o names; there it never replaces a file that
+			// is already there (the name is the poster's choice, not the
+			// user's). A file named with -o is replaced, as asked.
 			path := out
-			if path == "" {
-				if path, err = defaultGetPath(f.Name); err != nil {
-					return withHint(err, "name the output with -o PATH")
+			if st, err := os.Stat(out); out == "" || (err == nil && st.IsDir()) {
+				if path, err = defaultGetPath(out, f.Name); err != nil {
+					return withHint(err, "name the output with -o PATH, or move the existing file away")
 				}
 			}
 			if path, err = filepath.Abs(path); err != nil {
@@ -102,13 +108,13 @@ the chunks already held.`,
 	}
 }
 
-// defaultGetPath is where 'charla get' writes a file when not told: its
-// name in the current directory. The name is the poster's word, so it is
-// taken only as a plain, visible name of a file that does not exist yet: a
-// colleague's file must not replace one of the user's, nor become a
-// .bashrc or .bash_profile that a shell runs, nor put a terminal escape in
-// what the command prints.
-func defaultGetPath(name string) (string, error) {
+// defaultGetPath is where 'charla get' writes a file when not told a file:
+// its name in dir ("" for the current directory). The name is the poster's
+// word, so it is taken only as a plain, visible name of a file that does not
+// exist yet: a colleague's file must not replace one of the user's, nor
+// become a .bashrc or .bash_profile that a shell runs, nor put a terminal
+// escape in what the command prints.
+func defaultGetPath(dir, name string) (string, error) {
 	base := filepath.Base(name)
 	switch {
 	case base != name || base == "." || base == ".." || base == string(filepath.Separator):
@@ -118,12 +124,14 @@ func defaultGetPath(name string) (string, error) {
 	case strings.IndexFunc(base, func(r rune) bool { return unicode.IsControl(r) || unsafeRune(r) }) >= 0:
 		return "", fmt.Errorf("file name %q holds control characters", clean(name))
 	}
-	if _, err := os.Lstat(base); err == nil {
-		return "", fmt.Errorf("%s exists already: not replacing it with the file posted under that name", base)
+	path := filepath.Join(dir, base)
+	if _, err := os.Lstat(path); err == nil {
+		abs, _ := filepath.Abs(path)
+		return "", fmt.Errorf("%s already exists; get does not replace it with the file posted under that name", abs)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("check %s: %w", base, err)
+		return "", fmt.Errorf("check %s: %w", path, err)
 	}
-	return base, nil
+	return path, nil
 }
 
 // oneFile is the file named by a command's one argument, and the client

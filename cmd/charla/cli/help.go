@@ -83,7 +83,11 @@ func printCommandHelp(w io.Writer, cmd *command) error {
 	b.WriteString("\nflags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(&b, "  %s\n        %s", strings.TrimSpace("--"+f.Name+" "+name), usage)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-" // as usage lines write them: get FILE_ID [-o PATH]
+		}
+		fmt.Fprintf(&b, "  %s\n        %s", strings.TrimSpace(dash+f.Name+" "+name), usage)
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" && !strings.Contains(usage, "(default") {
 			fmt.Fprintf(&b, " (default %s)", f.DefValue)
 		}
