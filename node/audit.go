@@ -231,7 +231,7 @@ func (n *Node) auditItems(ctx context.Context) ([]auditItem, roomFacts, error) {
 			return nil // not for this node
 		}
 		if creation && ks.Cause == wire.CauseCreate {
-			facts.setMembers(e.Room, ks.Recipients)
+			facts.setMembers(e.Room, ks.Holders())
 		}
 		if ks.Cause != wire.CauseRotate {
 			return nil
@@ -394,8 +394,9 @@ func (d *auditDescriber) describe(it *auditItem) AuditEntry {
 	case it.share != nil:
 		ks := it.share
 		out.Class, out.Op, out.Room, out.RoomName = AuditKey, "rotate", e.Room.String(), d.room(e.Room)
+		n := len(ks.Holders()) // all of the rotation's shares, not only this one
 		out.Text = fmt.Sprintf("%s rotated the key of %s to epoch %d, shared with %d %s", who, out.RoomName,
-			ks.Epoch, len(ks.Recipients), plural(len(ks.Recipients), "member", "members"))
+			ks.Epoch, n, plural(n, "member", "members"))
 	}
 	return out
 }

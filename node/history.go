@@ -977,7 +977,8 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	if err != nil || verdict == shareRefused {
 		return nil, err
 	}
-	if ks.RoomKind == wire.RoomDirect && (len(ks.Recipients) != 2 || dmRoomID(h.ws, ks.Recipients[0], ks.Recipients[1]) != ks.Room) {
+	if ks.RoomKind == wire.RoomDirect && (len(ks.Recipients) != 2 || len(ks.AllRecipients) > 0 ||
+		dmRoomID(h.ws, ks.Recipients[0], ks.Recipients[1]) != ks.Room) {
 		h.count(reasonForbidden)
 		return nil, nil
 	}
@@ -992,14 +993,16 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	h.mu.Lock()
 	h.keys[key.ID()] = store.RoomKey{Room: ks.Room, KeyID: key.ID(), Epoch: ks.Epoch, Parent: ks.Parent, Key: ks.Key, Untrusted: !trusted}
 	h.mu.Unlock()
-	if err := tx.AddKeyRecipients(key.ID(), ks.Recipients); err != nil {
+	// Everyone the key went to, in this share and the others of its
+	// rotation: a key that reached a removed member is never a send key.
+	if err := tx.AddKeyRecipients(key.ID(), ks.Holders()); err != nil {
 		return nil, err
 	}
 	h.roomsChanged()
 	r := store.Room{ID: ks.Room, Kind: ks.RoomKind}
 	if trusted {
 		// An untrusted share's recipients are only what its author says.
-		r.Members = h.current(ks.Recipients)
+		r.Members = h.current(ks.Holders())
 		// A channel's creation share names its first members.
 		r.MembersKnown = ks.Cause == wire.CauseCreate && ks.RoomKind == wire.RoomChannel && ks.Room != generalRoomID(h.ws)
 	}
@@ -1387,6 +1390,7 @@ func (h *history) shareKey(ctx context.Context, ks *wire.KeyShare) (*checked, er
 // sealShare encrypts ks to its recipients' age recipients.
 func (h *history) sealShare(ks *wire.KeyShare) ([]byte, error) {
 	sort.Slice(ks.Recipients, func(i, j int) bool { return bytes.Compare(ks.Recipients[i], ks.Recipients[j]) < 0 })
+	sort.Slice(ks.AllRecipients, func(i, j int) bool { return bytes.Compare(ks.AllRecipients[i], ks.AllRecipients[j]) < 0 })
 	var recips []string
 	for _, p := range ks.Recipients {
 		m, ok := h.member(p)

@@ -199,7 +199,7 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 			continue
 		}
 		if id := crypto.RoomKey(ks.Key).ID(); waiting[id] {
-			shares = append(shares, opened{author: hdr.Author, key: id, kind: ks.RoomKind, recipients: ks.Recipients})
+			shares = append(shares, opened{author: hdr.Author, key: id, kind: ks.RoomKind, recipients: ks.Holders()})
 		}
 	}
 	for changed := true; changed; {
@@ -261,7 +261,7 @@ func (h *history) seedFromCreation(tx *store.Tx, room wire.ID) error {
 		if err != nil || ks.Cause != wire.CauseCreate || ks.Room != room || ks.RoomKind != wire.RoomChannel {
 			return nil // not one of its first members
 		}
-		return tx.PutRoom(store.Room{ID: room, Kind: ks.RoomKind, Members: h.current(ks.Recipients), MembersKnown: true})
+		return tx.PutRoom(store.Room{ID: room, Kind: ks.RoomKind, Members: h.current(ks.Holders()), MembersKnown: true})
 	}
 	return nil
 }

@@ -117,7 +117,10 @@ func (h *history) applyRoomOp(tx *store.Tx, c *checked, content *wire.Content) e
 }
 
 // needsRotation reports whether the room key k reached someone who may no
-// longer read room: a removed member, or one no longer in the room.
+// longer read room: a removed member, or one no longer in the room. Who it
+// reached is what its shares this node opened say, all of a rotation's
+// shares included (AllRecipients), and everyone who left the room or the
+// workspace while this node held it (TaintKeys).
 // A node that does not know a channel's members cannot tell, and does not
 // rotate it: the new key would reach nobody but itself.
 func (h *history) needsRotation(ctx context.Context, room store.Room, k store.RoomKey) (bool, error) {
@@ -162,7 +165,11 @@ func (h *history) rotationRecipients(room store.Room) [][]byte {
 }
 
 // rotate gives room a new key epoch, shared with its current members in
-// key shares of at most MaxRecipients each (this node in every one). Each
+// key shares of at most MaxRecipients each (this node in every one). When
+// it takes several, each names all of their recipients (AllRecipients): a
+// member opens only its own share, and must still see every peer the key
+// reached, or it would keep sending with a key this node shared with a
+// member removed before it heard of the removal (needsRotation). Each
 // share carries disclosed, the file keys of the room's ops for a member
 // who joins without the history (node/disclose.go).
 func (h *history) rotate(ctx context.Context, room store.Room, parent store.RoomKey, disclosed []wire.Disclosure) ([]*checked, error) {
@@ -179,6 +186,13 @@ func (h *history) rotate(ctx context.Context, room store.Room, parent store.Room
 		return nil, err
 	}
 	all := h.rotationRecipients(room)
+	if len(all) > wire.MaxKeyRecipients {
+		return nil, fmt.Errorf("rotate the key of %s: %d members, and a key share names at most %d", room.ID, len(all), wire.MaxKeyRecipients)
+	}
+	var everyone [][]byte // empty when one share reaches all
+	if len(all) > wire.MaxRecipients {
+		everyone = all
+	}
 	var others [][]byte
 	for _, p := range all {
 		if !bytes.Equal(p, h.self) {
@@ -193,7 +207,7 @@ func (h *history) rotate(ctx context.Context, room store.Room, parent store.Room
 		share, err := h.shareKey(ctx, &wire.KeyShare{
 			Workspace: h.ws, Room: room.ID, RoomKind: room.Kind, Epoch: parent.Epoch + 1,
 			Parent: parent.KeyID, Cause: wire.CauseRotate, Recipients: chunk, Key: key,
-			Disclosed: disclosed,
+			Disclosed: disclosed, AllRecipients: everyone,
 		})
 		if err != nil {
 			return out, fmt.Errorf("rotate the key of %s: %w", room.ID, err)

@@ -98,6 +98,12 @@
 //	  9 disclosed  bytes    repeated, 0 to MaxDisclosed: 48 bytes each, a content
 //	                        envelope's ID then its 16-byte age file key, in
 //	                        strictly increasing order of ID
+//	 10 all_recipients bytes repeated, absent or up to MaxKeyRecipients binary
+//	                        peer IDs of 1 to MaxAuthorBytes, in strictly increasing
+//	                        byte order: everyone the key went to when it went out
+//	                        in several shares at once (a rotation of a room of more
+//	                        than MaxRecipients members); more elements than field 7
+//	                        and every one of them. Absent: field 7 is everyone.
 //
 //	Member (a member's self-signed record)
 //	  1 peer       bytes    binary peer ID, 1 to MaxAuthorBytes

@@ -126,6 +126,14 @@ func testDisclosingShare() *KeyShare {
 	return k
 }
 
+// testChunkedShare is testKeyShare as one of several shares of a rotation:
+// the key also went to 0xa3 and 0xb2 in another share.
+func testChunkedShare() *KeyShare {
+	k := testKeyShare()
+	k.AllRecipients = [][]byte{peer(0xa1), peer(0xa2), peer(0xa3), peer(0xb1), peer(0xb2)}
+	return k
+}
+
 func testKeyShare() *KeyShare {
 	var key [32]byte
 	for i := range key {

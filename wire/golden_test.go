@@ -28,6 +28,7 @@ func TestGolden(t *testing.T) {
 		{"envelope", testEnvelope().Marshal(), decodeEnvelopeAny},
 		{"keyshare", testKeyShare().Marshal(), decodeKeyShareAny},
 		{"keyshare_disclosed", testDisclosingShare().Marshal(), decodeKeyShareAny},
+		{"keyshare_chunked", testChunkedShare().Marshal(), decodeKeyShareAny},
 		{"content", testContent().Marshal(), decodeContentAny},
 		{"member", testMember().Marshal(), decodeMemberAny},
 		{"genesis", testGenesis().Marshal(), decodeGenesisAny},
@@ -118,6 +119,27 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"invalid-disclosed-unsorted": func() []byte {
 				k := testDisclosingShare()
 				k.Disclosed[0], k.Disclosed[1] = k.Disclosed[1], k.Disclosed[0]
+				return k.Marshal()
+			}(),
+			"valid-chunked": testChunkedShare().Marshal(),
+			"valid-chunked-disclosed": func() []byte {
+				k := testChunkedShare()
+				k.Disclosed = testDisclosingShare().Disclosed
+				return k.Marshal()
+			}(),
+			"invalid-chunked-unsorted": func() []byte {
+				k := testChunkedShare()
+				k.AllRecipients[3], k.AllRecipients[4] = k.AllRecipients[4], k.AllRecipients[3]
+				return k.Marshal()
+			}(),
+			"invalid-chunked-lacks": func() []byte {
+				k := testChunkedShare()
+				k.AllRecipients = append(k.AllRecipients[:3:3], peer(0xb2), peer(0xb3))
+				return k.Marshal()
+			}(),
+			"invalid-chunked-same": func() []byte {
+				k := testChunkedShare()
+				k.AllRecipients = k.Recipients
 				return k.Marshal()
 			}(),
 		},

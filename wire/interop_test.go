@@ -50,7 +50,8 @@ func TestProtobufInterop(t *testing.T) {
 			message("KeyShare",
 				field{"workspace", byt, false}, field{"room", byt, false}, field{"room_kind", u64, false},
 				field{"epoch", u64, false}, field{"parent", byt, false}, field{"cause", u64, false},
-				field{"recipients", byt, true}, field{"key", byt, false}),
+				field{"recipients", byt, true}, field{"key", byt, false}, field{"disclosed", byt, true},
+				field{"all_recipients", byt, true}),
 		},
 	}, nil)
 	if err != nil {
@@ -80,5 +81,12 @@ func TestProtobufInterop(t *testing.T) {
 	if recips.Len() != len(k.Recipients) || string(recips.Get(2).Bytes()) != string(k.Recipients[2]) ||
 		string(get(km, "key").Bytes()) != string(k.Key[:]) || get(km, "epoch").Uint() != k.Epoch {
 		t.Errorf("protobuf reads key share as %v", km)
+	}
+	k = testChunkedShare()
+	km = parse("KeyShare", k.Marshal())
+	all := get(km, "all_recipients").List()
+	if all.Len() != len(k.AllRecipients) || string(all.Get(4).Bytes()) != string(k.AllRecipients[4]) ||
+		get(km, "recipients").List().Len() != len(k.Recipients) {
+		t.Errorf("protobuf reads chunked key share as %v", km)
 	}
 }

@@ -8,13 +8,13 @@ import (
 
 var keyShareFields = []string{
 	1: "workspace", 2: "room", 3: "room_kind", 4: "epoch", 5: "parent", 6: "cause",
-	7: "recipients", 8: "key", 9: "disclosed",
+	7: "recipients", 8: "key", 9: "disclosed", 10: "all_recipients",
 }
 
 // Marshal returns the canonical encoding of k, the plaintext a key-share envelope
-// encrypts. Recipients must already be sorted.
+// encrypts. Recipients and AllRecipients must already be sorted.
 func (k *KeyShare) Marshal() []byte {
-	b := make([]byte, 0, 4*len(ID{})+len(k.Recipients)*(MaxAuthorBytes+2)+32)
+	b := make([]byte, 0, 4*len(ID{})+(len(k.Recipients)+len(k.AllRecipients))*(MaxAuthorBytes+2)+len(k.Disclosed)*(len(ID{})+18)+32)
 	b = appendBytes(b, 1, k.Workspace[:])
 	b = appendBytes(b, 2, k.Room[:])
 	b = appendUint(b, 3, uint64(k.RoomKind))
@@ -31,13 +31,18 @@ func (k *KeyShare) Marshal() []byte {
 		copy(d[len(ID{}):], x.FileKey[:])
 		b = appendBytes(b, 9, d[:])
 	}
+	for _, r := range k.AllRecipients {
+		b = appendBytes(b, 10, r)
+	}
 	return b
 }
 
 // DecodeKeyShare decodes the canonical encoding of a key share and checks its
 // bounds: one to MaxRecipients recipients in strictly increasing byte order, epoch
-// 1 exactly when there is no parent key, a key that is not all zeros, and at
-// most MaxDisclosed disclosures in strictly increasing envelope order.
+// 1 exactly when there is no parent key, a key that is not all zeros, at
+// most MaxDisclosed disclosures in strictly increasing envelope order, and
+// either no AllRecipients or up to MaxKeyRecipients of them in strictly
+// increasing byte order, more than Recipients and holding every one of them.
 func DecodeKeyShare(b []byte) (*KeyShare, error) {
 	if len(b) > MaxBodyBytes {
 		return nil, tooLarge("key share", len(b), MaxBodyBytes)
@@ -90,8 +95,47 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 		}
 		k.Disclosed = append(k.Disclosed, dc)
 	}
+	for d.next(10) {
+		if len(k.AllRecipients) == MaxKeyRecipients {
+			d.tooLargef("field 10 (all_recipients) has more than %d elements", MaxKeyRecipients)
+			break
+		}
+		r := d.bytes(10, 1, MaxAuthorBytes)
+		if n := len(k.AllRecipients); n > 0 && d.err == nil {
+			d.check(bytes.Compare(k.AllRecipients[n-1], r) < 0,
+				"field 10 (all_recipients) element %d is not above the one before", n)
+		}
+		k.AllRecipients = append(k.AllRecipients, r)
+	}
+	d.trailing() // a misplaced field is reported as such, not as a short list
+	if len(k.AllRecipients) > 0 && d.err == nil {
+		// Absent means "Recipients is everyone", so a list that adds nobody
+		// would be a second encoding of the same share.
+		d.check(len(k.AllRecipients) > len(k.Recipients),
+			"field 10 (all_recipients) has %d elements, not more than field 7 (recipients)", len(k.AllRecipients))
+		if i, ok := subsetSorted(k.Recipients, k.AllRecipients); !ok {
+			d.failf("field 10 (all_recipients) lacks field 7 (recipients) element %d", i)
+		}
+	}
 	if err := d.end(b, k.Marshal); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// subsetSorted reports whether every element of sub is in set, both in
+// strictly increasing byte order, and if not the index of the first in sub
+// that is missing.
+func subsetSorted(sub, set [][]byte) (int, bool) {
+	j := 0
+	for i, x := range sub {
+		for j < len(set) && bytes.Compare(set[j], x) < 0 {
+			j++
+		}
+		if j == len(set) || !bytes.Equal(set[j], x) {
+			return i, false
+		}
+		j++
+	}
+	return 0, true
 }

@@ -184,6 +184,61 @@ func TestReject(t *testing.T) {
 			}
 			return k.Marshal()
 		}(), "field 9 (disclosed) has more than 4096 elements", true},
+		{"keyshare unsorted all recipients", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients[2], k.AllRecipients[3] = k.AllRecipients[3], k.AllRecipients[2]
+			return k.Marshal()
+		}(), "field 10 (all_recipients) element 3 is not above the one before", false},
+		{"keyshare duplicate all recipient", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients[3] = k.AllRecipients[2]
+			return k.Marshal()
+		}(), "field 10 (all_recipients) element 3 is not above the one before", false},
+		{"keyshare all recipients lack one", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients = append(k.AllRecipients[:3:3], peer(0xb0), peer(0xb2)) // 0xb1 is a recipient
+			return k.Marshal()
+		}(), "field 10 (all_recipients) lacks field 7 (recipients) element 2", false},
+		{"keyshare all recipients lack the first", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients[0] = peer(0xa0)
+			return k.Marshal()
+		}(), "field 10 (all_recipients) lacks field 7 (recipients) element 0", false},
+		{"keyshare all recipients add nobody", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients = append([][]byte(nil), k.Recipients...)
+			return k.Marshal()
+		}(), "field 10 (all_recipients) has 3 elements, not more than field 7 (recipients)", false},
+		{"keyshare all recipients fewer", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients = [][]byte{peer(0xa1)}
+			return k.Marshal()
+		}(), "field 10 (all_recipients) has 1 elements, not more than field 7 (recipients)", false},
+		{"keyshare too many all recipients", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients = nil
+			for i := range MaxKeyRecipients + 1 {
+				k.AllRecipients = append(k.AllRecipients, []byte{byte(i >> 8), byte(i)})
+			}
+			return k.Marshal()
+		}(), "field 10 (all_recipients) has more than 4096 elements", true},
+		{"keyshare empty all recipient", decodeKeyShareAny, func() []byte { k := testChunkedShare(); k.AllRecipients[0] = nil; return k.Marshal() }(), "field 10 (all_recipients) is empty", false},
+		{"keyshare all recipient too long", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.AllRecipients[4] = make([]byte, 65)
+			k.AllRecipients[4][0] = 0xff
+			return k.Marshal()
+		}(), "field 10 (all_recipients) is 65 bytes", true},
+		{"keyshare all recipients before disclosures", decodeKeyShareAny, func() []byte {
+			k := testChunkedShare()
+			k.Disclosed = testDisclosingShare().Disclosed
+			f := fields(k.Marshal()) // 8 fields, 3 recipients, 2 disclosures, 5 all recipients
+			return join(pick(f, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), pick(f, 12, 13, 14, 15, 16), pick(f, 10, 11))
+		}(), "field 9 (disclosed) out of order", false},
+		{"keyshare all recipients split", decodeKeyShareAny, func() []byte {
+			f := fields(testChunkedShare().Marshal())
+			return join(pick(f, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), bytesField(8, make([]byte, 32)), pick(f, 12, 13, 14))
+		}(), "field 8 (key) out of order", false},
 		{"keyshare empty recipient", decodeKeyShareAny, func() []byte { k := testKeyShare(); k.Recipients[0] = nil; return k.Marshal() }(), "field 7 (recipients) is empty", false},
 		{"keyshare recipient too long", decodeKeyShareAny, func() []byte {
 			k := testKeyShare()

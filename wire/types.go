@@ -18,6 +18,7 @@ const (
 	MaxPolicyKeyBytes  = 64        // a policy setting's name
 	MaxPolicyValBytes  = 256       // a policy setting's value
 	MaxRecipients      = 32        // recipients of one key share
+	MaxKeyRecipients   = 4096      // recipients of one key across the shares it went out in: a workspace's members, as many as a vector holds
 	MaxDisclosed       = 4096      // disclosures of one key share (52 bytes each encoded)
 	MaxRecipientBytes  = 2048      // one age recipient string
 	MaxSigBytes        = 64        // an Ed25519 signature
@@ -294,6 +295,22 @@ type KeyShare struct {
 	// without its history: the age file key of each room-op envelope, so
 	// it reads who is in the room, and nothing else of what came before.
 	Disclosed []Disclosure // sorted by Envelope, at most MaxDisclosed
+	// AllRecipients is everyone the key went to when it went out in several
+	// shares at once (a rotation of a room of more than MaxRecipients
+	// members): the recipients of all of them, this share's included.
+	// Each member opens only its own share, and must still learn whether
+	// the key reached someone it may not reach. Empty when this share was
+	// the only one: then Recipients is everyone.
+	AllRecipients [][]byte // sorted, a proper superset of Recipients, at most MaxKeyRecipients
+}
+
+// Holders returns everyone the shared key went to: AllRecipients when the
+// key went out in several shares, Recipients otherwise.
+func (k *KeyShare) Holders() [][]byte {
+	if len(k.AllRecipients) > 0 {
+		return k.AllRecipients
+	}
+	return k.Recipients
 }
 
 // Disclosure is the age file key of one content envelope: it opens that

@@ -3,7 +3,10 @@ package wire
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,6 +64,25 @@ func TestRoundTrip(t *testing.T) {
 		fullKeyShare.Recipients = append(fullKeyShare.Recipients, peer(byte(i)))
 	}
 
+	// A share of a rotation in the largest workspace: the most recipients of
+	// one key at the longest peer IDs, with the most disclosures, is within
+	// MaxBodyBytes.
+	fullChunked := testKeyShare()
+	for i := range MaxDisclosed {
+		var d Disclosure
+		d.Envelope[0], d.Envelope[1] = byte(i>>8), byte(i)
+		fullChunked.Disclosed = append(fullChunked.Disclosed, d)
+	}
+	fullChunked.Recipients = nil
+	for i := range MaxKeyRecipients {
+		p := bytes.Repeat([]byte{0xff}, MaxAuthorBytes)
+		p[0], p[1] = byte(i>>8), byte(i)
+		if i < MaxRecipients {
+			fullChunked.Recipients = append(fullChunked.Recipients, p)
+		}
+		fullChunked.AllRecipients = append(fullChunked.AllRecipients, p)
+	}
+
 	tests := []struct {
 		name string
 		codec
@@ -88,6 +110,8 @@ func TestRoundTrip(t *testing.T) {
 		{"roster role", rosterOpCodec(&RosterOp{Kind: RosterRole, Role: RoleOwner, Target: peer(3)})},
 		{"keyshare", keyShareCodec(testKeyShare())},
 		{"keyshare max recipients", keyShareCodec(fullKeyShare)},
+		{"keyshare chunked", keyShareCodec(testChunkedShare())},
+		{"keyshare chunked at every bound", keyShareCodec(fullChunked)},
 		{"vector", vectorCodec(testVector())},
 		{"vector empty", vectorCodec(&Vector{})},
 		{"batch", batchCodec(testBatch())},
@@ -314,5 +338,47 @@ func TestErrorsWrap(t *testing.T) {
 	}
 	if !utf8.ValidString(err.Error()) || strings.ContainsAny(err.Error(), "\n") {
 		t.Errorf("message %q", err)
+	}
+}
+
+// TestKeyShareHolders: a share written before all_recipients existed (the
+// golden bytes) decodes with its recipients as everyone the key went to; a
+// share of a rotation in several shares names them all.
+func TestKeyShareHolders(t *testing.T) {
+	for _, name := range []string{"keyshare", "keyshare_disclosed"} {
+		text, err := os.ReadFile(filepath.Join("testdata", "golden", name+".hex"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := DecodeKeyShare(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if k.AllRecipients != nil || !reflect.DeepEqual(k.Holders(), k.Recipients) {
+			t.Errorf("%s: holders %x, want its recipients %x", name, k.Holders(), k.Recipients)
+		}
+	}
+	k, err := DecodeKeyShare(testChunkedShare().Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := testChunkedShare().AllRecipients; !reflect.DeepEqual(k.Holders(), want) {
+		t.Errorf("holders %x, want %x", k.Holders(), want)
+	}
+}
+
+// TestKeyShareSeedsAsNamed: the key share's fuzz seeds named valid decode,
+// and those named invalid do not, so the corpus covers both sides of each
+// check of all_recipients.
+func TestKeyShareSeedsAsNamed(t *testing.T) {
+	for name, b := range fuzzSeeds()["FuzzDecodeKeyShare"] {
+		_, err := DecodeKeyShare(b)
+		if strings.HasPrefix(name, "valid") != (err == nil) {
+			t.Errorf("seed %s: decode error %v", name, err)
+		}
 	}
 }
