@@ -281,18 +281,30 @@ func (n *Node) File(ctx context.Context, id string) (File, error) {
 	return n.fileView(ctx, f)
 }
 
+// minFileIDDigits is the shortest start of a file's ID that names it, as
+// for invites: what a user types from 'charla files'.
+const minFileIDDigits = 8
+
+// lookupFile finds the file whose ID is s, or starts with s when s has at
+// least minFileIDDigits hex digits and only one file's does.
 func (n *Node) lookupFile(ctx context.Context, s string) (store.File, *wire.FileManifest, error) {
-	id, err := wire.ParseID(s)
-	if err != nil {
-		return store.File{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < minFileIDDigits || len(s) > 2*len(wire.ID{}) || strings.Trim(s, "0123456789abcdef") != "" {
+		return store.File{}, nil, fmt.Errorf("%w: file ID %q: give the ID, or at least its first %d hex digits, as 'charla files' lists it", ErrInvalid, s, minFileIDDigits)
 	}
-	f, err := n.st.File(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.File{}, nil, fmt.Errorf("%w %s", ErrUnknownFile, s)
-	}
+	lo, _ := wire.ParseID(s + strings.Repeat("0", 2*len(wire.ID{})-len(s)))
+	hi, _ := wire.ParseID(s + strings.Repeat("f", 2*len(wire.ID{})-len(s)))
+	found, err := n.st.FilesFrom(ctx, lo, hi, 2)
 	if err != nil {
 		return store.File{}, nil, err
 	}
+	switch len(found) {
+	case 0:
+		return store.File{}, nil, fmt.Errorf("%w %s", ErrUnknownFile, s)
+	case 2:
+		return store.File{}, nil, fmt.Errorf("%w: several files' IDs start with %s; give more digits", ErrAmbiguous, s)
+	}
+	f := found[0]
 	m, err := wire.DecodeFileManifest(f.Manifest)
 	if err != nil {
 		return store.File{}, nil, fmt.Errorf("file %s: %w", s, err)

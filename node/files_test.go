@@ -857,3 +857,38 @@ func postUnderstatedFile(t *testing.T, a *Node, cipherBytes int) (*checked, *wir
 	a.publish(c)
 	return c, m
 }
+
+// TestFileByIDPrefix: a file is named by its whole ID or by a start of it
+// of at least 8 hex digits that no other file's shares, as 'charla files'
+// lists IDs and as invites are revoked.
+func TestFileByIDPrefix(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	initHome(t, filepath.Join(dir, "ana"))
+	ana := openNodeAlone(t, filepath.Join(dir, "ana"))
+	path, _ := randomFile(t, "acta.pdf", 3000)
+	f, err := ana.SendFile(ctx, "general", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{f.ID, f.ID[:8], strings.ToUpper(f.ID[:12]), " " + f.ID[:20] + " "} {
+		got, err := ana.File(ctx, s)
+		if err != nil || got.ID != f.ID {
+			t.Errorf("File(%q) = %s, %v; want %s", s, got.ID, err, f.ID)
+		}
+	}
+	for _, s := range []string{f.ID[:7], "", "zzzzzzzz", f.ID + "0"} {
+		if _, err := ana.File(ctx, s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("File(%q): %v, want ErrInvalid", s, err)
+		}
+	}
+	other := "ffffffff"
+	if strings.HasPrefix(f.ID, other) {
+		other = "00000000"
+	}
+	if _, err := ana.File(ctx, other); !errors.Is(err, ErrUnknownFile) {
+		t.Errorf("File(%q), no such file: %v, want ErrUnknownFile", other, err)
+	}
+	// Two files whose IDs share a start name neither: store.TestFilesFrom
+	// (a node cannot make two such IDs on purpose).
+}

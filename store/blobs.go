@@ -53,6 +53,29 @@ func (s *Store) File(ctx context.Context, id wire.ID) (File, error) {
 	return f, nil
 }
 
+// FilesFrom returns up to limit files whose IDs lie between lo and hi,
+// both included, in ID order: the files whose hex ID starts with a prefix,
+// when lo and hi are the prefix filled out with zeros and with f's.
+func (s *Store) FilesFrom(ctx context.Context, lo, hi wire.ID, limit int) ([]File, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?`, lo[:], hi[:], limit)
+	if err != nil {
+		return nil, fmt.Errorf("files by ID: %w", err)
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		var f File
+		if err := scanFile(rows, &f); err != nil {
+			return nil, fmt.Errorf("files by ID: %w", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("files by ID: %w", err)
+	}
+	return out, nil
+}
+
 // Files returns the files of room, or of every room when room is zero,
 // newest first.
 func (s *Store) Files(ctx context.Context, room wire.ID) ([]File, error) {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/charla-im/charla/wire"
@@ -53,5 +55,70 @@ func TestFiles(t *testing.T) {
 	}
 	if err := s.SetFileWanted(ctx, testID("none"), true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("want unknown file: %v", err)
+	}
+}
+
+// TestFilesFrom: the files whose IDs start with a prefix, found by the range
+// the prefix spans, in ID order, at most limit of them.
+func TestFilesFrom(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	ids := []string{
+		"abcdef0100000000000000000000000000000000000000000000000000000000",
+		"abcdef01ffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+		"abcdef0200000000000000000000000000000000000000000000000000000000",
+		"abcdef0000000000000000000000000000000000000000000000000000000001",
+	}
+	envs := chain("ana", len(ids), testID("room"), testID("key"))
+	update(t, s, func(tx *Tx) error {
+		var prev wire.ID
+		for i, e := range envs {
+			id, err := wire.ParseID(ids[i])
+			if err != nil {
+				return err
+			}
+			e.ID, e.Prev, prev = id, prev, id
+			if _, err := tx.PutEnvelope(e); err != nil {
+				return err
+			}
+			if err := tx.PutFile(File{ID: e.ID, Room: e.Room, Author: e.Author, Time: e.Time, Key: e.Key, Manifest: []byte{1}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	span := func(prefix string) (wire.ID, wire.ID) {
+		lo, _ := wire.ParseID(prefix + strings.Repeat("0", 64-len(prefix)))
+		hi, _ := wire.ParseID(prefix + strings.Repeat("f", 64-len(prefix)))
+		return lo, hi
+	}
+	tests := []struct {
+		prefix string
+		limit  int
+		want   []int // indices into ids, in ID order
+	}{
+		{"abcdef01", 10, []int{0, 1}},
+		{"abcdef01", 1, []int{0}},
+		{"abcdef0", 10, []int{3, 0, 1, 2}},
+		{"abcdef02", 10, []int{2}},
+		{"abcdef03", 10, nil},
+		{ids[1], 10, []int{1}},
+	}
+	for _, tt := range tests {
+		lo, hi := span(tt.prefix)
+		got, err := s.FilesFrom(ctx, lo, hi, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotIDs, wantIDs []string
+		for _, f := range got {
+			gotIDs = append(gotIDs, f.ID.String())
+		}
+		for _, i := range tt.want {
+			wantIDs = append(wantIDs, ids[i])
+		}
+		if !slices.Equal(gotIDs, wantIDs) {
+			t.Errorf("FilesFrom(%s…, limit %d) = %v, want %v", tt.prefix, tt.limit, gotIDs, wantIDs)
+		}
 	}
 }

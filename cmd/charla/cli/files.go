@@ -65,7 +65,8 @@ func getCommand() *command {
 		name:  "get",
 		args:  "FILE_ID [-o PATH]",
 		short: "download a file, verified, with progress on stderr",
-		long: `get fetches the chunks of a file this node lacks from every member that has
+		long: `FILE_ID is the ID 'charla files' lists, or its first 8 or more hex digits.
+get fetches the chunks of a file this node lacks from every member that has
 them, checks each, decrypts the file and writes it to PATH. By default it
 writes the file under its own name in the current directory, or in PATH when
 PATH is a directory, if that name is plain, not hidden, and of no file there
@@ -179,7 +180,8 @@ func fetchCommand() *command {
 		name:  "fetch",
 		args:  "FILE_ID",
 		short: "keep a file on this node for offline use, verified, with progress on stderr",
-		long: `fetch fetches the chunks of a file this node lacks from every member that has
+		long: `FILE_ID is the ID 'charla files' lists, or its first 8 or more hex digits.
+fetch fetches the chunks of a file this node lacks from every member that has
 them, checks each and keeps it, encrypted, on this node, without writing the
 file out: it can then be got or opened offline, and this node serves it to
 other members. It prints progress on standard error and exits 0 once every
