@@ -398,6 +398,13 @@ func (f *fetchPlan) failStore(err error) {
 	f.changed.Broadcast()
 }
 
+// busy reports whether workers are still fetching chunks.
+func (f *fetchPlan) busy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.workers > 0 && len(f.pending)+f.inflight > 0
+}
+
 func (f *fetchPlan) left() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

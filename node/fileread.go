@@ -23,7 +23,18 @@ const tapWait = 500 * time.Millisecond
 
 // errNoSource is a chunk that a get needs next and that no connected member
 // holds, or none but members that failed to send it.
-var errNoSource = errors.New("held by no connected member; the other chunks are still being fetched: get the file again once a member that holds this chunk is connected")
+var errNoSource = errors.New("held by no connected member")
+
+// noSourceError says what a get that stopped on errNoSource means to its
+// user, without the layers of the decryption that met it.
+func (r *packReader) noSourceError(name string) error {
+	others := ""
+	if plan := r.run.plan.Load(); plan != nil && plan.busy() {
+		others = "; the chunks that connected members hold are being fetched meanwhile"
+	}
+	return fmt.Errorf("get %s: chunk %d of %d is %w: get it again once a member who has the file is online%s",
+		name, r.next+1, len(r.p.l.chunks), errNoSource, others)
+}
 
 // getRefetches bounds how often one read fetches a chunk again that was
 // found damaged on disk after a fetch had stored it.

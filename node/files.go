@@ -366,6 +366,9 @@ func (n *Node) GetFile(ctx context.Context, id, path string) (File, error) {
 	defer r.close()
 	err = n.decryptFile(key, r, m, path)
 	n.log.Debug("file read", "file", f.ID, "chunks_in_memory", r.fromTap, "chunks_from_disk", r.fromDisk)
+	if errors.Is(err, errNoSource) {
+		return File{}, r.noSourceError(m.Name)
+	}
 	if err != nil {
 		return File{}, fmt.Errorf("get %s: %w", m.Name, err)
 	}

@@ -511,6 +511,9 @@ func TestFileGetFailsSoonWithoutSource(t *testing.T) {
 	if !errors.Is(err, errNoSource) || !strings.Contains(err.Error(), fmt.Sprintf("chunk 2 of %d", len(m.Chunks))) {
 		t.Errorf("c's get says %q; want it to name chunk 2 and say no connected member holds it", err)
 	}
+	if strings.Contains(err.Error(), "decrypt") || !strings.Contains(err.Error(), "once a member who has the file is online") {
+		t.Errorf("c's get says %q; want what to do, without the decryption's layers", err)
+	}
 	if took > 10*time.Second {
 		t.Fatalf("c's get took %v to fail; want it to fail soon after the fetch finds no source for chunk 1", took.Round(time.Millisecond))
 	}
