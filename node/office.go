@@ -33,11 +33,23 @@ func (n *Node) SetRole(ctx context.Context, who, role string) (Member, error) {
 	if err != nil {
 		return Member{}, err
 	}
+	if m, ok := n.hist.member(p); ok && !m.removed && m.role == r {
+		// Said plainly rather than signed as an op that changes nothing.
+		return Member{}, fmt.Errorf("%w: %s is %s %s already", ErrInvalid, m.name, article(r), r)
+	}
 	op := wire.RosterOp{Kind: wire.RosterRole, Target: p, Role: r}
 	if err := n.appendRoster(ctx, &op); err != nil {
 		return Member{}, fmt.Errorf("make %s %s: %w", who, r, err)
 	}
 	return n.memberView(p), nil
+}
+
+// article is "an" before admin and owner, "a" before member.
+func article(r wire.Role) string {
+	if r == wire.RoleMember {
+		return "a"
+	}
+	return "an"
 }
 
 func parseRole(s string) (wire.Role, error) {

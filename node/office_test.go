@@ -604,3 +604,28 @@ func TestNoHistoryNewcomer(t *testing.T) {
 		}
 	}
 }
+
+// TestSetRoleUnchanged: making a member what it is already is refused with
+// a plain error, and signs nothing.
+func TestSetRoleUnchanged(t *testing.T) {
+	ctx := context.Background()
+	nodes := office(t, 2)
+	a := nodes[0]
+	before, err := a.st.EnvelopeCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.SetRole(ctx, "Member1", "member")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "Member1 is a member already") {
+		t.Errorf("demote a member: %v, want it refused as a member already", err)
+	}
+	if after, _ := a.st.EnvelopeCount(ctx); after != before {
+		t.Errorf("the refused change signed %d envelopes", after-before)
+	}
+	if _, err := a.SetRole(ctx, "Member1", "admin"); err != nil {
+		t.Fatalf("promote a member: %v", err)
+	}
+	if _, err := a.SetRole(ctx, "Member1", "admin"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "an admin already") {
+		t.Errorf("promote an admin: %v, want it refused as an admin already", err)
+	}
+}
