@@ -19,6 +19,7 @@ import (
 
 	"github.com/charla-im/charla/api"
 	"github.com/charla-im/charla/node"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // fakeNode is a node.Backend with one room, "general".
@@ -564,4 +565,21 @@ func TestMain(m *testing.M) {
 	// Keep the user's own CHARLA_HOME from leaking into tests.
 	os.Unsetenv("CHARLA_HOME")
 	os.Exit(m.Run())
+}
+
+// TestInitSaysWhatNext: init prints the peer ID alone on standard output,
+// for scripts, and on standard error the command that starts the node of
+// that home.
+func TestInitSaysWhatNext(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "my home")
+	out, errOut, err := charla(t, "", "init", "--home", home, "--name", "Ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Decode(strings.TrimSpace(out)); err != nil || strings.Count(out, "\n") != 1 {
+		t.Errorf("init printed %q, want a peer ID alone", out)
+	}
+	if want := "start the node with: charla --home '" + home + "' run"; !strings.Contains(errOut, want) {
+		t.Errorf("init said %q on standard error, want %q", errOut, want)
+	}
 }

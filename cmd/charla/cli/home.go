@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // resolveHome returns the home a command works on, absolute: --home, else
@@ -64,4 +65,23 @@ func defaultHome(goos string, getenv func(string) string, userHome func() (strin
 		return "", fmt.Errorf("find a home for charla: %w", err)
 	}
 	return filepath.Join(h, ".local", "share", "charla"), nil
+}
+
+// nextRun tells, on standard error, how to start the node of the home just
+// made: standard output keeps the peer ID alone, for scripts.
+func (e *env) nextRun(what string) error {
+	cmd := "charla run"
+	if def, err := resolveHome(""); err != nil || def != e.home {
+		cmd = "charla --home " + shellQuote(e.home) + " run"
+	}
+	_, err := fmt.Fprintf(e.stderr, "charla: %s; start the node with: %s\n", what, cmd)
+	return err
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@%,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

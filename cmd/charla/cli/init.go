@@ -37,8 +37,10 @@ owner and, until you invite others, its only member.`,
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(e.stdout, peerID)
-			return err
+			if _, err := fmt.Fprintln(e.stdout, peerID); err != nil {
+				return err
+			}
+			return e.nextRun("workspace created")
 		},
 	}
 }

@@ -48,8 +48,10 @@ stores the workspace it is handed. Then start the node with 'charla run'.`,
 			case err != nil:
 				return err
 			}
-			_, err = fmt.Fprintln(e.stdout, peerID)
-			return err
+			if _, err := fmt.Fprintln(e.stdout, peerID); err != nil {
+				return err
+			}
+			return e.nextRun("joined")
 		},
 	}
 }
