@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -59,9 +60,14 @@ func workspace(t *testing.T, names ...string) []*liveNode {
 
 func startLiveNode(t *testing.T, home string, peers ...string) *liveNode {
 	t.Helper()
-	n, err := node.Open(context.Background(), node.Config{
-		Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, MDNS: false,
-	})
+	return startLiveNodeWith(t, node.Config{Home: home, Peers: peers})
+}
+
+// startLiveNodeWith starts a node with cfg on loopback, without mDNS.
+func startLiveNodeWith(t *testing.T, cfg node.Config) *liveNode {
+	t.Helper()
+	cfg.Listen, cfg.MDNS = []string{"/ip4/127.0.0.1/tcp/0"}, false
+	n, err := node.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,4 +176,96 @@ func TestSessionAgainstNode(t *testing.T) {
 		}
 	}
 	t.Fatalf("the event stream ended without the message: %v", sc.Err())
+}
+
+// TestEventStreamEndsAfterDrop: a client stops reading its event stream
+// while messages keep coming. Once the node drops an event for it, the
+// server must end that stream (after what was queued), so that the client
+// reconnects and reads the history: a stream that went on after a gap left
+// the web UI missing messages it never knew of.
+func TestEventStreamEndsAfterDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "ana")
+	if _, err := node.Init(ctx, home, node.InitOptions{Name: "Ana", Workspace: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	ln := startLiveNodeWith(t, node.Config{Home: home, EventBuffer: 2})
+	session := ln.session(t)
+	open := func(ctx context.Context) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.addr+"/api/events", nil)
+		req.Header.Set("Authorization", "Bearer "+session)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /api/events: %v %v", resp, err)
+		}
+		return resp
+	}
+	streamCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	stalled := open(streamCtx)
+	defer stalled.Body.Close()
+
+	// Big messages fill the socket's buffers, then the handler's writes
+	// block and the node's queue for this client overflows.
+	text := strings.Repeat("x", 32<<10)
+	drops := func() int64 {
+		st, err := ln.node.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Rejected["slow-subscriber"]
+	}
+	sent := 0
+	for deadline := time.Now().Add(2 * time.Minute); drops() == 0; sent++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event dropped after %d messages of %d bytes to a client that reads nothing", sent, len(text))
+		}
+		if _, err := ln.node.Send(ctx, "general", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("first drop after %d messages", sent)
+
+	// The client reads again: it gets what was queued, then the end.
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stalled.Body)
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("the stream broke rather than ended: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the event stream goes on after the node dropped an event for its client")
+	}
+
+	// Reconnecting works and carries what comes next.
+	fresh := open(streamCtx)
+	defer fresh.Body.Close()
+	m, err := ln.node.Send(ctx, "general", "after the gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(fresh.Body)
+	sc.Buffer(nil, maxEventBytes)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev node.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "message" && ev.Message.ID == m.ID {
+			return
+		}
+	}
+	t.Fatalf("the new stream ended without the next message: %v", sc.Err())
 }

@@ -432,9 +432,12 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, InviteResponse{Code: code})
 }
 
-// events streams the node's events until the client goes away or the server
-// closes. It subscribes before answering, so a client that has the response
-// headers misses no event from then on.
+// events streams the node's events until the client goes away, the server
+// closes, or the node ends the subscription. It subscribes before answering,
+// so a client that has the response headers misses no event from then on;
+// one that falls behind loses an event and the node closes its channel
+// (Backend.Subscribe): the stream ends rather than go on with a gap, and
+// the client, reconnecting, reads what it missed from the history.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
@@ -460,6 +463,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			frame = []byte(": ping\n\n")
 		case ev, ok := <-evs:
 			if !ok {
+				if ctx.Err() == nil {
+					s.logger.Debug("event stream ended by the node: the client fell behind, or the node stopped")
+				}
 				return nil
 			}
 			if ev.Type == "" || strings.ContainsAny(ev.Type, "\r\n") {

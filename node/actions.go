@@ -23,19 +23,22 @@ import (
 //
 //   - an edit counts only if its author wrote the target (a text message) in
 //     the same room; of those, the highest (lamport, author, seq) wins;
-//   - a delete counts if its author wrote the target, or is an admin or the
-//     owner (one who posts in the room holds its key, so can read it); a
-//     counted delete is final: the text leaves messages and the search index;
+//   - a delete counts if its author wrote the target, or was an admin or the
+//     owner at the delete's place in the roster's order (roleAt; one who
+//     posts in the room holds its key, so can read it); a counted delete is
+//     final: the text leaves messages and the search index;
 //   - a reaction is one emoji; "-" before it takes the author's reaction with
 //     that emoji back. Per (member, emoji) the highest (lamport, author, seq)
 //     decides whether it is on;
 //   - a reply is a text message whose Target is the message replied to.
 //
 // Actions that break these rules are stored (they are envelopes) and have no
-// effect. An admin's delete is judged by the author's role as this node knows
-// it: one applied before the roster op that made its author admin shows the
-// message as deleted (and search skips it) at once, and its text leaves the
-// store when the next action on that message is applied.
+// effect. An admin's delete is judged by its author's role at its place, not
+// today's, so a later demotion does not bring the message back on the nodes
+// that get the delete after it. The role at a place changes only when a
+// roster op that sorts before it arrives late (a promotion the delete
+// depended on, say): recomputeRoster then settles the deleter's targets
+// again, from their envelopes, so the stored text follows.
 //
 // The view is computed when a message is read (addActions); the stored text
 // is brought in line when a message or an action on it is applied (settle).
@@ -78,9 +81,10 @@ type resolved struct {
 	reactions []Reaction
 }
 
-// resolve applies acts, sorted by (lamport, author, seq), to target. role
-// gives a member's current role; self is this node's peer ID.
-func resolve(target store.Message, acts []store.Action, role func([]byte) wire.Role, self []byte) resolved {
+// resolve applies acts, sorted by (lamport, author, seq), to target. roleAt
+// gives a member's role at a place in the roster's order (history.roleAt);
+// self is this node's peer ID.
+func resolve(target store.Message, acts []store.Action, roleAt func(author []byte, lamport, seq uint64) wire.Role, self []byte) resolved {
 	var r resolved
 	type key struct{ author, emoji string }
 	on := map[key]bool{}
@@ -97,7 +101,7 @@ func resolve(target store.Message, acts []store.Action, role func([]byte) wire.R
 				r.edited, r.text = true, a.Text
 			}
 		case wire.KindDelete:
-			if own || role(a.Author) >= wire.RoleAdmin {
+			if own || roleAt(a.Author, a.Lamport, a.Seq) >= wire.RoleAdmin {
 				r.deleted = true
 			}
 		case wire.KindReaction:
@@ -188,7 +192,7 @@ func (h *history) settle(tx *store.Tx, m store.Message) (*store.Message, error) 
 	if len(acts) == 0 {
 		return &m, nil
 	}
-	r := resolve(m, acts, h.roleOf, h.self)
+	r := resolve(m, acts, h.roleAt, h.self)
 	text := m.Text
 	switch {
 	case r.deleted:
@@ -223,7 +227,7 @@ func (n *Node) addActions(ctx context.Context, m store.Message, v *Message) {
 	}
 	acts, err := n.st.Actions(ctx, m.ID)
 	if err == nil && len(acts) > 0 {
-		r := resolve(m, acts, n.hist.roleOf, n.hist.self)
+		r := resolve(m, acts, n.hist.roleAt, n.hist.self)
 		v.Edited, v.Deleted, v.Reactions = r.edited, r.deleted, r.reactions
 		if r.deleted {
 			v.Text = ""

@@ -31,7 +31,15 @@ type Config struct {
 	AutoDownload int64
 	// MaxFileSize is the largest file this node posts; 0 means DefaultMaxFileSize.
 	MaxFileSize int64
+	// EventBuffer is how many events a subscriber may fall behind before it
+	// misses one and its channel is closed (Subscribe); 0 or less means
+	// DefaultEventBuffer.
+	EventBuffer int
 }
+
+// DefaultEventBuffer is a subscriber's buffer: a catch-up's burst of
+// message events fits, a stalled reader does not hold the node.
+const DefaultEventBuffer = 1024
 
 // InitOptions names what `charla init` creates.
 type InitOptions struct {
@@ -50,7 +58,10 @@ type Backend interface {
 	Send(ctx context.Context, room, text string) (Message, error)
 	// Log returns the limit newest messages of a room, oldest first.
 	Log(ctx context.Context, room string, limit int) ([]Message, error)
-	// Subscribe delivers events until ctx is done; then the channel is closed.
+	// Subscribe delivers events until ctx is done, the node stops, or the
+	// subscriber falls so far behind that an event is dropped for it; then
+	// the channel is closed. After a drop, what it missed is in the history
+	// (Log): read it and subscribe again.
 	Subscribe(ctx context.Context) <-chan Event
 	// Invite creates a one-time invite code valid for the given time.
 	Invite(ctx context.Context, expires time.Duration) (string, error)

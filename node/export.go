@@ -339,7 +339,7 @@ func (n *Node) exportMessage(ctx context.Context, m store.Message, acts []store.
 	for i, a := range acts {
 		plain[i] = a.Action
 	}
-	r := resolve(m, plain, n.hist.roleOf, n.hist.self)
+	r := resolve(m, plain, n.hist.roleAt, n.hist.self)
 	v.Edited, v.Deleted = r.edited, r.deleted
 	if r.deleted {
 		v.Text = ""

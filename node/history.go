@@ -111,8 +111,9 @@ type history struct {
 	members  map[string]memberState
 	policy   Policy
 	invites  map[wire.ID]*inviteState
-	validOps map[wire.ID]bool // roster ops that took effect
-	lamport  uint64           // highest lamport seen
+	validOps map[wire.ID]bool      // roster ops that took effect
+	roles    map[string][]roleStep // each member's roles in the roster's order (roleAt)
+	lamport  uint64                // highest lamport seen
 	// pending holds envelopes whose author is not yet known, by author,
 	// bounded in count and bytes; pendingSince says when each author's
 	// first came, so that a full set lets go of the oldest authors' after
@@ -215,7 +216,7 @@ func (h *history) reload(ctx context.Context) error {
 	r := computeRoster(h.genesis, h.decodeRoster(envs))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
+	h.members, h.policy, h.invites, h.validOps, h.roles = r.members, r.policy, r.invites, r.valid, r.roles
 	h.keys, h.sendKeys, h.rooms = map[wire.ID]store.RoomKey{}, map[wire.ID]store.RoomKey{}, map[wire.ID]store.Room{}
 	h.roomList = nil
 	// An ingest beside this reload may have noted a target and committed

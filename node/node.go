@@ -761,10 +761,16 @@ func (n *Node) messageViewAt(ctx context.Context, m store.Message, received int6
 	return v
 }
 
-// Subscribe delivers message events until ctx is done. A subscriber that
-// does not keep up loses events (counted), never blocks the node.
+// Subscribe delivers events until ctx is done or the node stops. A
+// subscriber that does not keep up never blocks the node: the first event
+// its full buffer cannot take is dropped (counted) and its channel closed,
+// so that it learns it missed something rather than going on with a gap.
 func (n *Node) Subscribe(ctx context.Context) <-chan Event {
-	ch := make(chan Event, 1024)
+	size := n.cfg.EventBuffer
+	if size <= 0 {
+		size = DefaultEventBuffer
+	}
+	ch := make(chan Event, size)
 	n.subsMu.Lock()
 	if n.ctx.Err() != nil {
 		n.subsMu.Unlock()
@@ -807,7 +813,8 @@ func (n *Node) emit(ms []store.Message) {
 	}
 }
 
-// emitEvent hands an event to every subscriber that keeps up.
+// emitEvent hands an event to every subscriber, and ends the subscription
+// of one too far behind to take it.
 func (n *Node) emitEvent(ev Event) {
 	n.subsMu.Lock()
 	defer n.subsMu.Unlock()
@@ -816,6 +823,8 @@ func (n *Node) emitEvent(ev Event) {
 		case ch <- ev:
 		default:
 			n.hist.count("slow-subscriber")
+			delete(n.subs, ch)
+			close(ch)
 		}
 	}
 }

@@ -94,6 +94,100 @@ func TestRoomRemoveJudgedAtItsPlace(t *testing.T) {
 	}
 }
 
+// TestDeleteJudgedAtItsPlace: an admin deletes a member's message, then is
+// made a member again. Every node, in whatever order it gets the envelopes,
+// must show the message deleted and hold no text of it: a node that judged
+// the delete by its author's role of today showed the text again (and kept
+// it) when the demotion came first, while nodes that got the delete earlier
+// had erased it.
+func TestDeleteJudgedAtItsPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 5)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if _, err := a.SetRole(ctx, "Member1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	give(t, a, b)
+	give(t, a, c)
+	m, err := c.Send(ctx, "general", "the merger closes on friday")
+	if err != nil {
+		t.Fatal(err)
+	}
+	give(t, c, b)
+	if _, err := b.Delete(ctx, "general", m.ID); err != nil {
+		t.Fatal(err)
+	}
+	give(t, b, a)
+	gone := func(n *Node, who string) {
+		t.Helper()
+		v, ok := find(t, n, "general", m.ID)
+		if !ok {
+			t.Fatalf("%s: message not held", who)
+		}
+		if !v.Deleted || v.Text != "" {
+			t.Fatalf("%s: message shows as %+v, want deleted", who, v)
+		}
+		st, err := n.st.Message(ctx, mustID(t, m.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Text != "" {
+			t.Fatalf("%s: stored text of a deleted message is %q", who, st.Text)
+		}
+		if got, err := n.Search(ctx, "merger", 10); err != nil || len(got) != 0 {
+			t.Fatalf("%s: search finds the deleted message: %v %v", who, got, err)
+		}
+	}
+	gone(a, "a, before the demotion")
+	if _, err := a.SetRole(ctx, "Member1", "member"); err != nil {
+		t.Fatal(err)
+	}
+	gone(a, "a, after the demotion")
+
+	// d gets it all at once: roster ops go first, so it knows of the
+	// demotion before it applies the delete.
+	d := nodes[3]
+	give(t, a, d)
+	gone(d, "d, demotion first")
+
+	// e gets the role ops last: the delete first counts for nothing (its
+	// author was a member as far as e knows), then the promotion before it
+	// arrives and the delete must take effect, stored text and all.
+	e := nodes[4]
+	envs, err := a.missing(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, roles [][]byte
+	for _, env := range envs {
+		if env.Class == wire.ClassRoster {
+			if _, hdr, err := wire.DecodeEnvelope(env.Raw); err == nil {
+				if op, err := wire.DecodeRosterOp(hdr.Body); err == nil && op.Kind == wire.RosterRole {
+					roles = append(roles, env.Raw)
+					continue
+				}
+			}
+		}
+		first = append(first, env.Raw)
+	}
+	if len(roles) != 2 {
+		t.Fatalf("%d role ops, want 2", len(roles))
+	}
+	if _, err := e.hist.ingestRaw(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := find(t, e, "general", m.ID); v.Deleted || v.Text == "" {
+		t.Fatalf("e: a member's delete of another's message counts: %+v", v)
+	}
+	if _, err := e.hist.ingestRaw(ctx, roles); err != nil {
+		t.Fatal(err)
+	}
+	gone(e, "e, promotion last")
+}
+
 // TestInviteOfDemotedIssuer: an admin issues an invite and is then made a
 // member (invites are for admins by default). A joiner with the code is
 // told the invite no longer holds, and the token is not spent on an admit

@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"sort"
 	"sync"
 
 	"github.com/charla-im/charla/crypto"
@@ -49,6 +48,46 @@ type rosterState struct {
 	invites map[wire.ID]*inviteState
 	cuts    map[string]cut
 	valid   map[wire.ID]bool // the ops that took effect
+	roles   map[string][]roleStep
+}
+
+// roleStep is a member's role from one op on, in the roster's total order:
+// the role history that judges what a member did by its role at the time
+// (roleAt).
+type roleStep struct {
+	genesis bool // the founder's, before every envelope
+	lamport uint64
+	author  []byte
+	seq     uint64
+	role    wire.Role
+}
+
+// before reports whether the step's op sorts before (lamport, author, seq).
+func (s roleStep) before(lamport uint64, author []byte, seq uint64) bool {
+	switch {
+	case s.genesis:
+		return true
+	case s.lamport != lamport:
+		return s.lamport < lamport
+	}
+	if c := bytes.Compare(s.author, author); c != 0 {
+		return c < 0
+	}
+	return s.seq < seq
+}
+
+func sameSteps(a, b []roleStep) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.genesis != y.genesis || x.lamport != y.lamport || !bytes.Equal(x.author, y.author) ||
+			x.seq != y.seq || x.role != y.role {
+			return false
+		}
+	}
+	return true
 }
 
 // rosterOp is a roster envelope decoded once; decoding and the member
@@ -128,9 +167,11 @@ func runRoster(g *wire.Genesis, ops []*rosterOp, cuts map[string]cut) *rosterSta
 		invites: map[wire.ID]*inviteState{},
 		cuts:    map[string]cut{},
 		valid:   map[wire.ID]bool{},
+		roles:   map[string][]roleStep{},
 	}
 	f := g.Founder
 	r.members[string(f.Peer)] = memberState{name: f.Name, recipient: f.Recipient, role: wire.RoleOwner}
+	r.roles[string(f.Peer)] = []roleStep{{genesis: true, role: wire.RoleOwner}}
 	for _, o := range ops {
 		if o.op == nil {
 			continue
@@ -192,6 +233,7 @@ func (r *rosterState) apply(o *rosterOp, a memberState) bool {
 		r.members[string(op.Member.Peer)] = memberState{
 			name: op.Member.Name, recipient: op.Member.Recipient, role: role, admitted: o.id,
 		}
+		r.stepRole(op.Member.Peer, o, role)
 		return true
 	case wire.RosterRemove:
 		t, ok := r.members[string(op.Target)]
@@ -211,6 +253,7 @@ func (r *rosterState) apply(o *rosterOp, a memberState) bool {
 		}
 		t.role = op.Role
 		r.members[string(op.Target)] = t
+		r.stepRole(op.Target, o, op.Role)
 		return true
 	case wire.RosterPolicy:
 		if a.role < wire.RoleAdmin {
@@ -257,6 +300,11 @@ func (r *rosterState) apply(o *rosterOp, a memberState) bool {
 	return false
 }
 
+// stepRole notes that op o gave member p role.
+func (r *rosterState) stepRole(p []byte, o *rosterOp, role wire.Role) {
+	r.roles[string(p)] = append(r.roles[string(p)], roleStep{lamport: o.lamport, author: o.author, seq: o.seq, role: role})
+}
+
 // rosterChange is what a roster computation changed, for after the commit.
 type rosterChange struct {
 	computed bool
@@ -289,9 +337,22 @@ func (h *history) recomputeRoster(ctx context.Context, tx *store.Tx, stored []wi
 		}
 	}
 	h.mu.Lock()
-	old := h.members
+	old, oldRoles := h.members, h.roles
 	h.mu.Unlock()
 	var resettle []wire.ID
+	// A delete of another's message counts by its author's role at its
+	// place: when a member's role steps change (a late promotion, or a
+	// demotion that sorts before the delete), judge its deletes again.
+	for p, steps := range r.roles {
+		if sameSteps(steps, oldRoles[p]) {
+			continue
+		}
+		targets, err := tx.DeletedBy([]byte(p))
+		if err != nil {
+			return ch, err
+		}
+		resettle = append(resettle, targets...)
+	}
 	for p, m := range r.members {
 		was, known := old[p]
 		switch {
@@ -328,16 +389,22 @@ func (h *history) recomputeRoster(ctx context.Context, tx *store.Tx, stored []wi
 		return ch, err
 	}
 	h.mu.Lock()
-	h.members, h.policy, h.invites, h.validOps = r.members, r.policy, r.invites, r.valid
+	h.members, h.policy, h.invites, h.validOps, h.roles = r.members, r.policy, r.invites, r.valid, r.roles
 	h.sendKeys = map[wire.ID]store.RoomKey{} // a removal may call for a new key
 	h.roomsGen++
 	h.mu.Unlock()
 	if len(ch.removed) > 0 {
 		h.roomsChanged()
 	}
-	// Edits and deletes from dropped envelopes no longer count: compute their
-	// targets' view again from the original envelope and what remains.
+	// Edits and deletes from dropped envelopes no longer count, and deletes
+	// judged again may count or not: compute their targets' view again from
+	// the original envelope and what remains.
+	seen := map[wire.ID]bool{}
 	for _, id := range resettle {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		e, ok, err := tx.Envelope(id)
 		if err != nil {
 			return ch, err
@@ -424,36 +491,25 @@ func rosterKindOf(body []byte) string {
 	return op.Kind.String()
 }
 
-// roleAt is the role hd's author held in the roster just before hd's place
-// in the roster's total order (lamport, author, seq). Ops outside the roster
-// that need a role (a room op taking someone out) are judged by it rather
-// than by the role of today: a demotion that came later must not void them
-// on the nodes that get them after it, or nodes would disagree.
-func (h *history) roleAt(tx *store.Tx, hd *wire.Header) (wire.Role, error) {
-	envs, err := tx.RosterEnvelopes() // in the total order
-	if err != nil {
-		return 0, err
-	}
-	ops := h.decodeRoster(envs)
-	before := sort.Search(len(ops), func(i int) bool {
-		o := ops[i]
-		if o.lamport != hd.Lamport {
-			return o.lamport > hd.Lamport
-		}
-		if c := bytes.Compare(o.author, hd.Author); c != 0 {
-			return c > 0
-		}
-		return o.seq >= hd.Seq
-	})
-	// The cuts of the whole roster void what removed members signed beyond
-	// them, wherever it sorts.
+// roleAt is the role author held in the roster just before the place
+// (lamport, author, seq) in the roster's total order; none if it was not a
+// member there. What needs a role outside the roster (a room op taking
+// someone out, a delete of another's message) is judged by it rather than
+// by the role of today: a demotion that came later must not void it on the
+// nodes that get them after it, or nodes would disagree. It reads the role
+// steps of the last roster computation, the same state as a run of the ops
+// before that place (the computation is one pass in that order, with the
+// cuts of the whole roster).
+func (h *history) roleAt(author []byte, lamport, seq uint64) wire.Role {
 	h.mu.Lock()
-	cuts := map[string]cut{}
-	for p, m := range h.members {
-		if m.removed {
-			cuts[p] = m.cut
-		}
-	}
+	steps := h.roles[string(author)]
 	h.mu.Unlock()
-	return runRoster(h.genesis, ops[:before], cuts).members[string(hd.Author)].role, nil
+	var role wire.Role
+	for _, s := range steps { // few: an admit and the rare role change
+		if !s.before(lamport, author, seq) {
+			break
+		}
+		role = s.role
+	}
+	return role
 }

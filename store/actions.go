@@ -135,3 +135,28 @@ func (s *Store) ActionTargets(ctx context.Context, fn func(id, target wire.ID, k
 	}
 	return nil
 }
+
+// DeletedBy returns the messages held that author deleted and another member
+// wrote: such a delete counts by its author's role at its place in the
+// roster's order, so they are judged again when that role changes.
+func (tx *Tx) DeletedBy(author []byte) ([]wire.ID, error) {
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT DISTINCT a.target FROM actions a
+		JOIN messages m ON m.id = a.target
+		WHERE a.author = ? AND a.kind = ? AND m.author != a.author`, author, int64(wire.KindDelete))
+	if err != nil {
+		return nil, fmt.Errorf("deletes by %x: %w", author, err)
+	}
+	defer rows.Close()
+	var out []wire.ID
+	for rows.Next() {
+		var id wire.ID
+		if err := rows.Scan(idCol{&id}); err != nil {
+			return nil, fmt.Errorf("deletes by %x: %w", author, err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("deletes by %x: %w", author, err)
+	}
+	return out, nil
+}

@@ -26,6 +26,7 @@ import (
 type fakeNode struct {
 	events     chan node.Event
 	subscribed chan struct{} // closed on the first Subscribe
+	cut        chan struct{} // a send ends one subscription, as a node does for a slow one
 
 	mu       sync.Mutex // guards the fields below
 	messages []node.Message
@@ -103,6 +104,8 @@ func (f *fakeNode) Subscribe(ctx context.Context) <-chan node.Event {
 			select {
 			case <-ctx.Done():
 				return
+			case <-f.cut:
+				return
 			case ev := <-f.events:
 				select {
 				case out <- ev:
@@ -123,8 +126,15 @@ func (f *fakeNode) Invite(ctx context.Context, expires time.Duration) (string, e
 // 'charla run' would.
 func startNode(t *testing.T) (home string, f *fakeNode) {
 	t.Helper()
+	home, f, _ = startNodeServer(t)
+	return home, f
+}
+
+// startNodeServer is startNode, and stops the API as the node would.
+func startNodeServer(t *testing.T) (home string, f *fakeNode, stop func()) {
+	t.Helper()
 	home = t.TempDir()
-	f = &fakeNode{events: make(chan node.Event), subscribed: make(chan struct{})}
+	f = &fakeNode{events: make(chan node.Event), subscribed: make(chan struct{}), cut: make(chan struct{})}
 	l, err := api.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +143,12 @@ func startNode(t *testing.T) (home string, f *fakeNode) {
 	srv := api.NewServer(f, token, nil)
 	done := make(chan struct{})
 	go func() { srv.Serve(l); close(done) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	stop = func() { srv.Close(); <-done }
+	t.Cleanup(stop)
 	if err := api.WriteInfo(home, api.Info{API: l.Addr().String(), Token: token, PID: 4242}); err != nil {
 		t.Fatal(err)
 	}
-	return home, f
+	return home, f, stop
 }
 
 // charla runs the CLI with args and standard input stdin.
@@ -339,6 +350,75 @@ func TestTail(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("tail goes on after its context is done")
+	}
+}
+
+// TestTailAfterFallingBehind: the node ends the event stream of a client
+// that fell behind. tail must say it missed messages and carry on with a new
+// stream, not report that the node stopped.
+func TestTailAfterFallingBehind(t *testing.T) {
+	home, f := startNode(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"tail", "--home", home}, strings.NewReader(""), stdout, stderr) }()
+	select {
+	case <-f.subscribed:
+	case err := <-done:
+		t.Fatalf("tail ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("tail never subscribed")
+	}
+	f.cut <- struct{}{}
+	m := node.Message{RoomName: "#general", AuthorName: "Ana", Text: "after the gap", Kind: "text",
+		Time: time.Date(2026, 11, 26, 14, 3, 0, 0, time.Local)}
+	select {
+	case f.events <- node.Event{Type: "message", Message: &m}:
+	case err := <-done:
+		t.Fatalf("tail ended when its stream did: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("tail never subscribed again")
+	}
+	want := "2026-11-26 14:03  #general  Ana: after the gap\n"
+	eventually(t, 5*time.Second, func() bool { return stdout.String() == want })
+	if !strings.Contains(stderr.String(), "missed messages") {
+		t.Errorf("stderr %q does not say messages were missed", stderr.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("interrupted tail: %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("tail goes on after its context is done")
+	}
+}
+
+// TestTailNodeStops: when the node stops, its stream ends and no new one
+// opens: tail says the node stopped.
+func TestTailNodeStops(t *testing.T) {
+	home, f, stop := startNodeServer(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"tail", "--home", home}, strings.NewReader(""), io.Discard, io.Discard)
+	}()
+	select {
+	case <-f.subscribed:
+	case err := <-done:
+		t.Fatalf("tail ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("tail never subscribed")
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "the node stopped") {
+			t.Errorf("tail after the node stopped: %v, want 'the node stopped'", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail goes on after the node stopped")
 	}
 }
 

@@ -38,7 +38,7 @@ it has got on standard error, with or without --json.`,
 			if err != nil {
 				return e.apiError(err)
 			}
-			defer stream.Close()
+			defer func() { stream.Close() }()
 			progress := newSyncReporter(e.stderr, time.Now)
 			for {
 				ev, err := stream.Next()
@@ -46,7 +46,20 @@ it has got on standard error, with or without --json.`,
 					return nil // interrupted: what ends a tail
 				}
 				if errors.Is(err, io.EOF) {
-					return withHint(errors.New("the node stopped"), "start it again with 'charla run'")
+					// The node ends the stream when it stops, and when this
+					// tail fell behind and missed events: a new stream tells
+					// which.
+					stream.Close()
+					next, err := c.Events(ctx)
+					if ctx.Err() != nil {
+						return nil
+					}
+					if err != nil {
+						return withHint(errors.New("the node stopped"), "start it again with 'charla run'")
+					}
+					stream = next
+					fmt.Fprintln(e.stderr, "charla: tail fell behind and missed messages; 'charla log ROOM' shows them")
+					continue
 				}
 				if err != nil {
 					return err
