@@ -556,6 +556,10 @@ func (n *Node) probeMember(ctx context.Context, want peer.ID, a ma.Multiaddr) er
 			return fmt.Errorf("%s: connection refused (charla not running there, or a firewall rejects it)", a)
 		}
 		return err
+	case got == n.host.ID():
+		// A member's loopback address, as its node saw itself: from here it
+		// reaches this machine, not the member's.
+		return fmt.Errorf("%s: this node itself answers there (an address of the member's own machine, not one to reach it by)", a)
 	case got != want:
 		return fmt.Errorf("%s: another member's node answers there now", a)
 	}

@@ -335,6 +335,11 @@ func TestDoctorConnectedMember(t *testing.T) {
 	if err := ana.probeMember(ctx, ana.PeerID(), ben.host.Addrs()[0]); err == nil || !strings.Contains(err.Error(), "another member") {
 		t.Errorf("probe expecting someone else at ben's address: %v", err)
 	}
+	// A member's address where this node itself answers (its loopback
+	// address, seen from another machine) says so, not "another member".
+	if err := ana.probeMember(ctx, ben.PeerID(), ana.host.Addrs()[0]); err == nil || !strings.Contains(err.Error(), "this node itself answers there") {
+		t.Errorf("probe of ben at ana's own address: %v", err)
+	}
 	otherHome := filepath.Join(t.TempDir(), "other")
 	if _, err := Init(ctx, otherHome, InitOptions{Name: "Olga", Workspace: "Other office"}); err != nil {
 		t.Fatal(err)
