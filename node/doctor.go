@@ -197,7 +197,16 @@ func lanInterface(ifaces []DoctorInterface) string {
 
 const meanwhilePeer = "meanwhile start with --peer ADDRESS of a member ('charla status' on their machine shows it)"
 
+// offline is the fix of every multicast check while no LAN interface is
+// up: with the link down a missing route or a failing mDNS is no cause.
+const offline = "connect to the office network first (see 'interfaces'); this check means something only once it is"
+
+func lanUp(ifaces []DoctorInterface) bool { return lanInterface(ifaces) != "IFACE" }
+
 func routeFix(ifaces []DoctorInterface) string {
+	if !lanUp(ifaces) {
+		return offline
+	}
 	return fmt.Sprintf("this machine has no multicast route; on Linux add one: sudo ip route add 224.0.0.0/4 dev %s, "+
 		"or ask IT to allow multicast; %s", lanInterface(ifaces), meanwhilePeer)
 }
@@ -205,6 +214,9 @@ func routeFix(ifaces []DoctorInterface) string {
 // mdnsFix says what to do when mDNS fails: the missing route when that is
 // the cause, the network's or a firewall's blocking otherwise.
 func mdnsFix(ifaces []DoctorInterface, mr multicastRouteState) string {
+	if !lanUp(ifaces) {
+		return offline
+	}
 	if mr.known && mr.err == nil && !mr.found {
 		return "add a multicast route (see 'multicast route'); " + meanwhilePeer
 	}

@@ -418,3 +418,21 @@ func TestDoctorRemovedNode(t *testing.T) {
 		t.Errorf("membership check of a removed node = %+v", c)
 	}
 }
+
+// TestMulticastFixesOffline: with no LAN interface up, the multicast route
+// and mDNS checks send the user to the network first, not to 'ip route add'.
+func TestMulticastFixesOffline(t *testing.T) {
+	eth := DoctorInterface{Name: "eth0", Addrs: []string{"192.168.1.20/24"}, Up: true, Multicast: true, Kind: kindEthernet}
+	noRoute := multicastRouteState{known: true}
+	if fix := routeFix([]DoctorInterface{eth}); !strings.Contains(fix, "ip route add 224.0.0.0/4 dev eth0") {
+		t.Errorf("route fix on a LAN: %q", fix)
+	}
+	if fix := mdnsFix([]DoctorInterface{eth}, noRoute); !strings.Contains(fix, "multicast route") {
+		t.Errorf("mDNS fix on a LAN without a route: %q", fix)
+	}
+	for _, fix := range []string{routeFix(nil), mdnsFix(nil, noRoute), mdnsFix(nil, multicastRouteState{})} {
+		if fix != offline {
+			t.Errorf("fix with no LAN up: %q, want %q", fix, offline)
+		}
+	}
+}
