@@ -84,5 +84,13 @@ func toError(err error) *Error {
 		e.Status = http.StatusGone
 		e.Hint = "an admin removed this device; join again with a new invite and a new --home"
 	}
+	// The node's own word on what to do, where it has one, is closer to
+	// the case than the status's.
+	if h, ok := errors.AsType[interface {
+		error
+		Hint() string
+	}](err); ok {
+		e.Hint = h.Hint()
+	}
 	return e
 }

@@ -18,6 +18,21 @@ var (
 	ErrLocked      = errors.New("home is in use by another charla")
 )
 
+// hinted is an error that says what to do about it, for the API to hand on
+// (Hint); an empty hint says the message needs none.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+// Hint is what the user can do about the error; "" when its message says it.
+func (h *hinted) Hint() string { return h.hint }
+
+func withHint(err error, hint string) error { return &hinted{err: err, hint: hint} }
+
 // Config is what a node needs to start. Home is required.
 type Config struct {
 	Home   string

@@ -674,6 +674,30 @@ func (h *history) revisitForks(ctx context.Context, authors [][]byte) error {
 	return nil
 }
 
+// refusedOp says why the roster would not take the roster op body that
+// this node was about to sign, and what to do.
+func (h *history) refusedOp(body []byte) error {
+	role := h.roleOf(h.self)
+	op, err := wire.DecodeRosterOp(body)
+	if err != nil {
+		return fmt.Errorf("%w: the roster does not let this member make that change", ErrForbidden)
+	}
+	h.mu.Lock()
+	policy := h.policy
+	h.mu.Unlock()
+	switch {
+	case op.Kind == wire.RosterInvite && role < wire.RoleAdmin && policy.Invite != "members":
+		return withHint(fmt.Errorf("%w: only admins invite in this workspace, and you are a %s", ErrForbidden, role),
+			"ask an admin for the invite, or ask one to let members invite: charla policy set invite members")
+	case role < wire.RoleAdmin && (op.Kind == wire.RosterRemove || op.Kind == wire.RosterRole || op.Kind == wire.RosterPolicy ||
+		op.Kind == wire.RosterInvite || op.Kind == wire.RosterRevoke):
+		return withHint(fmt.Errorf("%w: only admins and the owner can make a %s change, and you are a %s", ErrForbidden, op.Kind, role),
+			"ask an admin; 'charla members' shows who is one")
+	}
+	return withHint(fmt.Errorf("%w: the roster does not let a %s make that change (a %s op)", ErrForbidden, role, op.Kind),
+		"'charla members' shows roles; 'charla policy' the workspace's settings")
+}
+
 // putFork keeps c apart as a fork of its author's feed.
 func (h *history) putFork(tx *store.Tx, c *checked) error {
 	h.forksHeld.Add(1)
@@ -1193,7 +1217,7 @@ func (h *history) appendAlone(ctx context.Context, class wire.Class, key wire.ID
 			valid := h.validOps[c.id]
 			h.mu.Unlock()
 			if !valid {
-				return fmt.Errorf("%w: the roster does not let this member make that change (a %s op)", ErrForbidden, rosterKindOf(c.hdr.Body))
+				return h.refusedOp(c.hdr.Body)
 			}
 			changes = ch
 			msgs = append(msgs, ch.msgs...)
@@ -1302,7 +1326,7 @@ func (h *history) sendKey(ctx context.Context, room wire.ID) (store.RoomKey, err
 	if rotate && r.Kind == wire.RoomDirect {
 		// A direct room is never rotated: its key reached the other party,
 		// who has since been removed from the workspace.
-		return store.RoomKey{}, fmt.Errorf("%w: the other member of this direct conversation was removed from the workspace; its history can be read, not added to", ErrForbidden)
+		return store.RoomKey{}, withHint(fmt.Errorf("%w: the other member of this direct conversation was removed from the workspace; its history can be read, not added to", ErrForbidden), "")
 	}
 	if rotate {
 		h.rotateMu.Lock()

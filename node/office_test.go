@@ -629,3 +629,27 @@ func TestSetRoleUnchanged(t *testing.T) {
 		t.Errorf("promote an admin: %v, want it refused as an admin already", err)
 	}
 }
+
+// TestRefusalSaysWhy: a change the roster would not take is refused with
+// why and what to do, by the kind of change.
+func TestRefusalSaysWhy(t *testing.T) {
+	ctx := context.Background()
+	nodes := office(t, 2)
+	ben := nodes[1]
+	hintOf := func(err error) string {
+		if h, ok := errors.AsType[*hinted](err); ok {
+			return h.Hint()
+		}
+		return ""
+	}
+	_, err := ben.RemoveMember(ctx, "Ana")
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "only admins and the owner can make a remove change, and you are a member") ||
+		!strings.Contains(hintOf(err), "ask an admin") {
+		t.Errorf("a member removes the owner: %v (hint %q)", err, hintOf(err))
+	}
+	_, err = ben.Invite(ctx, time.Hour)
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "only admins invite in this workspace") ||
+		!strings.Contains(hintOf(err), "charla policy set invite members") {
+		t.Errorf("a member invites: %v (hint %q)", err, hintOf(err))
+	}
+}

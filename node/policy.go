@@ -184,10 +184,12 @@ func (p Policy) roomRetentionIDs() []string {
 // checkFile says why policy refuses a file of size bytes, or nil.
 func (p Policy) checkFile(size int64) error {
 	if !p.Files {
-		return fmt.Errorf("%w: file sharing is off in this workspace (policy %s)", ErrForbidden, PolicyFiles)
+		return withHint(fmt.Errorf("%w: file sharing is off in this workspace (policy %s)", ErrForbidden, PolicyFiles),
+			"an admin can turn it on: charla policy set files on")
 	}
 	if p.MaxFileSize > 0 && size > p.MaxFileSize {
-		return fmt.Errorf("%w: the file is %d bytes; this workspace allows at most %d (policy %s)", ErrForbidden, size, p.MaxFileSize, PolicyMaxFileSize)
+		return withHint(fmt.Errorf("%w: the file is %d bytes; this workspace allows at most %d (policy %s)", ErrForbidden, size, p.MaxFileSize, PolicyMaxFileSize),
+			"share a smaller file, or ask an admin to raise the limit: charla policy set max-file-size BYTES")
 	}
 	return nil
 }
