@@ -663,3 +663,24 @@ func TestInitSaysWhatNext(t *testing.T) {
 		t.Errorf("init said %q on standard error, want %q", errOut, want)
 	}
 }
+
+// TestPolicyValue: policy's table says what a 0 and a byte count mean.
+func TestPolicyValue(t *testing.T) {
+	tests := []struct {
+		p    node.Policy
+		key  string
+		want string
+	}{
+		{node.Policy{}, node.PolicyRetentionDays, "0 (history kept forever)"},
+		{node.Policy{RetentionDays: 30}, node.PolicyRetentionDays, "30 (history older than 30 days deleted)"},
+		{node.Policy{}, node.PolicyMaxFileSize, "0 (no limit)"},
+		{node.Policy{MaxFileSize: 20_000_000}, node.PolicyMaxFileSize, "20000000 (19.1 MiB)"},
+		{node.Policy{Files: true}, node.PolicyFiles, "on"},
+		{node.Policy{Invite: "admins"}, node.PolicyInvite, "admins"},
+	}
+	for _, tt := range tests {
+		if got := policyValue(tt.p, tt.key); got != tt.want {
+			t.Errorf("policyValue(%+v, %s) = %q, want %q", tt.p, tt.key, got, tt.want)
+		}
+	}
+}

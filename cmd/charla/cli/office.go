@@ -113,14 +113,36 @@ policy set KEY VALUE changes one setting; an empty VALUE ("") resets it.`,
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			for _, k := range node.PolicyKeys {
-				fmt.Fprintf(tw, "%s\t%s\n", k, p.Value(k))
+				fmt.Fprintf(tw, "%s\t%s\n", k, policyValue(p, k))
 			}
 			for id, d := range p.RoomRetention {
-				fmt.Fprintf(tw, "%s\t%d\t(room %s)\n", node.PolicyRetentionDays, d, id)
+				fmt.Fprintf(tw, "%s\t%s\t(room %s)\n", node.PolicyRetentionDays, retention(d), id)
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// policyValue is a policy setting as a person reads it: the value 'policy
+// set' takes, and what it means where a number alone would not say.
+func policyValue(p node.Policy, key string) string {
+	switch key {
+	case node.PolicyRetentionDays:
+		return retention(p.RetentionDays)
+	case node.PolicyMaxFileSize:
+		if p.MaxFileSize <= 0 {
+			return "0 (no limit)"
+		}
+		return fmt.Sprintf("%d (%s)", p.MaxFileSize, byteSize(uint64(p.MaxFileSize)))
+	}
+	return p.Value(key)
+}
+
+func retention(days int) string {
+	if days <= 0 {
+		return "0 (history kept forever)"
+	}
+	return fmt.Sprintf("%d (history older than %d days deleted)", days, days)
 }
 
 func renameCommand() *command {
