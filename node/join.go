@@ -503,8 +503,8 @@ func knock(ctx context.Context, id *crypto.Identity, ai peer.AddrInfo, token [16
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	unreachable := func(err error) error {
-		return fmt.Errorf("%w at %s: %v; is the issuer's charla running and on this network? (a used, revoked or mistyped invite cannot connect either)",
-			ErrIssuerUnreachable, strings.Join(tried, ", "), err)
+		return fmt.Errorf("%w at %s (%s); is the issuer's charla running and on this network? (a used, revoked or mistyped invite cannot connect either)",
+			ErrIssuerUnreachable, strings.Join(tried, ", "), dialSummary(err, 300))
 	}
 	if err := h.Connect(ctx, ai); err != nil {
 		return nil, unreachable(err)
@@ -540,4 +540,21 @@ func knock(ctx context.Context, id *crypto.Identity, ai peer.AddrInfo, token [16
 		return nil, fmt.Errorf("%w: the issuer does not know it", ErrInviteForged)
 	}
 	return nil, fmt.Errorf("join refused: %s: %s", resp.Status, resp.Message)
+}
+
+// dialSummary is err's message on one line of at most max bytes: libp2p's dial
+// errors list every address tried, a line each, which buried what a person
+// should read.
+func dialSummary(err error, max int) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*")); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	s := strings.Join(parts, "; ")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }
