@@ -684,3 +684,30 @@ func TestPolicyValue(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatMessageShowsActions: log's lines show a file with the command
+// that gets it, a reply with what it answers, and the reactions.
+func TestFormatMessageShowsActions(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.Local)
+	base := node.Message{ID: "0b9def6112345678", AuthorName: "Ana", Time: at, Kind: "text", Text: "hola"}
+	tests := []struct {
+		name string
+		edit func(m *node.Message)
+		want string
+	}{
+		{"text", func(m *node.Message) {}, "Ana: hola"},
+		{"file", func(m *node.Message) { m.Kind, m.Text = "file", "contrato.pdf" }, "Ana: [file] contrato.pdf  (charla get 0b9def61)"},
+		{"reply", func(m *node.Message) { m.ReplyTo, m.ReplyAuthor, m.ReplyText = "aa", "Ben", "¿vienes?" }, `Ana: (reply to Ben: "¿vienes?") hola`},
+		{"reactions", func(m *node.Message) { m.Reactions = []node.Reaction{{Emoji: "👍", Count: 2}, {Emoji: "🎉", Count: 1}} }, "Ana: hola  [👍 2, 🎉 1]"},
+		{"edited", func(m *node.Message) { m.Edited = true }, "Ana: hola (edited)"},
+		{"deleted file", func(m *node.Message) { m.Kind, m.Text, m.Deleted, m.Edited = "file", "", true, true }, "Ana: (deleted)"},
+	}
+	for _, tt := range tests {
+		m := base
+		tt.edit(&m)
+		got := formatMessage(m, false)
+		if want := at.Format(timeLayout) + "  " + tt.want; got != want {
+			t.Errorf("%s: %q, want %q", tt.name, got, want)
+		}
+	}
+}

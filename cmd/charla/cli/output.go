@@ -60,13 +60,31 @@ func formatMessage(m node.Message, withRoom bool) string {
 	b.WriteString(clean(author))
 	b.WriteString(": ")
 	text := m.Text
-	if m.Kind != "" && m.Kind != "text" && text == "" {
+	switch {
+	case m.Deleted:
+		text = "(deleted)"
+	case m.Kind == "file":
+		// What get needs is on the line: a file's ID is its message's.
+		text = fmt.Sprintf("[file] %s  (charla get %s)", text, m.ID[:min(len(m.ID), 8)])
+	case m.Kind != "" && m.Kind != "text" && text == "":
 		text = "(" + m.Kind + ")"
 	}
-	if m.Deleted {
-		text = "(deleted)"
-	} else if m.Edited {
+	if m.Edited && !m.Deleted {
 		text += " (edited)"
+	}
+	if m.ReplyTo != "" {
+		quote := m.ReplyText
+		if r := []rune(quote); len(r) > 40 {
+			quote = string(r[:40]) + "…"
+		}
+		text = fmt.Sprintf("(reply to %s: %q) %s", m.ReplyAuthor, quote, text)
+	}
+	if len(m.Reactions) > 0 {
+		var rs []string
+		for _, r := range m.Reactions {
+			rs = append(rs, fmt.Sprintf("%s %d", r.Emoji, r.Count))
+		}
+		text += "  [" + strings.Join(rs, ", ") + "]"
 	}
 	b.WriteString(strings.ReplaceAll(clean(text), "\n", "\n"+strings.Repeat(" ", len(timeLayout)+2)))
 	return b.String()
