@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -708,6 +709,38 @@ func TestFormatMessageShowsActions(t *testing.T) {
 		got := formatMessage(m, false)
 		if want := at.Format(timeLayout) + "  " + tt.want; got != want {
 			t.Errorf("%s: %q, want %q", tt.name, got, want)
+		}
+	}
+}
+
+// TestHelpNamesJSONFields: the help of log and status names every field
+// their --json prints: scripts are written from it.
+func TestHelpNamesJSONFields(t *testing.T) {
+	for _, tt := range []struct {
+		cmd string
+		v   any
+	}{
+		{"log", node.Message{}},
+		{"status", node.Status{}},
+	} {
+		var help string
+		for _, c := range commands() {
+			if c.name == tt.cmd {
+				help = c.long
+			}
+		}
+		if help == "" {
+			t.Fatalf("no command %s", tt.cmd)
+		}
+		typ := reflect.TypeOf(tt.v)
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if !regexp.MustCompile(`\b` + name + `\b`).MatchString(help) {
+				t.Errorf("%s --help does not name the JSON field %s", tt.cmd, name)
+			}
 		}
 	}
 }

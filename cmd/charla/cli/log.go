@@ -19,7 +19,10 @@ func logCommand() *command {
 		long: `log prints the newest messages of ROOM, oldest first. With --before ID it
 prints the messages just before message ID instead: pass the ID of the
 first one printed to page further back. With --json it prints one JSON
-object a message: id, room, room_name, author, author_name, time, kind, text.`,
+object a message: id, room, room_name, author, author_name, time, kind, text,
+lamport, seq, state (local, or delivered once a peer holds it), edited,
+deleted, reactions (emoji, count, mine), and when set reply_to, reply_author,
+reply_text and mentions.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&limit, "limit", api.DefaultLogLimit, "print the `N` newest messages")
 			fs.StringVar(&before, "before", "", "print the messages just before message `ID`")

@@ -21,9 +21,11 @@ func statusCommand() *command {
 		short: "show the running node's identity, addresses and peers",
 		long: `status shows the running node. With --json it prints one JSON object:
 peer_id, name, workspace, workspace_name, addrs, peers, api, rejected
-(envelopes refused, by reason), dropped, envelopes, and what the last
-retention purge did: last_purge (unix ms, 0 never), purged, purged_files,
-purged_chunks, purged_total.`,
+(envelopes refused, by reason), dropped, envelopes, sync (catch-ups under
+way), forks, sources (file chunks fetched per peer), role, removed (true once
+an admin removed this node), and what the last retention purge did:
+last_purge (unix ms, 0 never), purged, purged_files, purged_chunks,
+purged_total.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 		},
