@@ -529,10 +529,25 @@ func TestPartitionHeals(t *testing.T) {
 	o := newOffice(ctx, t, "Ana", "Ben", "Cai", "Dan")
 	before := o.waitConverged(ctx, t, 30*time.Second, 1, o.hosts...)
 
+	var across []string // the peer IDs of the other side, seen from Ana
+	for _, h := range o.hosts[2:] {
+		st, err := o.status(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		across = append(across, st.PeerID)
+	}
 	if err := o.lan.Partition([]int{0, 1}, []int{2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	split := time.Now()
+	// A cut link shows: the connections across it close by yamux's
+	// keepalive (node.muxer), not only when a send fails.
+	eventually(t, 90*time.Second, func() bool {
+		st, err := o.status(ctx, o.hosts[0])
+		return err == nil && !slices.ContainsFunc(st.Peers, func(p string) bool { return slices.Contains(across, p) })
+	}, func() string { return "Ana still connected across the partition:\n" + o.describe(ctx, o.hosts...) })
+	t.Logf("Ana's connections across the partition closed %v after it", time.Since(split).Round(100*time.Millisecond))
 	sent := make([][]string, len(o.hosts))
 	var fns []func() error
 	for i, h := range o.hosts {
