@@ -699,7 +699,9 @@ func TestFormatMessageShowsActions(t *testing.T) {
 		{"text", func(m *node.Message) {}, "Ana: hola"},
 		{"file", func(m *node.Message) { m.Kind, m.Text = "file", "contrato.pdf" }, "Ana: [file] contrato.pdf  (charla get 0b9def61)"},
 		{"reply", func(m *node.Message) { m.ReplyTo, m.ReplyAuthor, m.ReplyText = "aa", "Ben", "¿vienes?" }, `Ana: (reply to Ben: "¿vienes?") hola`},
-		{"reactions", func(m *node.Message) { m.Reactions = []node.Reaction{{Emoji: "👍", Count: 2}, {Emoji: "🎉", Count: 1}} }, "Ana: hola  [👍 2, 🎉 1]"},
+		{"reactions", func(m *node.Message) {
+			m.Reactions = []node.Reaction{{Emoji: "👍", Count: 2}, {Emoji: "🎉", Count: 1}}
+		}, "Ana: hola  [👍 2, 🎉 1]"},
 		{"edited", func(m *node.Message) { m.Edited = true }, "Ana: hola (edited)"},
 		{"deleted file", func(m *node.Message) { m.Kind, m.Text, m.Deleted, m.Edited = "file", "", true, true }, "Ana: (deleted)"},
 	}
