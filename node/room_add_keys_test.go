@@ -123,3 +123,73 @@ func TestRoomAddsKeepNewcomersIn(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleRotationKeepsRemovedOut: an admin takes V out of a room while
+// another member, b, not yet aware of it, rotates the key (W left) and
+// shares it with V too. When b's share reaches the admin, V must stay out:
+// before, a trusted share's recipients counted as members, so the admin
+// put V back in the room, would share the room's next keys with it, and
+// could send with b's key, which V holds.
+func TestStaleRotationKeepsRemovedOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 4)
+	a, b, v, w := nodes[0], nodes[1], nodes[2], nodes[3]
+	syncAll(t, nodes)
+	if _, err := a.CreateRoomNamed(ctx, "legal", []string{"Member1", "Member2", "Member3"}); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, nodes)
+	room := mustRoom(t, a, "legal")
+	if _, err := w.RoomLeave(ctx, "legal"); err != nil {
+		t.Fatal(err)
+	}
+	give(t, w, a)
+	give(t, w, b)
+	if _, err := a.RoomRemove(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	// b has not heard of the removal: its rotation (W left) reaches V.
+	if _, err := b.Send(ctx, "legal", "from b, before hearing of it"); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := b.hist.sendKey(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.st.KeyRecipients(ctx, stale.KeyID); !containsPeer(got, v.hist.self) {
+		t.Fatal("setup: b's rotation did not reach V")
+	}
+	give(t, b, a)
+	r, err := a.hist.room(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if containsPeer(r.Members, v.hist.self) {
+		t.Error("the admin counts V in #legal again after b's stale rotation")
+	}
+	if containsPeer(a.hist.rotationRecipients(r), v.hist.self) {
+		t.Error("the admin's next key would go to V")
+	}
+	k, err := a.hist.sendKey(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.st.KeyRecipients(ctx, k.KeyID); containsPeer(got, v.hist.self) {
+		t.Errorf("the admin sends with epoch %d, which V holds", k.Epoch)
+	}
+	if _, err := a.Send(ctx, "legal", "after V left"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, nodes)
+	if got := texts(t, v, "legal"); slices.Contains(got, "after V left") {
+		t.Errorf("V reads the admin's message after its removal: %q", got)
+	}
+	for _, n := range []*Node{a, b} {
+		if got := texts(t, n, "legal"); !slices.Contains(got, "after V left") || !slices.Contains(got, "from b, before hearing of it") {
+			t.Errorf("%s reads %q", n.PeerID(), got)
+		}
+	}
+}
