@@ -192,4 +192,21 @@ func TestStaleRotationKeepsRemovedOut(t *testing.T) {
 			t.Errorf("%s reads %q", n.PeerID(), got)
 		}
 	}
+	// An add op, and only that, brings V back.
+	if _, err := a.RoomAdd(ctx, "legal", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, nodes)
+	if _, err := a.Send(ctx, "legal", "welcome back"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Send(ctx, "legal", "back again"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, nodes)
+	for _, n := range []*Node{a, b, v} {
+		if got := texts(t, n, "legal"); !slices.Contains(got, "welcome back") || !slices.Contains(got, "back again") {
+			t.Errorf("%s, after V is added back, reads %q", n.PeerID(), got)
+		}
+	}
 }
