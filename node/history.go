@@ -1026,8 +1026,11 @@ func (h *history) applyKeyShare(ctx context.Context, tx *store.Tx, c *checked) (
 	h.roomsChanged()
 	r := store.Room{ID: ks.Room, Kind: ks.RoomKind}
 	if trusted {
-		// An untrusted share's recipients are only what its author says.
-		r.Members = h.current(ks.Holders())
+		// An untrusted share's recipients are only what its author says;
+		// a trusted one's never bring back whom the room's ops took out.
+		if r.Members, err = h.shareMembers(tx, ks.Room, ks.Holders()); err != nil {
+			return nil, err
+		}
 		// A channel's creation share names its first members.
 		r.MembersKnown = ks.Cause == wire.CauseCreate && ks.RoomKind == wire.RoomChannel && ks.Room != generalRoomID(h.ws)
 	}

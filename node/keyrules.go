@@ -159,7 +159,8 @@ func (h *history) creatorOf(tx *store.Tx, room wire.ID) ([]byte, bool, error) {
 // rejudgeKeys judges room's untrusted keys again now that its members are
 // known or have changed: a key becomes trusted when a share of it this node
 // can open came from a current member, and its recipients then count as
-// members, as a trusted share's do (which may let more keys in). Nothing is
+// members, as a trusted share's do (shareMembers; which may let more keys
+// in). Nothing is
 // counted here: a share refused now was taken as untrusted before, or is
 // counted when it arrives.
 func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
@@ -228,7 +229,11 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 				return err
 			}
 			h.trustedLate = append(h.trustedLate, msgs...)
-			if err := tx.PutRoom(store.Room{ID: room, Kind: s.kind, Members: h.current(s.recipients)}); err != nil {
+			in, err := h.shareMembers(tx, room, s.recipients)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutRoom(store.Room{ID: room, Kind: s.kind, Members: in}); err != nil {
 				return err
 			}
 			delete(waiting, s.key)
@@ -239,6 +244,86 @@ func (h *history) rejudgeKeys(tx *store.Tx, room wire.ID) error {
 		}
 	}
 	return nil
+}
+
+// shareMembers is who of a trusted share's recipients count as members of
+// channel room: those still in the workspace, but none the room's ops take
+// out. A share may be stale: its author rotated before hearing that a
+// recipient was removed or left, and that recipient must not come back in
+// with it (only an add op brings it back). A recipient whose add op is not
+// held yet still counts: its adder's shares are how this node hears of it.
+func (h *history) shareMembers(tx *store.Tx, room wire.ID, recipients [][]byte) ([][]byte, error) {
+	ps := h.current(recipients)
+	if room == generalRoomID(h.ws) {
+		return ps, nil
+	}
+	members, err := tx.RoomMembers(room)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	var gone map[string]bool
+	for _, p := range ps {
+		if !containsPeer(members, p) && gone == nil {
+			// Reading the room's ops costs: only for a recipient new here.
+			if gone, err = h.takenOut(tx, room); err != nil {
+				return nil, err
+			}
+		}
+		if !gone[string(p)] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// takenOut returns the peers that room's ops held here take out of it, in
+// (lamport, author, seq) order: removed by an admin (judged as applyRoomOp
+// does) or left, and not added again after.
+func (h *history) takenOut(tx *store.Tx, room wire.ID) (map[string]bool, error) {
+	envs, err := tx.RoomOps(room)
+	if err != nil {
+		return nil, err
+	}
+	gone := map[string]bool{}
+	for _, e := range envs {
+		_, hdr, err := wire.DecodeEnvelope(e.Raw)
+		if err != nil {
+			continue
+		}
+		var plain []byte
+		if k, held, err := tx.RoomKey(hdr.Key); err != nil {
+			return nil, err
+		} else if held && k.Room == room {
+			plain, err = crypto.DecryptContent(crypto.RoomKey(k.Key), hdr.Body)
+			if err != nil {
+				continue
+			}
+		} else if fk, ok, err := tx.Disclosed(room, e.ID); err != nil {
+			return nil, err
+		} else if ok {
+			if plain, err = crypto.DecryptContentWithFileKey(fk, hdr.Body); err != nil {
+				continue
+			}
+		} else {
+			continue
+		}
+		c, err := wire.DecodeContent(plain)
+		if err != nil || c.Kind != wire.KindRoomOp {
+			continue
+		}
+		switch c.RoomOp {
+		case wire.RoomOpAdd:
+			delete(gone, string(c.Peer))
+		case wire.RoomOpLeave:
+			gone[string(hdr.Author)] = true
+		case wire.RoomOpRemove:
+			if h.roleAt(hdr.Author, hdr.Lamport, hdr.Seq) >= wire.RoleAdmin {
+				gone[string(c.Peer)] = true
+			}
+		}
+	}
+	return gone, nil
 }
 
 // seedFromCreation puts back the first members that room's creation share

@@ -99,6 +99,13 @@ func (n *Node) roomForChange(ctx context.Context, room string) (store.Room, erro
 // RoomAdd lets the member who read room: it gets every key of the room, so
 // it reads the history from before it joined, and the room's members learn
 // of it from a room op.
+//
+// The op goes out before the keys. This node's members are what the room's
+// ops say (a share's disclosures replay them, replayRoomOps): were the keys
+// shared first, their recipients would include the newcomer while the ops
+// did not yet, and posting the op would rotate the key away from it at once
+// (needsRotation). The op is sealed with the current key, which the
+// newcomer then gets with the others.
 func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	r, err := n.roomForChange(ctx, room)
 	if err != nil {
@@ -114,6 +121,11 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	if r.NoHistory {
 		return n.roomAddNoHistory(ctx, r, p)
 	}
+	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
+	if err != nil {
+		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+	}
+	n.publish(op)
 	keys, err := n.st.RoomKeys(ctx, r.ID)
 	if err != nil {
 		return Room{}, err
@@ -158,11 +170,6 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
 		}
 	}
-	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
-	if err != nil {
-		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
-	}
-	n.publish(op)
 	return n.roomAfter(ctx, r.ID)
 }
 
