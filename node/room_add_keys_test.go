@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/charla-im/charla/wire"
 )
 
 // syncAll hands every node's envelopes to every other, twice over, so what
@@ -207,6 +209,49 @@ func TestStaleRotationKeepsRemovedOut(t *testing.T) {
 	for _, n := range []*Node{a, b, v} {
 		if got := texts(t, n, "legal"); !slices.Contains(got, "welcome back") || !slices.Contains(got, "back again") {
 			t.Errorf("%s, after V is added back, reads %q", n.PeerID(), got)
+		}
+	}
+}
+
+// TestRoomAddCutShortResumes: an add whose op went out but whose key shares
+// did not (the node stopped between them) is finished by adding again: the
+// newcomer then gets the keys and reads the room.
+func TestRoomAddCutShortResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes; run without -short")
+	}
+	ctx := context.Background()
+	nodes := office(t, 3)
+	ana, ben := nodes[0], nodes[2]
+	syncAll(t, nodes)
+	if _, err := ana.CreateRoomNamed(ctx, "obras", []string{"Member1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ana.Send(ctx, "obras", "before the add"); err != nil {
+		t.Fatal(err)
+	}
+	room := mustRoom(t, ana, "obras")
+	// The first half of RoomAdd alone: the op, no key.
+	op, _, err := ana.hist.postContent(ctx, room, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: ben.hist.self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.publish(op)
+	syncAll(t, nodes)
+	if _, err := ben.hist.sendKey(ctx, room); err == nil {
+		t.Fatal("Member2 holds a key of #obras with none shared")
+	}
+	if _, err := ana.RoomAdd(ctx, "obras", "Member2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ana.Send(ctx, "obras", "after the add"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, nodes)
+	got := texts(t, ben, "obras")
+	for _, w := range []string{"before the add", "after the add"} {
+		if !slices.Contains(got, w) {
+			t.Errorf("Member2 does not read %q after the add was finished: %q", w, got)
 		}
 	}
 }

@@ -115,20 +115,37 @@ func (n *Node) RoomAdd(ctx context.Context, room, who string) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
-	if containsPeer(r.Members, p) {
-		return n.roomView(r), nil
-	}
-	if r.NoHistory {
-		return n.roomAddNoHistory(ctx, r, p)
-	}
-	op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
-	if err != nil {
-		return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
-	}
-	n.publish(op)
 	keys, err := n.st.RoomKeys(ctx, r.ID)
 	if err != nil {
 		return Room{}, err
+	}
+	switch {
+	case containsPeer(r.Members, p):
+		// Added already; but an add cut short after its op (the disk
+		// full, the node stopped) shared no key: this one does.
+		if r.NoHistory || len(keys) == 0 {
+			return n.roomView(r), nil
+		}
+		got, err := n.st.KeyRecipients(ctx, sendCandidate(keys).KeyID)
+		if err != nil {
+			return Room{}, err
+		}
+		if containsPeer(got, p) {
+			return n.roomView(r), nil
+		}
+	case r.NoHistory:
+		return n.roomAddNoHistory(ctx, r, p)
+	default:
+		op, _, err := n.hist.postContent(ctx, r.ID, &wire.Content{Kind: wire.KindRoomOp, RoomOp: wire.RoomOpAdd, Peer: p})
+		if err != nil {
+			return Room{}, fmt.Errorf("add to #%s: %w", r.Name, err)
+		}
+		n.publish(op)
+		// The op may have rotated the key (a removal was pending): share
+		// what the room holds now.
+		if keys, err = n.st.RoomKeys(ctx, r.ID); err != nil {
+			return Room{}, err
+		}
 	}
 	// p holds the keys, but may hold the room's oldest ops only as
 	// tombstones (a peer's retention purged them before p joined the
