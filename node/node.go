@@ -505,6 +505,11 @@ func (n *Node) roomView(r store.Room) Room {
 		if p, ok := n.hist.dmPeer(r); ok {
 			m, _ := n.hist.member(p)
 			v.Name = "@" + m.name
+			if m.removed {
+				// A colleague who joins again under the same name has a
+				// conversation of its own: the two must not read alike.
+				v.Name += " (removed)"
+			}
 		}
 	}
 	return v

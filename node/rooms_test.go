@@ -163,8 +163,8 @@ func TestDirectRoomWithRemovedMember(t *testing.T) {
 			dm = r
 		}
 	}
-	if dm.Name != "@Member2" {
-		t.Fatalf("the direct room with a removed member is listed as %+v, want @Member2", dm)
+	if dm.Name != "@Member2 (removed)" {
+		t.Fatalf("the direct room with a removed member is listed as %+v, want @Member2 (removed)", dm)
 	}
 	for _, name := range []string{"@Member2", "@" + gone.PeerID().String(), dm.ID} {
 		ms, err := ben.Log(ctx, name, 10)
