@@ -65,6 +65,22 @@ const (
 	scoreInspectEvery  = time.Second
 )
 
+// gossipProtocols are pubsub's default protocols less floodsub.
+func gossipProtocols() []protocol.ID {
+	return []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}
+}
+
+// removedList is pubsub's blacklist: the removed members, as the roster
+// has it now.
+type removedList struct{ hist *history }
+
+var _ pubsub.Blacklist = removedList{}
+
+func (l removedList) Contains(p peer.ID) bool { return l.hist.wasRemoved(p) }
+
+// Add is pubsub's BlacklistPeer, which charla does not call.
+func (removedList) Add(peer.ID) bool { return false }
+
 func envelopeTopic(ws wire.ID) string { return "/charla/" + ws.String() + "/envelopes/1" }
 
 // gossipParams returns GossipSub parameters tuned for a small office mesh.
@@ -240,6 +256,12 @@ func newGossip(ctx context.Context, h host.Host, hist *history, w *work) (*gossi
 		pubsub.WithRawTracer(drops),
 		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return hist.isMember(p) }),
+		// A removed member's connection is let through only to tell it
+		// of its removal (node/removal.go): pubsub never takes it as a
+		// peer, so it is sent nothing. And no floodsub: a floodsub peer
+		// is sent every publication, past the peer filter.
+		pubsub.WithBlacklist(removedList{hist}),
+		pubsub.WithGossipSubProtocols(gossipProtocols(), pubsub.GossipSubDefaultFeatures),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip: %w", err)
