@@ -78,8 +78,22 @@ var _ pubsub.Blacklist = removedList{}
 
 func (l removedList) Contains(p peer.ID) bool { return l.hist.wasRemoved(p) }
 
-// Add is pubsub's BlacklistPeer, which charla does not call.
-func (removedList) Add(peer.ID) bool { return false }
+// Add is called by pubsub's BlacklistPeer, which drops the peer's queue
+// and state: the roster already says the peer is removed.
+func (removedList) Add(peer.ID) bool { return true }
+
+var _ pubsub.SubscriptionFilter = removedList{}
+
+func (removedList) CanSubscribe(string) bool { return true }
+
+// FilterIncomingSubscriptions refuses every subscription of a removed
+// member, so it never shows as joined to a topic.
+func (l removedList) FilterIncomingSubscriptions(p peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
+	if l.hist.wasRemoved(p) {
+		return nil, fmt.Errorf("%s was removed from the workspace", p)
+	}
+	return subs, nil
+}
 
 func envelopeTopic(ws wire.ID) string { return "/charla/" + ws.String() + "/envelopes/1" }
 
@@ -261,6 +275,7 @@ func newGossip(ctx context.Context, h host.Host, hist *history, w *work) (*gossi
 		// peer, so it is sent nothing. And no floodsub: a floodsub peer
 		// is sent every publication, past the peer filter.
 		pubsub.WithBlacklist(removedList{hist}),
+		pubsub.WithSubscriptionFilter(removedList{hist}),
 		pubsub.WithGossipSubProtocols(gossipProtocols(), pubsub.GossipSubDefaultFeatures),
 	)
 	if err != nil {

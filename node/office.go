@@ -262,6 +262,7 @@ func (n *Node) memberRemoved(p []byte) {
 		if n.hist.isMember(id) {
 			return // the removal was voided meanwhile
 		}
+		n.gsp.ps.BlacklistPeer(id) // drops its gossip queue and mesh place now
 		if n.host.Network().Connectedness(id) == network.Connected && n.notices.due(id, time.Now()) {
 			n.tellRemoved(id)
 			return

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,6 +217,18 @@ func TestSecurityRemovedMemberGetsOnlyItsRemoval(t *testing.T) {
 				<-probed // hold the connection open while the probes run
 				notice <- takeNotice(t, s)
 			})
+			// What ana asks of the peer: a member is pulled from and
+			// asked for peers; a removed one is only told.
+			var askedMu sync.Mutex
+			asked := map[protocol.ID]bool{}
+			for _, p := range []protocol.ID{syncProtocol, exchangeProtocol, blobProtocol, bodiesProtocol} {
+				h.SetStreamHandler(p, func(s network.Stream) {
+					askedMu.Lock()
+					asked[p] = true
+					askedMu.Unlock()
+					s.Reset()
+				})
+			}
 			sub := rawSubscribe(t, h, ana, tt.flood)
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -261,7 +274,17 @@ func TestSecurityRemovedMemberGetsOnlyItsRemoval(t *testing.T) {
 				t.Errorf("gossip: received %v, want %v", received, !tt.removed)
 			}
 			close(probed)
+			askedMu.Lock()
+			pulled := asked[syncProtocol]
+			delete(asked, syncProtocol)
+			if tt.removed && (pulled || len(asked) > 0) {
+				t.Errorf("ana opened to the removed member: sync %v, %v", pulled, asked)
+			}
+			askedMu.Unlock()
 			if !tt.removed {
+				if !pulled {
+					t.Error("ana never pulled from a member (the control)")
+				}
 				return
 			}
 			var raws [][]byte

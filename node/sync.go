@@ -345,6 +345,11 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if n.hist.removedSelf() {
 		return 0, ErrRemoved
 	}
+	if !n.hist.isMember(p) {
+		// A removed member may be connected, to be told of its removal
+		// (node/removal.go): it is sent nothing, not even a vector.
+		return 0, fmt.Errorf("sync with %s: not a member", p)
+	}
 	if !n.syncing.begin(p) {
 		return 0, nil
 	}
