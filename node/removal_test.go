@@ -425,3 +425,48 @@ func rosterOpOf(t *testing.T, raw []byte) *wire.RosterOp {
 	}
 	return op
 }
+
+// TestRemovalNoticeTakesRosterOpsOnly: the removed node's side of the
+// notice refuses a batch with anything but roster envelopes in it.
+func TestRemovalNoticeTakesRosterOpsOnly(t *testing.T) {
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "ana")
+	initHome(t, home)
+	ana := openNodeAlone(t, home)
+	provisionNamed(t, ana, filepath.Join(t.TempDir(), "ben"), "Ben")
+	if _, err := ana.Send(ctx, "general", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	envs, err := ana.missing(ctx, &wire.Vector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byClass := map[wire.Class][]byte{}
+	for _, e := range envs {
+		byClass[e.Class] = e.Raw
+	}
+	for _, c := range []wire.Class{wire.ClassRoster, wire.ClassKeyShare, wire.ClassContent} {
+		if byClass[c] == nil {
+			t.Fatalf("ana holds no %s envelope", c)
+		}
+	}
+	tests := []struct {
+		name  string
+		batch wire.Batch
+		ok    bool
+	}{
+		{"roster ops", wire.Batch{Envelopes: [][]byte{byClass[wire.ClassRoster]}}, true},
+		{"the end", wire.Batch{}, true},
+		{"a key share", wire.Batch{Envelopes: [][]byte{byClass[wire.ClassRoster], byClass[wire.ClassKeyShare]}}, false},
+		{"content", wire.Batch{Envelopes: [][]byte{byClass[wire.ClassContent]}}, false},
+		{"a tombstone", wire.Batch{Tombstones: []wire.Tombstone{{Author: []byte(ana.PeerID()), Seq: 1, Class: wire.ClassContent}}}, false},
+		{"garbage", wire.Batch{Envelopes: [][]byte{[]byte("not an envelope")}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := onlyRoster(&tt.batch); (err == nil) != tt.ok {
+				t.Fatalf("onlyRoster: %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
