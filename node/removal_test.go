@@ -470,3 +470,29 @@ func TestRemovalNoticeTakesRosterOpsOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedWhileConnectedLearnsIt: a member removed while it is connected
+// to the admin that removes it, and to no one else, shows removed within
+// seconds: the admin tells it before it closes the connection, whether or
+// not gossip had brought it the op.
+func TestRemovedWhileConnectedLearnsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test; run without -short")
+	}
+	ctx := context.Background()
+	nodes, _ := workspace(t, 2)
+	a, b := nodes[0], nodes[1]
+	eventually(t, 30*time.Second, "a and b connected", func() bool {
+		return len(a.host.Network().ConnsToPeer(b.PeerID())) > 0
+	})
+	if _, err := a.RemoveMember(ctx, "Member1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "b shows itself removed", func() bool {
+		st, err := b.Status(ctx)
+		return err == nil && st.Removed
+	})
+	eventually(t, 10*time.Second, "a closes b's connections", func() bool {
+		return len(a.host.Network().ConnsToPeer(b.PeerID())) == 0
+	})
+}
