@@ -66,6 +66,9 @@ func (n *Node) selfRecord() ([]byte, error) {
 
 // exchange asks p for the members it reaches and dials those we do not.
 func (n *Node) exchange(ctx context.Context, p peer.ID) error {
+	if !n.hist.isMember(p) {
+		return fmt.Errorf("peer exchange with %s: not a member", p)
+	}
 	ctx, cancel := context.WithTimeout(ctx, syncStepTimeout)
 	defer cancel()
 	s, err := n.host.NewStream(ctx, p, exchangeProtocol)

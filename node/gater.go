@@ -8,8 +8,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// gater refuses every peer that is not a current roster member, with no
-// exception, in both directions (DESIGN.md "Transport, join and sync").
+// gater refuses every peer that is not on the roster, in both directions
+// (DESIGN.md "Transport, join and sync"). This node dials current members
+// only; it accepts a removed member's connection too, but only to tell it
+// of its removal: every stream handler and gossip refuse it, and the
+// connection is closed once it is told (node/removal.go).
 type gater struct{ hist *history }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
@@ -21,7 +24,10 @@ func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.his
 // stops anyone without the key, and InterceptSecured judges the rest.
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	if dir == network.DirInbound && g.hist.wasRemoved(p) {
+		return true
+	}
 	return g.hist.isMember(p)
 }
 

@@ -65,6 +65,36 @@ const (
 	scoreInspectEvery  = time.Second
 )
 
+// gossipProtocols are pubsub's default protocols less floodsub.
+func gossipProtocols() []protocol.ID {
+	return []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10}
+}
+
+// removedList is pubsub's blacklist: the removed members, as the roster
+// has it now.
+type removedList struct{ hist *history }
+
+var _ pubsub.Blacklist = removedList{}
+
+func (l removedList) Contains(p peer.ID) bool { return l.hist.wasRemoved(p) }
+
+// Add is called by pubsub's BlacklistPeer, which drops the peer's queue
+// and state: the roster already says the peer is removed.
+func (removedList) Add(peer.ID) bool { return true }
+
+var _ pubsub.SubscriptionFilter = removedList{}
+
+func (removedList) CanSubscribe(string) bool { return true }
+
+// FilterIncomingSubscriptions refuses every subscription of a removed
+// member, so it never shows as joined to a topic.
+func (l removedList) FilterIncomingSubscriptions(p peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
+	if l.hist.wasRemoved(p) {
+		return nil, fmt.Errorf("%s was removed from the workspace", p)
+	}
+	return subs, nil
+}
+
 func envelopeTopic(ws wire.ID) string { return "/charla/" + ws.String() + "/envelopes/1" }
 
 // gossipParams returns GossipSub parameters tuned for a small office mesh.
@@ -240,6 +270,13 @@ func newGossip(ctx context.Context, h host.Host, hist *history, w *work) (*gossi
 		pubsub.WithRawTracer(drops),
 		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return hist.isMember(p) }),
+		// A removed member's connection is let through only to tell it
+		// of its removal (node/removal.go): pubsub never takes it as a
+		// peer, so it is sent nothing. And no floodsub: a floodsub peer
+		// is sent every publication, past the peer filter.
+		pubsub.WithBlacklist(removedList{hist}),
+		pubsub.WithSubscriptionFilter(removedList{hist}),
+		pubsub.WithGossipSubProtocols(gossipProtocols(), pubsub.GossipSubDefaultFeatures),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip: %w", err)

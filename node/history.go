@@ -384,6 +384,12 @@ func (h *history) isMember(p peer.ID) bool {
 	return ok && !m.removed
 }
 
+// wasRemoved reports whether p was admitted and has been removed.
+func (h *history) wasRemoved(p peer.ID) bool {
+	m, ok := h.member([]byte(p))
+	return ok && m.removed
+}
+
 // check runs steps 1–4 of the pipeline that need no write: decode strictly,
 // verify the signature and workspace, judge the author, and spot duplicates.
 func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, string) {

@@ -69,6 +69,7 @@ type Node struct {
 	pres       presence
 	sig        signals
 	prog       progress
+	notices    notices // node/removal.go
 	// headKnown is closed once a pull from a peer has completed: from then
 	// on this node holds its own feed's head as the office knows it.
 	headKnown chan struct{}
@@ -270,14 +271,20 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host.SetStreamHandler(exchangeProtocol, n.serve(n.handleExchange))
 	n.host.SetStreamHandler(blobProtocol, n.serve(n.handleBlob))
 	n.host.SetStreamHandler(bodiesProtocol, n.serve(n.handleBodies))
+	n.host.SetStreamHandler(removalProtocol, n.serve(n.handleRemoval))
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			if n.ctx.Err() == nil {
-				n.pullAsync(c.RemotePeer())
-				n.exchangeAsync(c.RemotePeer())
-				n.peerConnected()
-				n.kickFiles()
+			if n.ctx.Err() != nil {
+				return
 			}
+			if !n.hist.isMember(c.RemotePeer()) {
+				n.removedConnected(c) // node/removal.go: told, and nothing else
+				return
+			}
+			n.pullAsync(c.RemotePeer())
+			n.exchangeAsync(c.RemotePeer())
+			n.peerConnected()
+			n.kickFiles()
 		},
 	})
 	n.hist.onAdmit = func(p []byte) { n.dialKnown() }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -18,8 +19,8 @@ import (
 // roster op through the pipeline. The roster decides whether the op is
 // valid; appendLocal refuses one it would not take.
 
-// removedCloseAfter is how long members keep a removed peer's connections
-// open after ingesting its removal, so it normally receives the op first.
+// removedCloseAfter is how long a node that learns its own removal keeps
+// its connections, so the member that told it sees the notice through.
 const removedCloseAfter = 3 * time.Second
 
 // SetRole makes the member named who (display name or peer ID) a member or
@@ -255,10 +256,18 @@ func (n *Node) memberRemoved(p []byte) {
 		return
 	}
 	n.log.Info("member removed", "peer", id)
-	time.AfterFunc(removedCloseAfter, func() {
-		if !n.hist.isMember(id) {
-			n.host.Network().ClosePeer(id)
+	// A removed member still connected is told at once (node/removal.go),
+	// then cut off; gossip and every handler refuse it from now on.
+	n.work.spawn(func() {
+		if n.hist.isMember(id) {
+			return // the removal was voided meanwhile
 		}
+		n.gsp.ps.BlacklistPeer(id) // drops its gossip queue and mesh place now
+		if n.host.Network().Connectedness(id) == network.Connected && n.notices.due(id, time.Now()) {
+			n.tellRemoved(id)
+			return
+		}
+		n.host.Network().ClosePeer(id)
 	})
 }
 

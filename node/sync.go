@@ -345,6 +345,11 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	if n.hist.removedSelf() {
 		return 0, ErrRemoved
 	}
+	if !n.hist.isMember(p) {
+		// A removed member may be connected, to be told of its removal
+		// (node/removal.go): it is sent nothing, not even a vector.
+		return 0, fmt.Errorf("sync with %s: not a member", p)
+	}
 	if !n.syncing.begin(p) {
 		return 0, nil
 	}
@@ -380,11 +385,7 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 		s.Reset()
 		return 0, err
 	}
-	var held wire.Held
-	for a, seqs := range above {
-		held.Entries = append(held.Entries, wire.HeldEntry{Author: []byte(a), Seqs: seqs})
-	}
-	sort.Slice(held.Entries, func(i, j int) bool { return bytes.Compare(held.Entries[i].Author, held.Entries[j].Author) < 0 })
+	held := heldOf(above)
 	if err := wire.WriteFrame(s, held.Marshal()); err != nil {
 		s.Reset()
 		return 0, fmt.Errorf("sync with %s: send held: %w", p, err)
@@ -476,6 +477,16 @@ func (n *Node) pull(ctx context.Context, p peer.ID) (int, error) {
 	}
 	n.headOnce.Do(func() { close(n.headKnown) })
 	return total, nil
+}
+
+// heldOf is the Held frame of what a node holds above its heads.
+func heldOf(above map[string][]uint64) wire.Held {
+	var held wire.Held
+	for a, seqs := range above {
+		held.Entries = append(held.Entries, wire.HeldEntry{Author: []byte(a), Seqs: seqs})
+	}
+	sort.Slice(held.Entries, func(i, j int) bool { return bytes.Compare(held.Entries[i].Author, held.Entries[j].Author) < 0 })
+	return held
 }
 
 // ownSeq is the seq of author's head in heads, 0 if none.

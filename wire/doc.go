@@ -179,6 +179,11 @@
 //	Want (at most MaxWantIDs × 34 bytes)
 //	  1 ids        bytes    repeated, 1 to MaxWantIDs, 32 each, strictly increasing
 //
+// On /charla/removal/1 a member tells a removed member of its removal. The
+// member opens the stream; the removed node sends a Vector and a Held, as a
+// sync puller does; the member answers with batches of roster envelopes
+// only, no tombstones, ended by an empty one (node/removal.go).
+//
 // # Ephemeral frames
 //
 // Each message of a workspace's ephemeral GossipSub topic is one Ephemeral (at
