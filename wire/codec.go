@@ -244,6 +244,24 @@ func (d *decoder) bytes(n protowire.Number, min, max int) []byte {
 	return bytes.Clone(v)
 }
 
+// peers reads repeated field n as at most max peer IDs, each of 1 to
+// MaxAuthorBytes bytes and above the one before: sorted, none twice.
+func (d *decoder) peers(n protowire.Number, max int) [][]byte {
+	var out [][]byte
+	for d.next(n) {
+		if len(out) == max {
+			d.tooLargef("%s has more than %d elements", d.field(n), max)
+			break
+		}
+		p := d.bytes(n, 1, MaxAuthorBytes)
+		if k := len(out); k > 0 && d.err == nil {
+			d.check(bytes.Compare(out[k-1], p) < 0, "%s element %d is not above the one before", d.field(n), k)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // text reads field n as valid UTF-8 of at most max bytes.
 func (d *decoder) text(n protowire.Number, max int) string {
 	v := d.raw(n)

@@ -1,7 +1,5 @@
 package wire
 
-import "bytes"
-
 var contentFields = []string{1: "kind", 2: "text", 3: "target", 4: "room_name", 5: "room_kind", 6: "file",
 	7: "room_op", 8: "peer", 9: "private", 10: "members"}
 
@@ -56,18 +54,7 @@ func DecodeContent(b []byte) (*Content, error) {
 	c.RoomOp = RoomOpKind(d.enum(7, uint64(RoomOpName), uint64(RoomOpLeave)))
 	c.Peer = d.bytes(8, 0, MaxAuthorBytes)
 	c.Private = d.enum(9, 0, 1) == 1
-	for d.next(10) {
-		if len(c.Members) == MaxRecipients {
-			d.tooLargef("field 10 (members) has more than %d elements", MaxRecipients)
-			break
-		}
-		m := d.bytes(10, 1, MaxAuthorBytes)
-		if n := len(c.Members); n > 0 && d.err == nil {
-			d.check(bytes.Compare(c.Members[n-1], m) < 0,
-				"field 10 (members) element %d is not above the one before", n)
-		}
-		c.Members = append(c.Members, m)
-	}
+	c.Members = d.peers(10, MaxRecipients)
 	if err := d.end(b, c.Marshal); err != nil {
 		return nil, err
 	}

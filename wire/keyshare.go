@@ -59,18 +59,7 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 	d.check(k.Epoch != 1 || k.Parent.IsZero(), "field 5 (parent) is not zero at epoch 1")
 	d.check(k.Epoch == 1 || !k.Parent.IsZero(), "field 5 (parent) is zero at epoch %d", k.Epoch)
 	k.Cause = KeyCause(d.enum(6, uint64(CauseCreate), uint64(CauseReshare)))
-	for d.next(7) {
-		if len(k.Recipients) == MaxRecipients {
-			d.tooLargef("field 7 (recipients) has more than %d elements", MaxRecipients)
-			break
-		}
-		r := d.bytes(7, 1, MaxAuthorBytes)
-		if n := len(k.Recipients); n > 0 && d.err == nil {
-			d.check(bytes.Compare(k.Recipients[n-1], r) < 0,
-				"field 7 (recipients) element %d is not above the one before", n)
-		}
-		k.Recipients = append(k.Recipients, r)
-	}
+	k.Recipients = d.peers(7, MaxRecipients)
 	if len(k.Recipients) == 0 {
 		d.tag(7, protowire.BytesType) // fails, and says why field 7 is not next
 	}
@@ -95,18 +84,7 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 		}
 		k.Disclosed = append(k.Disclosed, dc)
 	}
-	for d.next(10) {
-		if len(k.AllRecipients) == MaxKeyRecipients {
-			d.tooLargef("field 10 (all_recipients) has more than %d elements", MaxKeyRecipients)
-			break
-		}
-		r := d.bytes(10, 1, MaxAuthorBytes)
-		if n := len(k.AllRecipients); n > 0 && d.err == nil {
-			d.check(bytes.Compare(k.AllRecipients[n-1], r) < 0,
-				"field 10 (all_recipients) element %d is not above the one before", n)
-		}
-		k.AllRecipients = append(k.AllRecipients, r)
-	}
+	k.AllRecipients = d.peers(10, MaxKeyRecipients)
 	d.trailing() // a misplaced field is reported as such, not as a short list
 	if len(k.AllRecipients) > 0 && d.err == nil {
 		// Absent means "Recipients is everyone", so a list that adds nobody
