@@ -626,9 +626,16 @@ func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bo
 		if l.Seq != next {
 			return fail(ChainIncomplete, next, "seq %d is not held here%s", next, cutNote(m, next))
 		}
-		if l.Raw == nil {
+		switch {
+		case l.Raw == nil && l.Class != wire.ClassContent:
+			// Retention purges content only (judgeTombstone refuses the
+			// rest too): a roster op or key share without its bytes was
+			// taken out by hand, and the audit would no longer list it.
+			return fail(ChainBroken, l.Seq, "seq %d: a %s held without its bytes; retention never purges those, so the store was altered",
+				l.Seq, l.Class)
+		case l.Raw == nil:
 			c.Tombstones++
-		} else {
+		default:
 			env, hdr, err := wire.DecodeEnvelope(l.Raw)
 			switch {
 			case err != nil:
