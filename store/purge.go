@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -271,7 +272,7 @@ func (s *Store) Compact(ctx context.Context) error {
 		return fmt.Errorf("compact history %s: %w", s.path, err)
 	}
 	if zeroed == 0 {
-		if _, err := s.w.ExecContext(ctx, `VACUUM`); err != nil {
+		if err := s.vacuum(ctx); err != nil {
 			return fmt.Errorf("compact history %s: rewrite the database: %w", s.path, err)
 		}
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, val) VALUES (?, x'01')`, metaZeroed); err != nil {
@@ -297,6 +298,27 @@ func (s *Store) Compact(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// vacuum rewrites the database whole. VACUUM builds the copy in a
+// temporary database, which temp_store(MEMORY) would hold in memory: as
+// large as the history. s.mu must be held.
+func (s *Store) vacuum(ctx context.Context) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM")
+	if _, rerr := conn.ExecContext(context.Background(), "PRAGMA temp_store = MEMORY"); rerr != nil {
+		// Drop the connection rather than leave it so; the pool opens a
+		// fresh one with the DSN's pragmas.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
 }
 
 // PutTombstone stores what a peer sent of an envelope it purged: the header
