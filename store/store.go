@@ -96,6 +96,7 @@ type readStmts struct {
 	message        *sql.Stmt
 	envelope       *sql.Stmt
 	hasEnvelope    *sql.Stmt
+	hasVouched     *sql.Stmt
 	envelopesAfter *sql.Stmt
 	headersAfter   *sql.Stmt
 	raws           *sql.Stmt
@@ -303,6 +304,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.rs.message, `SELECT ` + messageCols + ` FROM messages WHERE id = ?`},
 		{s.r, &s.rs.envelope, `SELECT ` + envelopeCols + ` FROM envelopes WHERE id = ?`},
 		{s.r, &s.rs.hasEnvelope, `SELECT 1 FROM envelopes WHERE id = ?`},
+		{s.r, &s.rs.hasVouched, `SELECT 1 FROM envelopes WHERE id = ? AND (raw IS NOT NULL OR key <> zeroblob(32))`},
 		{s.r, &s.rs.envelopesAfter, `SELECT ` + envelopeCols + ` FROM envelopes WHERE author = ? AND seq > ?
 			ORDER BY seq LIMIT ?`},
 	} {
