@@ -537,11 +537,11 @@ func (n *Node) verifyAudit(ctx context.Context, items []auditItem, rep *AuditRep
 		}
 		upTo[a] = max(upTo[a], it.env.Seq)
 	}
+	heads, err := n.st.Heads(ctx)
+	if err != nil {
+		return err
+	}
 	if rep.Full {
-		heads, err := n.st.Heads(ctx)
-		if err != nil {
-			return err
-		}
 		for _, hd := range heads {
 			if _, ok := upTo[string(hd.Author)]; !ok {
 				authors = append(authors, hd.Author)
@@ -553,7 +553,7 @@ func (n *Node) verifyAudit(ctx context.Context, items []auditItem, rep *AuditRep
 	chains := map[string]AuditChain{}
 	rep.Verified = true
 	for _, a := range authors {
-		c, err := n.checkFeed(ctx, a, upTo[string(a)], rep.Full)
+		c, err := n.checkFeed(ctx, a, upTo[string(a)], rep.Full, heads)
 		if err != nil {
 			return err
 		}
@@ -612,8 +612,10 @@ var errStopFeed = errors.New("stop")
 // every envelope is held, hashes to the ID it is stored under, and names
 // the one before as its prev. all also verifies every signature; otherwise
 // the signatures of the listed ops, checked by the caller, vouch for the
-// prefix.
-func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bool) (AuditChain, error) {
+// prefix. heads are the feeds' heads as the store records them (the
+// highest seq held with none missing below): a seq missing at or below its
+// feed's head was taken out of the store, not yet to be synced.
+func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bool, heads []store.Head) (AuditChain, error) {
 	m, _ := n.hist.member(author)
 	c := AuditChain{Author: peer.ID(author).String(), AuthorName: m.name, Status: ChainOK}
 	var prev wire.ID
@@ -622,13 +624,27 @@ func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bo
 		c.Status, c.At, c.Problem = status, at, fmt.Sprintf(format, args...)
 		return errStopFeed
 	}
+	missing := func(seq uint64) error {
+		if head := headSeq(heads, author); seq <= head && n.headStill(ctx, author, seq) {
+			return fail(ChainBroken, seq, "seq %d is not held here, though the store records this feed as held whole up to seq %d: the store was altered",
+				seq, head)
+		}
+		return fail(ChainIncomplete, seq, "seq %d is not held here%s", seq, cutNote(m, seq))
+	}
 	err := n.st.EachFeedLink(ctx, author, upTo, func(l store.FeedLink) error {
 		if l.Seq != next {
-			return fail(ChainIncomplete, next, "seq %d is not held here%s", next, cutNote(m, next))
+			return missing(next)
 		}
-		if l.Raw == nil {
+		switch {
+		case l.Raw == nil && l.Class != wire.ClassContent:
+			// Retention purges content only (judgeTombstone refuses the
+			// rest too): a roster op or key share without its bytes was
+			// taken out by hand, and the audit would no longer list it.
+			return fail(ChainBroken, l.Seq, "seq %d: a %s held without its bytes; retention never purges those, so the store was altered",
+				l.Seq, l.Class)
+		case l.Raw == nil:
 			c.Tombstones++
-		} else {
+		default:
 			env, hdr, err := wire.DecodeEnvelope(l.Raw)
 			switch {
 			case err != nil:
@@ -662,13 +678,31 @@ func (n *Node) checkFeed(ctx context.Context, author []byte, upTo uint64, all bo
 	if err != nil && !errors.Is(err, errStopFeed) {
 		return c, err
 	}
-	if c.Status == ChainOK && upTo > 0 && c.UpTo < upTo {
-		c.Status, c.At, c.Problem = ChainIncomplete, next, fmt.Sprintf("seq %d is not held here%s", next, cutNote(m, next))
+	if c.Status == ChainOK && ((upTo > 0 && c.UpTo < upTo) || (upTo == 0 && c.UpTo < headSeq(heads, author))) {
+		missing(next)
 	}
 	if c.Status == ChainOK && c.Tombstones > 0 {
 		c.Problem = fmt.Sprintf("%d envelopes were purged by retention; their links were checked from their stored headers only", c.Tombstones)
 	}
 	return c, nil
+}
+
+// headSeq is author's head in heads, 0 if it has none.
+func headSeq(heads []store.Head, author []byte) uint64 {
+	for _, h := range heads {
+		if bytes.Equal(h.Author, author) {
+			return h.Seq
+		}
+	}
+	return 0
+}
+
+// headStill reports whether author's head is still at seq or above: a fork
+// decided since the audit read the heads lowers it and takes the envelopes
+// above away, which is no alteration.
+func (n *Node) headStill(ctx context.Context, author []byte, seq uint64) bool {
+	heads, err := n.st.Heads(ctx)
+	return err == nil && headSeq(heads, author) >= seq
 }
 
 // cutNote explains a gap beyond a removed member's cut, where the store

@@ -409,7 +409,7 @@ func (h *history) check(ctx context.Context, raw []byte) (*checked, outcome, str
 	// Above the author's top nothing is held: no lookup (apply would still
 	// find a duplicate the top missed).
 	if h.mayHold(hdr, c.id) {
-		if held, err := h.st.HasEnvelope(ctx, c.id); err == nil && held {
+		if held, err := h.st.HasVouchedEnvelope(ctx, c.id); err == nil && held {
 			return c, outDuplicate, ""
 		}
 	}
@@ -756,9 +756,12 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 			// Only a disclosed room op is wanted: anything else a
 			// disclosure named (a purged message, say) stays a tombstone.
 			// What was not asked for is a duplicate that overtook its twin
-			// between check and here (gossip and a pull).
+			// between check and here (gossip and a pull), unless what is
+			// held is a tombstone a peer sent: its time, and so that it was
+			// past retention, is only that peer's word, and the signed
+			// envelope takes its place (node/retention.go).
 			if !h.isWanted(c.id) {
-				return res, nil
+				return h.replaceTombstone(ctx, tx, c, res)
 			}
 			if ok, err := h.restorable(tx, c); err != nil || !ok {
 				return res, err
@@ -846,6 +849,28 @@ func (h *history) apply(ctx context.Context, tx *store.Tx, c *checked) (applied,
 		if err := tx.DropFork(c.id); err != nil {
 			return res, err
 		}
+	}
+	return h.interpret(ctx, tx, c, res)
+}
+
+// replaceTombstone puts c's body back into the tombstone a peer sent at its
+// place with its ID, and reads it as if it had just arrived. Anything else
+// held there (c itself, or a tombstone this node's own purge left) makes c
+// a duplicate. Where the envelope held below is not c's prev, c continues
+// another branch than the one held, and the tombstone stays.
+func (h *history) replaceTombstone(ctx context.Context, tx *store.Tx, c *checked, res applied) (applied, error) {
+	weak, err := tx.UnverifiedTombstone(c.id)
+	if err != nil || !weak {
+		return res, err
+	}
+	if hd := c.hdr; hd.Seq > 1 {
+		prev, ok, err := tx.EnvelopeAt(hd.Author, hd.Seq-1)
+		if err != nil || (ok && prev != hd.Prev) {
+			return res, err
+		}
+	}
+	if restored, err := tx.RestoreBody(envelopeOf(c)); err != nil || !restored {
+		return res, err
 	}
 	return h.interpret(ctx, tx, c, res)
 }

@@ -46,6 +46,7 @@ const (
 	purgeBatch      = 500               // envelopes per transaction: ingest waits at most one batch
 	orphanChunkAge  = 24 * time.Hour    // unreferenced chunks older than this go (a fetch that raced a purge)
 	metaLastPurge   = "last-purge"      // meta key: the PurgeReport of the last purge, JSON
+	metaCompactDue  = "compact-due"     // meta key: "1" while a failed Compact waits for the next purge
 	reasonTombstone = "tombstone"       // a tombstone that does not fit the chain or is not content
 	reasonYoung     = "tombstone-young" // a tombstone this node's policy would keep the envelope of
 )
@@ -64,9 +65,13 @@ type PurgeReport struct {
 type retention struct {
 	kick chan struct{}
 
-	mu   sync.Mutex // guards last and seen
+	mu   sync.Mutex // guards last, seen and compactDue
 	last PurgeReport
 	seen Policy // the policy the last change was compared with
+	// compactDue: a purge emptied envelopes but its Compact failed, so the
+	// purged text may still be in the search index's segments and the
+	// write-ahead log; the next purge compacts even if it empties nothing.
+	compactDue bool
 }
 
 func (n *Node) initRetention(ctx context.Context) {
@@ -75,6 +80,8 @@ func (n *Node) initRetention(ctx context.Context) {
 	if b, err := n.st.Meta(ctx, metaLastPurge); err == nil {
 		json.Unmarshal(b, &n.ret.last) // a damaged record only loses the report
 	}
+	b, err := n.st.Meta(ctx, metaCompactDue)
+	n.ret.compactDue = err == nil && string(b) == "1" // a failed Compact before a restart
 }
 
 // kickPurge asks the retention loop to purge soon.
@@ -177,6 +184,11 @@ func (n *Node) purgeWith(ctx context.Context, rules store.Retention, rep *PurgeR
 	for {
 		p, err := n.st.Purge(ctx, rules, from, purgeBatch)
 		if err != nil {
+			if rep.Envelopes+forks > 0 { // batches before this one emptied some
+				n.ret.mu.Lock()
+				n.ret.compactDue = true
+				n.ret.mu.Unlock()
+			}
 			return err
 		}
 		rep.Envelopes += p.Envelopes
@@ -188,13 +200,34 @@ func (n *Node) purgeWith(ctx context.Context, rules store.Retention, rep *PurgeR
 			break
 		}
 	}
-	if rep.Envelopes+forks > 0 {
-		if err := n.st.Compact(ctx); err != nil {
-			return err
-		}
+	n.ret.mu.Lock()
+	due := n.ret.compactDue
+	n.ret.mu.Unlock()
+	var cerr error
+	if rep.Envelopes+forks > 0 || due {
+		cerr = n.compact(ctx)
 	}
+	// The purged files' records are gone: their chunks go now, or only as
+	// orphans a day later, whether or not Compact worked.
 	chunks, err := n.dropChunks(ctx, manifests)
 	rep.Chunks = chunks
+	return errors.Join(cerr, err)
+}
+
+// compact runs the store's Compact and remembers, across restarts, whether
+// it still has to.
+func (n *Node) compact(ctx context.Context) error {
+	err := n.st.Compact(ctx)
+	n.ret.mu.Lock()
+	was := n.ret.compactDue
+	n.ret.compactDue = err != nil
+	n.ret.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		return errors.Join(err, n.st.SetMeta(ctx, metaCompactDue, []byte("1")))
+	case err == nil && was:
+		return n.st.SetMeta(ctx, metaCompactDue, []byte("0"))
+	}
 	return err
 }
 

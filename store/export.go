@@ -16,10 +16,11 @@ import (
 // FeedLink is one envelope of an author's feed as the hash chain needs it.
 // Raw is nil for a retention tombstone.
 type FeedLink struct {
-	Seq  uint64
-	ID   wire.ID
-	Prev wire.ID
-	Raw  []byte
+	Seq   uint64
+	ID    wire.ID
+	Prev  wire.ID
+	Class wire.Class
+	Raw   []byte
 }
 
 // EachFeedLink calls fn for every canonical envelope of author with seq at
@@ -33,7 +34,7 @@ func (s *Store) EachFeedLink(ctx context.Context, author []byte, upTo uint64, fn
 	if upTo == 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, prev, raw FROM envelopes
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, prev, class, raw FROM envelopes
 		WHERE author = ? AND (? < 0 OR seq <= ?) ORDER BY seq`, author, limit, limit)
 	if err != nil {
 		return fmt.Errorf("feed links: %w", err)
@@ -41,7 +42,7 @@ func (s *Store) EachFeedLink(ctx context.Context, author []byte, upTo uint64, fn
 	defer rows.Close()
 	for rows.Next() {
 		var l FeedLink
-		if err := rows.Scan(uintCol[uint64]{&l.Seq}, idCol{&l.ID}, idCol{&l.Prev}, &l.Raw); err != nil {
+		if err := rows.Scan(uintCol[uint64]{&l.Seq}, idCol{&l.ID}, idCol{&l.Prev}, &l.Class, &l.Raw); err != nil {
 			return fmt.Errorf("feed links: %w", err)
 		}
 		if err := fn(l); err != nil {

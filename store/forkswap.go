@@ -119,6 +119,21 @@ func (s *Store) HasEnvelope(ctx context.Context, id wire.ID) (bool, error) {
 	return true, nil
 }
 
+// HasVouchedEnvelope is HasEnvelope but for a tombstone a peer sent: its
+// header is only that peer's word, so the signed envelope with its ID is
+// no duplicate of it.
+func (s *Store) HasVouchedEnvelope(ctx context.Context, id wire.ID) (bool, error) {
+	var one int
+	err := s.rs.hasVouched.QueryRowContext(ctx, id[:]).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("has envelope %s: %w", id, err)
+	}
+	return true, nil
+}
+
 // ForkCount is the number of forks held.
 func (s *Store) ForkCount(ctx context.Context) (int64, error) {
 	var n int64

@@ -51,8 +51,8 @@ type Purged struct {
 
 // Purge empties content envelopes that r says are too old, at most limit,
 // looking at envelopes in the order they were stored from the position from
-// (0 to start; then the Next of the call before), in one transaction with
-// secure_delete on: the envelope's raw bytes, its message and search entry,
+// (0 to start; then the Next of the call before), in one transaction (the
+// writer runs with secure_delete on, see Open): the envelope's raw bytes, its message and search entry,
 // its file record and its action go; its header stays. Content forks that
 // old are deleted whole, on the first call. Content this node can read but
 // that made no message, action or file is a room op (a room's name or
@@ -66,7 +66,12 @@ func (s *Store) Purge(ctx context.Context, r Retention, from int64, limit int) (
 	if limit < 1 {
 		return p, nil
 	}
-	err := s.updateSecure(ctx, func(tx *Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Purged{}, fmt.Errorf("purge history %s: %w", s.path, errClosed)
+	}
+	err := s.update(ctx, false, func(tx *Tx) error {
 		p = Purged{}
 		ids, next, err := tx.purgeable(r, from, limit)
 		if err != nil {
@@ -236,79 +241,46 @@ func (tx *Tx) purgeForks(r Retention, p *Purged) error {
 	return nil
 }
 
-// updateSecure is Update with secure_delete on for the transaction, so that
-// what it deletes is overwritten with zeros in the database pages.
-func (s *Store) updateSecure(ctx context.Context, fn func(tx *Tx) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	return s.withSecureDelete(ctx, func(conn *sql.Conn) error {
-		sqlTx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("begin write: %w", err)
-		}
-		defer sqlTx.Rollback()
-		tx := newTx(ctx, sqlTx, s)
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if err := tx.finish(); err != nil {
-			return err
-		}
-		if err := sqlTx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
-	})
-}
-
-// withSecureDelete runs fn on the writer connection with secure_delete on,
-// and turns it off again: everyday writes do not pay for it. s.mu must be held.
-func (s *Store) withSecureDelete(ctx context.Context, fn func(*sql.Conn) error) error {
-	conn, err := s.w.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
-		return fmt.Errorf("turn on secure delete: %w", err)
-	}
-	defer func() {
-		if _, err := conn.ExecContext(context.Background(), "PRAGMA secure_delete = OFF"); err != nil {
-			// Drop the connection rather than leave it on; the pool opens a
-			// fresh one with the default.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	return fn(conn)
-}
-
 // checkpointTries bounds how often Compact asks again for a WAL checkpoint
-// that readers kept from finishing.
-const checkpointTries = 20
+// that readers kept from finishing. Each try already waits busy_timeout for
+// them, holding the writer: 20 tries stalled every send and every arrival
+// for 100 s (TestCompactBusyReaderBounded).
+const checkpointTries = 2
+
+// metaZeroed marks a database that Compact rewrote whole once: from then on
+// secure_delete keeps its free space clear.
+const metaZeroed = "store/zeroed"
 
 // Compact finishes a purge: it rewrites the search index without the
 // entries of deleted messages (FTS5 'optimize'; a deleted row's terms stay
-// in the index's older segments until they are merged), with secure_delete
-// on, and then checkpoints the write-ahead log into the database and
-// truncates it to zero bytes, so the log keeps no older copy of a purged page.
+// in the index's older segments until they are merged), once rewrites the
+// whole database if it was written before secure_delete was always on (its
+// free space may still hold older copies of purged text), and then
+// checkpoints the write-ahead log into the database and truncates it to
+// zero bytes, so the log keeps no older copy of a purged page.
 func (s *Store) Compact(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return fmt.Errorf("compact history %s: %w", s.path, errClosed)
 	}
-	err := s.withSecureDelete(ctx, func(conn *sql.Conn) error {
-		_, err := conn.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`)
-		return err
-	})
-	if err != nil {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`); err != nil {
 		return fmt.Errorf("compact history %s: optimize the search index: %w", s.path, err)
 	}
+	var zeroed int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE key = ?`, metaZeroed).Scan(&zeroed); err != nil {
+		return fmt.Errorf("compact history %s: %w", s.path, err)
+	}
+	if zeroed == 0 {
+		if err := s.vacuum(ctx); err != nil {
+			return fmt.Errorf("compact history %s: rewrite the database: %w", s.path, err)
+		}
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, val) VALUES (?, x'01')`, metaZeroed); err != nil {
+			return fmt.Errorf("compact history %s: %w", s.path, err)
+		}
+	}
 	// A reader in the middle of a snapshot keeps the log from being reset;
-	// reads are short, so ask again a little later.
+	// the busy handler waits for it, and reads are short, so ask once more.
 	for try := 1; ; try++ {
 		var busy, logFrames, done int
 		if err := s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
@@ -326,6 +298,27 @@ func (s *Store) Compact(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// vacuum rewrites the database whole. VACUUM builds the copy in a
+// temporary database, which temp_store(MEMORY) would hold in memory: as
+// large as the history. s.mu must be held.
+func (s *Store) vacuum(ctx context.Context) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM")
+	if _, rerr := conn.ExecContext(context.Background(), "PRAGMA temp_store = MEMORY"); rerr != nil {
+		// Drop the connection rather than leave it so; the pool opens a
+		// fresh one with the DSN's pragmas.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
 }
 
 // PutTombstone stores what a peer sent of an envelope it purged: the header
