@@ -693,14 +693,13 @@ func (h *history) refusedOp(body []byte) error {
 	h.mu.Unlock()
 	switch {
 	case op.Kind == wire.RosterInvite && role < wire.RoleAdmin && policy.Invite != "members":
-		return withHint(fmt.Errorf("%w: only admins invite in this workspace, and you are a %s", ErrForbidden, role),
+		return withHint(fmt.Errorf("%w: only admins invite in this workspace, and you are %s %s", ErrForbidden, article(role), role),
 			"ask an admin for the invite, or ask one to let members invite: charla policy set invite members")
-	case role < wire.RoleAdmin && (op.Kind == wire.RosterRemove || op.Kind == wire.RosterRole || op.Kind == wire.RosterPolicy ||
-		op.Kind == wire.RosterInvite || op.Kind == wire.RosterRevoke):
-		return withHint(fmt.Errorf("%w: only admins and the owner can make a %s change, and you are a %s", ErrForbidden, op.Kind, role),
+	case role < wire.RoleAdmin && (op.Kind == wire.RosterRemove || op.Kind == wire.RosterRole || op.Kind == wire.RosterPolicy):
+		return withHint(fmt.Errorf("%w: only admins and the owner can make a %s change, and you are %s %s", ErrForbidden, op.Kind, article(role), role),
 			"ask an admin; 'charla members' shows who is one")
 	}
-	return withHint(fmt.Errorf("%w: the roster does not let a %s make that change (a %s op)", ErrForbidden, role, op.Kind),
+	return withHint(fmt.Errorf("%w: the roster does not let %s %s make that change (op: %s)", ErrForbidden, article(role), role, op.Kind),
 		"'charla members' shows roles; 'charla policy' the workspace's settings")
 }
 
