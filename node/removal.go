@@ -106,25 +106,10 @@ func (n *Node) sendRemoval(ctx context.Context, p peer.ID) (int, error) {
 	defer s.Close()
 	deadline, _ := ctx.Deadline()
 	s.SetDeadline(deadline)
-	vb, err := wire.ReadFrame(s, syncVectorMax)
+	v, held, err := readPullOpening(s)
 	if err != nil {
 		s.Reset()
-		return 0, fmt.Errorf("read vector: %w", err)
-	}
-	v, err := wire.DecodeVector(vb)
-	if err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("read vector: %w", err)
-	}
-	hb, err := wire.ReadFrame(s, wire.MaxVectorBytes+wire.MaxHeldSeqs*10)
-	if err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("read held: %w", err)
-	}
-	held, err := wire.DecodeHeld(hb)
-	if err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("read held: %w", err)
+		return 0, err
 	}
 	raws, err := n.removalProof(ctx, p, v, held)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/charla-im/charla/crypto"
+	"github.com/charla-im/charla/store"
 	"github.com/charla-im/charla/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -40,12 +41,7 @@ func TestRotationInChunksHidesRemovedRecipient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// b's rotation: b, then chunks of MaxRecipients-1 of the others in order.
-	var rest [][]byte
-	for _, p := range b.hist.rotationRecipients(r) {
-		if !bytes.Equal(p, b.hist.self) {
-			rest = append(rest, p)
-		}
-	}
+	rest := othersOfRotation(b, r)
 	chunkOf := func(p []byte) int {
 		for i, q := range rest {
 			if bytes.Equal(p, q) {
@@ -161,12 +157,7 @@ func TestRotationInChunksNamesMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rest [][]byte
-	for _, p := range b.hist.rotationRecipients(r) {
-		if !bytes.Equal(p, b.hist.self) {
-			rest = append(rest, p)
-		}
-	}
+	rest := othersOfRotation(b, r)
 	if len(rest) != first+added {
 		t.Fatalf("b rotates #obras to %d others, want %d", len(rest), first+added)
 	}
@@ -270,4 +261,16 @@ func TestDirectShareNamesNoOthers(t *testing.T) {
 	if keys, err := a.st.RoomKeys(ctx, dm); err != nil || len(keys) != 0 {
 		t.Fatalf("a holds %d keys of the direct room (%v), want none", len(keys), err)
 	}
+}
+
+// othersOfRotation is who but n a rotation of room by n reaches, in the
+// order rotate cuts them into shares.
+func othersOfRotation(n *Node, room store.Room) [][]byte {
+	var out [][]byte
+	for _, p := range n.hist.rotationRecipients(room) {
+		if !bytes.Equal(p, n.hist.self) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -42,6 +43,32 @@ const (
 	syncListWorkers  = 4                // authors listed at once by a sync server (the store has 4 read connections)
 )
 
+// errMalformedPull is a pull's opening frame that arrived whole and did not
+// decode: counted, unlike a stream cut short.
+var errMalformedPull = errors.New("malformed")
+
+// readPullOpening reads what a puller opens a sync with (and a removed node
+// its removal notice): its vector, then what it holds above its heads.
+func readPullOpening(r io.Reader) (*wire.Vector, *wire.Held, error) {
+	vb, err := wire.ReadFrame(r, syncVectorMax)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read vector: %w", err)
+	}
+	v, err := wire.DecodeVector(vb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read vector: %w: %w", errMalformedPull, err)
+	}
+	hb, err := wire.ReadFrame(r, wire.MaxVectorBytes+wire.MaxHeldSeqs*10)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read held: %w", err)
+	}
+	held, err := wire.DecodeHeld(hb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read held: %w: %w", errMalformedPull, err)
+	}
+	return v, held, nil
+}
+
 // handleSync serves a pull from a member.
 func (n *Node) handleSync(s network.Stream) {
 	defer s.Close()
@@ -50,25 +77,11 @@ func (n *Node) handleSync(s network.Stream) {
 		return
 	}
 	s.SetDeadline(time.Now().Add(syncStepTimeout))
-	b, err := wire.ReadFrame(s, syncVectorMax)
+	v, held, err := readPullOpening(s)
 	if err != nil {
-		s.Reset()
-		return
-	}
-	v, err := wire.DecodeVector(b)
-	if err != nil {
-		n.hist.count(reasonMalformed)
-		s.Reset()
-		return
-	}
-	hb, err := wire.ReadFrame(s, wire.MaxVectorBytes+wire.MaxHeldSeqs*10)
-	if err != nil {
-		s.Reset()
-		return
-	}
-	held, err := wire.DecodeHeld(hb)
-	if err != nil {
-		n.hist.count(reasonMalformed)
+		if errors.Is(err, errMalformedPull) {
+			n.hist.count(reasonMalformed)
+		}
 		s.Reset()
 		return
 	}
